@@ -1,0 +1,243 @@
+// Package audit writes and parses the commit messages ferry leaves on an
+// environment branch. The subject line is for people; the git trailers
+// (Ferry-Action, Ferry-Env, ...) are for machines, and `git interpret-trailers
+// --parse` reads them. Writing and parsing live here together so the format
+// can only change in one place.
+package audit
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Actions ferry records in Ferry-Action.
+const (
+	ActionDeploy   = "deploy"
+	ActionPromote  = "promote"
+	ActionRollback = "rollback"
+	// ActionManual is what Parse reports for a commit ferry did not make.
+	ActionManual = "manual"
+)
+
+// Trailer keys, in the order Format writes them.
+const (
+	KeyAction       = "Ferry-Action"
+	KeyEnv          = "Ferry-Env"
+	KeyApp          = "Ferry-App"
+	KeyImage        = "Ferry-Image"
+	KeyPromotedFrom = "Ferry-Promoted-From"
+	KeyRollbackTo   = "Ferry-Rollback-To"
+	KeySourceRepo   = "Ferry-Source-Repo"
+	KeySourceCommit = "Ferry-Source-Commit"
+	KeyBuildID      = "Ferry-Build-ID"
+	KeyBuildURL     = "Ferry-Build-URL"
+)
+
+// Record is what one ferry commit says it did.
+type Record struct {
+	Action string
+	Env    string
+	App    string
+	// Images are pinned references, repo:tag@sha256:..., one trailer each.
+	Images       []string
+	PromotedFrom string // E1@sha, promote only
+	RollbackTo   string // sha, rollback only
+	SourceRepo   string
+	SourceCommit string
+	BuildID      string
+	BuildURL     string
+}
+
+// Subject is the one-line summary people read in `git log --oneline`, e.g.
+// "deploy hello to candidate: sha256:4f1c2a9e (hello:abc1234)".
+func (r Record) Subject() string {
+	app := r.App
+	if app == "" {
+		app = "all apps"
+	}
+	var what []string
+	var short []string
+	for _, img := range r.Images {
+		repo, tag, digest := splitPinned(img)
+		if len(digest) > len("sha256:")+8 {
+			digest = digest[:len("sha256:")+8]
+		}
+		what = append(what, digest)
+		base := repo[strings.LastIndex(repo, "/")+1:]
+		if tag != "" {
+			short = append(short, base+":"+tag)
+		} else {
+			short = append(short, base)
+		}
+	}
+	var s string
+	switch r.Action {
+	case ActionPromote:
+		s = fmt.Sprintf("promote %s to %s", app, r.Env)
+		if r.PromotedFrom != "" {
+			from := r.PromotedFrom
+			if i := strings.IndexByte(from, '@'); i >= 0 && len(from)-i > 13 {
+				from = from[:i+13]
+			}
+			s += " from " + from
+		}
+	case ActionRollback:
+		s = fmt.Sprintf("roll back %s on %s", app, r.Env)
+		if r.RollbackTo != "" {
+			s += " to " + shortSHA(r.RollbackTo)
+		}
+		return s
+	default:
+		s = fmt.Sprintf("%s %s to %s", r.Action, app, r.Env)
+	}
+	if len(what) > 0 {
+		s += ": " + strings.Join(what, ", ") + " (" + strings.Join(short, ", ") + ")"
+	}
+	return s
+}
+
+// Format renders the full commit message: subject, an optional body, and the
+// trailer block. Empty fields are left out.
+func (r Record) Format(body string) string {
+	var b strings.Builder
+	b.WriteString(r.Subject())
+	b.WriteString("\n\n")
+	if body == "" && r.SourceRepo != "" && r.SourceCommit != "" {
+		body = fmt.Sprintf("Built from %s@%s", trimScheme(r.SourceRepo), r.SourceCommit)
+	}
+	if body = strings.TrimSpace(body); body != "" {
+		b.WriteString(body)
+		b.WriteString("\n\n")
+	}
+	add := func(k, v string) {
+		// A newline would end the trailer block early and let input forge trailers.
+		v = strings.Join(strings.Fields(v), " ")
+		if v != "" {
+			fmt.Fprintf(&b, "%s: %s\n", k, v)
+		}
+	}
+	add(KeyAction, r.Action)
+	add(KeyEnv, r.Env)
+	add(KeyApp, r.App)
+	for _, img := range r.Images {
+		add(KeyImage, img)
+	}
+	add(KeyPromotedFrom, r.PromotedFrom)
+	add(KeyRollbackTo, r.RollbackTo)
+	add(KeySourceRepo, r.SourceRepo)
+	add(KeySourceCommit, r.SourceCommit)
+	add(KeyBuildID, r.BuildID)
+	add(KeyBuildURL, r.BuildURL)
+	return b.String()
+}
+
+// Parse reads the trailers of a commit message. A message without a
+// Ferry-Action trailer is reported as ActionManual; Parse never fails, since
+// any commit on a branch, by ferry or by hand, is part of its history.
+func Parse(message string) Record {
+	var r Record
+	for _, kv := range Trailers(message) {
+		switch kv[0] {
+		case KeyAction:
+			r.Action = kv[1]
+		case KeyEnv:
+			r.Env = kv[1]
+		case KeyApp:
+			r.App = kv[1]
+		case KeyImage:
+			r.Images = append(r.Images, kv[1])
+		case KeyPromotedFrom:
+			r.PromotedFrom = kv[1]
+		case KeyRollbackTo:
+			r.RollbackTo = kv[1]
+		case KeySourceRepo:
+			r.SourceRepo = kv[1]
+		case KeySourceCommit:
+			r.SourceCommit = kv[1]
+		case KeyBuildID:
+			r.BuildID = kv[1]
+		case KeyBuildURL:
+			r.BuildURL = kv[1]
+		}
+	}
+	if r.Action == "" {
+		r.Action = ActionManual
+	}
+	return r
+}
+
+// Trailers returns the key/value pairs of the message's last paragraph when
+// that paragraph is a trailer block (every line "Key: value", as git
+// interpret-trailers sees it for ferry's own messages). Continuation lines
+// starting with whitespace are folded into the previous value.
+func Trailers(message string) [][2]string {
+	message = strings.ReplaceAll(message, "\r\n", "\n")
+	paras := strings.Split(strings.TrimRight(message, "\n \t"), "\n\n")
+	if len(paras) < 2 {
+		return nil // the subject alone is never a trailer block
+	}
+	last := strings.Split(paras[len(paras)-1], "\n")
+	var out [][2]string
+	for _, line := range last {
+		if line == "" {
+			continue
+		}
+		if (line[0] == ' ' || line[0] == '\t') && len(out) > 0 {
+			out[len(out)-1][1] += " " + strings.TrimSpace(line)
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || !isToken(k) {
+			return nil
+		}
+		out = append(out, [2]string{k, strings.TrimSpace(v)})
+	}
+	return out
+}
+
+func isToken(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		if !(c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// splitPinned splits repo:tag@digest; the registry host may carry a port.
+func splitPinned(s string) (repo, tag, digest string) {
+	if i := strings.IndexByte(s, '@'); i >= 0 {
+		s, digest = s[:i], s[i+1:]
+	}
+	if i := strings.LastIndexByte(s, ':'); i > strings.LastIndexByte(s, '/') {
+		return s[:i], s[i+1:], digest
+	}
+	return s, "", digest
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+func trimScheme(u string) string {
+	for _, p := range []string{"https://", "http://"} {
+		u = strings.TrimPrefix(u, p)
+	}
+	u = strings.TrimPrefix(u, "github.com/")
+	return strings.TrimSuffix(u, ".git")
+}
+
+// SortedImages returns images sorted, so commit messages do not depend on
+// flag order.
+func SortedImages(images []string) []string {
+	out := append([]string(nil), images...)
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,345 @@
+// Package envrepo holds one branch of an environment repository in memory
+// and writes to it safely: fetch the branch alone (depth 1, no tags, no
+// worktree), edit files and subtrees as a Snapshot, commit, and push with
+// compare-and-swap on the tip that was read, retrying on a fresh tip when
+// another writer got there first. It knows nothing of YAML.
+package envrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	"github.com/go-git/go-git/v5/plumbing/transport/server"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrBranchNotFound: the branch does not exist on the remote.
+	ErrBranchNotFound = errors.New("branch not found")
+	// ErrConflict: the branch kept moving under us until the retry budget
+	// ran out.
+	ErrConflict = errors.New("branch kept moving")
+	// ErrRejected: the server refused the push for a reason other than the
+	// branch moving (a hook, branch protection, permissions).
+	ErrRejected = errors.New("push rejected")
+)
+
+// Remote is an environment repository and how to reach it.
+type Remote struct {
+	// URL is an https://, ssh://, scp-like (git@host:path), file:// URL or a
+	// local path. Credentials embedded in it are moved to Auth by Parse.
+	URL  string
+	Auth transport.AuthMethod
+}
+
+// String is the URL without credentials, safe to print.
+func (r Remote) String() string { return Redact(r.URL) }
+
+var fileOnce sync.Once
+
+// useInProcessFileTransport serves file:// remotes from go-git's own
+// server when the git binary is absent, so ferry needs no git at run time.
+func useInProcessFileTransport() {
+	fileOnce.Do(func() {
+		if _, err := exec.LookPath("git-upload-pack"); err == nil {
+			return
+		}
+		if _, err := exec.LookPath("git"); err == nil {
+			return
+		}
+		client.InstallProtocol("file", server.DefaultServer)
+	})
+}
+
+// Fetch reads the tip of branch into a new in-memory Snapshot: one branch,
+// depth 1, no tags, nothing on disk.
+func Fetch(ctx context.Context, r Remote, branch string) (*Snapshot, error) {
+	useInProcessFileTransport()
+	st := memory.NewStorage()
+	ref := plumbing.NewBranchReferenceName(branch)
+	repo, err := git.CloneContext(ctx, st, nil, &git.CloneOptions{
+		URL:           r.URL,
+		Auth:          r.Auth,
+		ReferenceName: ref,
+		SingleBranch:  true,
+		Depth:         1,
+		Tags:          git.NoTags,
+		NoCheckout:    true,
+	})
+	if err != nil {
+		return nil, r.fetchError(branch, err)
+	}
+	head, err := repo.Reference(ref, true)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s after fetch: %w", branch, err)
+	}
+	snap, err := newSnapshot(st, branch, head.Hash())
+	if err != nil {
+		return nil, err
+	}
+	snap.repo = repo
+	return snap, nil
+}
+
+func (r Remote) fetchError(branch string, err error) error {
+	var noRef git.NoMatchingRefSpecError
+	switch {
+	case errors.As(err, &noRef), strings.Contains(err.Error(), "couldn't find remote ref"),
+		errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return fmt.Errorf("%w: %q does not exist in %s; create it first (e.g. git push origin HEAD:refs/heads/%s)", ErrBranchNotFound, branch, r, branch)
+	case errors.Is(err, transport.ErrAuthenticationRequired):
+		return fmt.Errorf("fetching %s from %s: authentication required; pass --git-token (or FERRY_GIT_TOKEN, GITHUB_TOKEN) or --ssh-key", branch, r)
+	case errors.Is(err, transport.ErrAuthorizationFailed):
+		return fmt.Errorf("fetching %s from %s: credentials were rejected; check --git-token or --ssh-key", branch, r)
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		return fmt.Errorf("fetching %s: repository %s not found", branch, r)
+	}
+	return fmt.Errorf("fetching %s from %s: %s", branch, r, Redact(err.Error()))
+}
+
+// Result is the outcome of an Update.
+type Result struct {
+	Changed  bool
+	Commit   plumbing.Hash // the new commit; zero when nothing changed
+	Parent   plumbing.Hash // the tip it was built on
+	Attempts int
+	Diff     string   // unified diff, filled on dry runs
+	Files    []string // files changed
+}
+
+// EditFunc computes the new state of a branch from a fresh snapshot. It must
+// be a pure function of the snapshot and the caller's intent, because Update
+// calls it again on a new tip whenever another writer moved the branch. It
+// returns the commit message; if it leaves the tree unchanged, nothing is
+// committed.
+type EditFunc func(ctx context.Context, s *Snapshot) (message string, err error)
+
+// Writer commits edits to one branch of a Remote.
+type Writer struct {
+	Remote Remote
+	Branch string
+	Author object.Signature
+	// Attempts bounds fetch-edit-push rounds; 0 means 8.
+	Attempts int
+	// Backoff is the base of the exponential backoff with full jitter
+	// between rounds; 0 means 200ms. Each wait is uniform in
+	// [0, min(MaxBackoff, Backoff*2^round)).
+	Backoff time.Duration
+	// MaxBackoff caps one wait; 0 means 5s.
+	MaxBackoff time.Duration
+	// DryRun computes the edit and its diff but pushes nothing.
+	DryRun bool
+	Logger *slog.Logger
+	// Verify, if set, runs on the edited snapshot before every push; an
+	// error aborts the update and nothing is pushed.
+	Verify func(ctx context.Context, s *Snapshot) error
+}
+
+// Update fetches the branch, applies edit, and pushes the result with
+// compare-and-swap on the fetched tip. When the push loses a race it starts
+// again from the new tip, so a concurrent writer's commit is never undone.
+func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
+	attempts := w.Attempts
+	if attempts <= 0 {
+		attempts = 8
+	}
+	base := w.Backoff
+	if base <= 0 {
+		base = 200 * time.Millisecond
+	}
+	maxWait := w.MaxBackoff
+	if maxWait <= 0 {
+		maxWait = 5 * time.Second
+	}
+	log := w.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var lastErr error
+	for i := 1; i <= attempts; i++ {
+		if i > 1 {
+			wait := base << (i - 2)
+			if wait <= 0 || wait > maxWait {
+				wait = maxWait
+			}
+			wait = time.Duration(rand.Int64N(int64(wait)) + 1)
+			log.Info("branch moved; retrying on the new tip", "branch", w.Branch, "attempt", i, "wait", wait.Round(time.Millisecond))
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("updating %s: %w (last: %v)", w.Branch, ctx.Err(), lastErr)
+			case <-t.C:
+			}
+		}
+		res, err := w.once(ctx, edit, log)
+		if err == nil {
+			res.Attempts = i
+			return res, nil
+		}
+		if !errors.Is(err, errMoved) {
+			return nil, err
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("%w: %s in %s moved on every one of %d attempts; another writer is busy, run again (last: %v)", ErrConflict, w.Branch, w.Remote, attempts, lastErr)
+}
+
+var errMoved = errors.New("branch moved")
+
+func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger) (*Result, error) {
+	snap, err := Fetch(ctx, w.Remote, w.Branch)
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("fetched", "branch", w.Branch, "tip", snap.Base.String())
+	msg, err := edit(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Parent: snap.Base, Files: snap.Touched()}
+	if !snap.Changed() {
+		return res, nil
+	}
+	res.Changed = true
+	if w.Verify != nil {
+		if err := w.Verify(ctx, snap); err != nil {
+			return nil, err
+		}
+	}
+	if w.DryRun {
+		if res.Diff, err = snap.Diff(); err != nil {
+			return nil, fmt.Errorf("computing diff: %w", err)
+		}
+		return res, nil
+	}
+	author := w.Author
+	if author.When.IsZero() {
+		author.When = time.Now()
+	}
+	commit, err := snap.commit(msg, author)
+	if err != nil {
+		return nil, fmt.Errorf("writing commit: %w", err)
+	}
+	if err := w.push(ctx, snap, commit); err != nil {
+		return nil, err
+	}
+	res.Commit = commit
+	log.Info("pushed", "branch", w.Branch, "commit", commit.String(), "parent", snap.Base.String())
+	return res, nil
+}
+
+func (w *Writer) push(ctx context.Context, snap *Snapshot, commit plumbing.Hash) error {
+	ref := plumbing.NewBranchReferenceName(w.Branch)
+	if err := snap.repo.Storer.SetReference(plumbing.NewHashReference(ref, commit)); err != nil {
+		return err
+	}
+	err := snap.repo.PushContext(ctx, &git.PushOptions{
+		RemoteName: "origin",
+		RefSpecs:   []config.RefSpec{config.RefSpec(ref + ":" + ref)},
+		// Compare-and-swap: the server must still have the tip we built on.
+		RequireRemoteRefs: []config.RefSpec{config.RefSpec(snap.Base.String() + ":" + ref.String())},
+		Auth:              w.Remote.Auth,
+		Force:             false,
+	})
+	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("pushing %s: %w", w.Branch, ctx.Err())
+	}
+	// go-git reports a lost race in several shapes ("required to be X but
+	// is Y", "object not found" from a shallow history, "failed to update
+	// ref", "atomic transaction failed"); only the remote tip tells for sure.
+	tip, lerr := w.remoteTip(ctx)
+	switch {
+	case lerr != nil:
+		return fmt.Errorf("pushing %s to %s: %s (and listing the branch failed: %s)", w.Branch, w.Remote, Redact(err.Error()), Redact(lerr.Error()))
+	case tip == commit:
+		return nil // our push landed even though the answer was lost
+	case tip != snap.Base:
+		return fmt.Errorf("%w: %s is now at %s, not %s", errMoved, w.Branch, short(tip), short(snap.Base))
+	}
+	return fmt.Errorf("%w: %s in %s: %s", ErrRejected, w.Branch, w.Remote, Redact(err.Error()))
+}
+
+func (w *Writer) remoteTip(ctx context.Context) (plumbing.Hash, error) {
+	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{w.Remote.URL}})
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: w.Remote.Auth})
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	want := plumbing.NewBranchReferenceName(w.Branch)
+	for _, r := range refs {
+		if r.Name() == want {
+			return r.Hash(), nil
+		}
+	}
+	return plumbing.ZeroHash, nil
+}
+
+func short(h plumbing.Hash) string { return h.String()[:12] }
+
+// Redact removes credentials from every URL in s: the password of
+// https://user:token@host becomes "***".
+func Redact(s string) string {
+	out := s
+	for _, scheme := range []string{"https://", "http://", "ssh://", "git://"} {
+		start := 0
+		for {
+			i := strings.Index(out[start:], scheme)
+			if i < 0 {
+				break
+			}
+			i += start
+			rest := out[i+len(scheme):]
+			end := strings.IndexAny(rest, "/ \t\n\"'")
+			if end < 0 {
+				end = len(rest)
+			}
+			host := rest[:end]
+			if at := strings.LastIndexByte(host, '@'); at >= 0 {
+				user := host[:at]
+				if c := strings.IndexByte(user, ':'); c >= 0 {
+					user = user[:c] + ":***"
+				} else if scheme != "ssh://" {
+					user = "***" // a bare token in the user slot is still a token
+				}
+				out = out[:i+len(scheme)] + user + host[at:] + rest[end:]
+				start = i + len(scheme) + len(user) + len(host) - at
+				continue
+			}
+			start = i + len(scheme)
+		}
+	}
+	return out
+}
+
+// SplitCredentials moves user:password out of an http(s) URL so it never
+// reaches go-git (whose errors echo URLs). It returns the clean URL and the
+// user and password, if any.
+func SplitCredentials(raw string) (clean, user, pass string) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.User == nil {
+		return raw, "", ""
+	}
+	user = u.User.Username()
+	pass, _ = u.User.Password()
+	u.User = nil
+	return u.String(), user, pass
+}

@@ -1,0 +1,553 @@
+package envrepo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+// MaxBlobSize bounds what ReadFile loads into memory. Environment repos hold
+// manifests, not artifacts; a larger file is almost certainly a mistake.
+const MaxBlobSize = 16 << 20
+
+// Snapshot is one environment branch held in memory: the commit it was read
+// from and a working root tree that edits replace along their paths only.
+// Every entry an edit does not touch keeps its hash and mode, so submodules,
+// symlinks and executable bits survive untouched.
+type Snapshot struct {
+	Branch string
+	// Base is the commit the snapshot was read from; a push requires the
+	// remote branch to still point at it.
+	Base plumbing.Hash
+
+	s        storer.EncodedObjectStorer
+	repo     *git.Repository // set by Fetch; pushes go through its remote
+	baseTree plumbing.Hash
+	root     plumbing.Hash
+	touched  map[string]bool
+}
+
+func newSnapshot(s storer.EncodedObjectStorer, branch string, base plumbing.Hash) (*Snapshot, error) {
+	c, err := object.GetCommit(s, base)
+	if err != nil {
+		return nil, fmt.Errorf("reading commit %s: %w", base, err)
+	}
+	return &Snapshot{Branch: branch, Base: base, s: s, baseTree: c.TreeHash, root: c.TreeHash, touched: map[string]bool{}}, nil
+}
+
+// Changed reports whether the edits so far change the tree. Identical
+// content hashes to the identical tree, so this is exact and free.
+func (s *Snapshot) Changed() bool { return s.root != s.baseTree }
+
+// Root is the hash of the working root tree.
+func (s *Snapshot) Root() plumbing.Hash { return s.root }
+
+// Touched returns the paths written so far whose content differs from the
+// base, sorted.
+func (s *Snapshot) Touched() []string {
+	var out []string
+	for p := range s.touched {
+		old, _ := s.entryIn(s.baseTree, p)
+		cur, _ := s.entryIn(s.root, p)
+		if old == nil || cur == nil || old.Hash != cur.Hash || old.Mode != cur.Mode {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ReadFile returns a file's content from the working tree. It is the one
+// place blob contents are read, so that blobs can later be fetched lazily.
+func (s *Snapshot) ReadFile(name string) ([]byte, error) {
+	e, err := s.entry(name)
+	if err != nil {
+		return nil, err
+	}
+	if !e.Mode.IsFile() || e.Mode == filemode.Symlink {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("not a regular file")}
+	}
+	return s.readBlob(name, e.Hash)
+}
+
+func (s *Snapshot) readBlob(name string, h plumbing.Hash) ([]byte, error) {
+	b, err := object.GetBlob(s.s, h)
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	if b.Size > MaxBlobSize {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("file is %d bytes, more than the %d ferry reads", b.Size, MaxBlobSize)}
+	}
+	r, err := b.Reader()
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// WriteFile replaces or creates a regular file. An existing file keeps its
+// mode (an executable stays executable); writing over a directory, symlink
+// or submodule is refused.
+func (s *Snapshot) WriteFile(name string, data []byte) error {
+	if err := checkPath(name); err != nil {
+		return err
+	}
+	mode := filemode.Regular
+	if e, err := s.entry(name); err == nil {
+		if e.Mode != filemode.Regular && e.Mode != filemode.Executable {
+			return &fs.PathError{Op: "write", Path: name, Err: fmt.Errorf("not a regular file (mode %s)", e.Mode)}
+		}
+		mode = e.Mode
+	}
+	obj := s.s.NewEncodedObject()
+	obj.SetType(plumbing.BlobObject)
+	w, err := obj.Writer()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	h, err := s.s.SetEncodedObject(obj)
+	if err != nil {
+		return err
+	}
+	return s.set(name, &object.TreeEntry{Name: path.Base(name), Mode: mode, Hash: h})
+}
+
+// Remove deletes a file or a whole subtree. Removing what does not exist is
+// not an error.
+func (s *Snapshot) Remove(name string) error {
+	if err := checkPath(name); err != nil {
+		return err
+	}
+	return s.set(name, nil)
+}
+
+// Tree returns the hash of the subtree at dir ("." for the root) in the
+// working tree, and false if there is none.
+func (s *Snapshot) Tree(dir string) (plumbing.Hash, bool) {
+	if dir == "." || dir == "" {
+		return s.root, true
+	}
+	e, err := s.entry(dir)
+	if err != nil || e.Mode != filemode.Dir {
+		return plumbing.ZeroHash, false
+	}
+	return e.Hash, true
+}
+
+// BaseTree is Tree for the snapshot's base commit.
+func (s *Snapshot) BaseTree(dir string) (plumbing.Hash, bool) {
+	if dir == "." || dir == "" {
+		return s.baseTree, true
+	}
+	e, err := s.entryIn(s.baseTree, dir)
+	if err != nil || e.Mode != filemode.Dir {
+		return plumbing.ZeroHash, false
+	}
+	return e.Hash, true
+}
+
+// CheckScope refuses a scope that is not a clean relative path inside the
+// repository or that passes through a symlink or submodule. A scope that
+// does not exist yet is allowed (a first deploy may create it); the rewriter
+// decides whether there is anything to edit.
+func (s *Snapshot) CheckScope(dir string) error {
+	if err := CleanScope(dir); err != nil {
+		return err
+	}
+	if dir == "." {
+		return nil
+	}
+	cur := ""
+	for _, part := range strings.Split(dir, "/") {
+		cur = path.Join(cur, part)
+		e, err := s.entry(cur)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch e.Mode {
+		case filemode.Dir:
+		case filemode.Symlink:
+			return fmt.Errorf("path %q goes through the symlink %q; ferry does not follow symlinks out of the scope you name", dir, cur)
+		case filemode.Submodule:
+			return fmt.Errorf("path %q is inside the submodule %q, which ferry does not edit", dir, cur)
+		default:
+			if cur != dir {
+				return fmt.Errorf("path %q: %q is a file, not a directory", dir, cur)
+			}
+		}
+	}
+	return nil
+}
+
+// CleanScope checks a --path value without looking at any repository: it
+// must be relative, in slash form, and stay inside the repository.
+func CleanScope(dir string) error {
+	switch {
+	case dir == "":
+		return errors.New("path is empty; use \".\" for the whole repository")
+	case strings.HasPrefix(dir, "/") || (len(dir) > 1 && dir[1] == ':') || strings.HasPrefix(dir, `\`):
+		return fmt.Errorf("path %q is absolute; give it relative to the repository root", dir)
+	case strings.Contains(dir, `\`):
+		return fmt.Errorf("path %q contains a backslash; use forward slashes", dir)
+	}
+	for _, part := range strings.Split(dir, "/") {
+		if part == ".." {
+			return fmt.Errorf("path %q leaves the repository; give a directory inside it", dir)
+		}
+		if part == ".git" {
+			return fmt.Errorf("path %q points into .git", dir)
+		}
+	}
+	if path.Clean(dir) != dir && path.Clean(dir)+"/" != dir {
+		return fmt.Errorf("path %q is not clean; did you mean %q?", dir, path.Clean(dir))
+	}
+	return nil
+}
+
+func checkPath(name string) error {
+	if name == "." || name == "" {
+		return &fs.PathError{Op: "write", Path: name, Err: fs.ErrInvalid}
+	}
+	if !fs.ValidPath(name) {
+		return &fs.PathError{Op: "write", Path: name, Err: fs.ErrInvalid}
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".git" {
+			return &fs.PathError{Op: "write", Path: name, Err: fs.ErrPermission}
+		}
+	}
+	return nil
+}
+
+func (s *Snapshot) entry(name string) (*object.TreeEntry, error) {
+	return s.entryIn(s.root, name)
+}
+
+func (s *Snapshot) entryIn(root plumbing.Hash, name string) (*object.TreeEntry, error) {
+	if !fs.ValidPath(name) || name == "." {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
+	}
+	t, err := object.GetTree(s.s, root)
+	if err != nil {
+		return nil, err
+	}
+	parts := strings.Split(name, "/")
+	for i, part := range parts {
+		var found *object.TreeEntry
+		for j := range t.Entries {
+			if t.Entries[j].Name == part {
+				found = &t.Entries[j]
+				break
+			}
+		}
+		if found == nil {
+			return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
+		}
+		if i == len(parts)-1 {
+			e := *found
+			return &e, nil
+		}
+		if found.Mode != filemode.Dir {
+			return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
+		}
+		if t, err = object.GetTree(s.s, found.Hash); err != nil {
+			return nil, err
+		}
+	}
+	panic("unreachable")
+}
+
+// set replaces the entry at name (nil removes it) and rebuilds the trees on
+// the path to the root; nothing else is re-encoded.
+func (s *Snapshot) set(name string, e *object.TreeEntry) error {
+	root, err := s.setIn(s.root, strings.Split(name, "/"), e)
+	if err != nil {
+		return fmt.Errorf("updating %s: %w", name, err)
+	}
+	if root.IsZero() {
+		if root, err = s.writeTree(nil); err != nil {
+			return err
+		}
+	}
+	s.root = root
+	s.touched[name] = true
+	return nil
+}
+
+func (s *Snapshot) setIn(tree plumbing.Hash, parts []string, e *object.TreeEntry) (plumbing.Hash, error) {
+	var entries []object.TreeEntry
+	if !tree.IsZero() {
+		t, err := object.GetTree(s.s, tree)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		entries = append(entries, t.Entries...)
+	}
+	idx := -1
+	for i := range entries {
+		if entries[i].Name == parts[0] {
+			idx = i
+			break
+		}
+	}
+	var next *object.TreeEntry
+	if len(parts) == 1 {
+		next = e
+	} else {
+		sub := plumbing.ZeroHash
+		if idx >= 0 {
+			if entries[idx].Mode != filemode.Dir {
+				if e == nil {
+					return tree, nil // nothing to remove below a file
+				}
+				return plumbing.ZeroHash, fmt.Errorf("%s is not a directory", parts[0])
+			}
+			sub = entries[idx].Hash
+		} else if e == nil {
+			return tree, nil
+		}
+		h, err := s.setIn(sub, parts[1:], e)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if h != plumbing.ZeroHash {
+			next = &object.TreeEntry{Name: parts[0], Mode: filemode.Dir, Hash: h}
+		}
+	}
+	switch {
+	case next == nil && idx >= 0:
+		entries = append(entries[:idx], entries[idx+1:]...)
+	case next == nil:
+		return tree, nil
+	case idx >= 0:
+		entries[idx] = *next
+	default:
+		entries = append(entries, *next)
+	}
+	if len(entries) == 0 {
+		return plumbing.ZeroHash, nil // git has no empty trees: drop the directory
+	}
+	return s.writeTree(entries)
+}
+
+func (s *Snapshot) writeTree(entries []object.TreeEntry) (plumbing.Hash, error) {
+	// git orders entries by name with a directory compared as "name/";
+	// Tree.Encode writes them in the order given.
+	sort.Slice(entries, func(i, j int) bool { return gitName(entries[i]) < gitName(entries[j]) })
+	t := &object.Tree{Entries: entries}
+	obj := s.s.NewEncodedObject()
+	if err := t.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return s.s.SetEncodedObject(obj)
+}
+
+func gitName(e object.TreeEntry) string {
+	if e.Mode == filemode.Dir {
+		return e.Name + "/"
+	}
+	return e.Name
+}
+
+// commit writes a commit of the working tree on top of Base.
+func (s *Snapshot) commit(message string, author object.Signature) (plumbing.Hash, error) {
+	c := &object.Commit{
+		Author:       author,
+		Committer:    author,
+		Message:      message,
+		TreeHash:     s.root,
+		ParentHashes: []plumbing.Hash{s.Base},
+	}
+	obj := s.s.NewEncodedObject()
+	if err := c.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return s.s.SetEncodedObject(obj)
+}
+
+// Diff returns a unified diff from the base to the working tree, as
+// `git diff` would print it.
+func (s *Snapshot) Diff() (string, error) {
+	from, err := object.GetTree(s.s, s.baseTree)
+	if err != nil {
+		return "", err
+	}
+	to, err := object.GetTree(s.s, s.root)
+	if err != nil {
+		return "", err
+	}
+	changes, err := object.DiffTree(from, to)
+	if err != nil {
+		return "", err
+	}
+	p, err := changes.Patch()
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := p.Encode(&b); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// FS returns the working tree as a read-only fs.FS. Symlinks and submodules
+// appear in directory listings with their own modes and are never followed.
+func (s *Snapshot) FS() fs.FS { return snapFS{s} }
+
+type snapFS struct{ s *Snapshot }
+
+var (
+	_ fs.ReadFileFS = snapFS{}
+	_ fs.ReadDirFS  = snapFS{}
+	_ fs.StatFS     = snapFS{}
+)
+
+func (f snapFS) Open(name string) (fs.File, error) {
+	info, err := f.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if info.IsDir() {
+		ents, err := f.ReadDir(name)
+		if err != nil {
+			return nil, err
+		}
+		return &dirFile{info: info, ents: ents}, nil
+	}
+	if !info.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("not a regular file")}
+	}
+	data, err := f.s.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return &blobFile{info: info, r: bytes.NewReader(data)}, nil
+}
+
+func (f snapFS) ReadFile(name string) ([]byte, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrInvalid}
+	}
+	return f.s.ReadFile(name)
+}
+
+func (f snapFS) Stat(name string) (fs.FileInfo, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
+	}
+	if name == "." {
+		return entryInfo{e: object.TreeEntry{Name: ".", Mode: filemode.Dir, Hash: f.s.root}}, nil
+	}
+	e, err := f.s.entry(name)
+	if err != nil {
+		return nil, err
+	}
+	info := entryInfo{e: *e}
+	if e.Mode.IsFile() {
+		if sz, err := f.s.s.EncodedObjectSize(e.Hash); err == nil {
+			info.size = sz
+		}
+	}
+	return info, nil
+}
+
+func (f snapFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	h, ok := f.s.Tree(name)
+	if !fs.ValidPath(name) || !ok {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrNotExist}
+	}
+	t, err := object.GetTree(f.s.s, h)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fs.DirEntry, 0, len(t.Entries))
+	for _, e := range t.Entries {
+		out = append(out, fs.FileInfoToDirEntry(entryInfo{e: e}))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out, nil
+}
+
+type entryInfo struct {
+	e    object.TreeEntry
+	size int64
+}
+
+func (i entryInfo) Name() string       { return i.e.Name }
+func (i entryInfo) Size() int64        { return i.size }
+func (i entryInfo) ModTime() time.Time { return time.Time{} }
+func (i entryInfo) IsDir() bool        { return i.e.Mode == filemode.Dir }
+func (i entryInfo) Sys() any           { return i.e }
+func (i entryInfo) Mode() fs.FileMode {
+	switch i.e.Mode {
+	case filemode.Dir:
+		return fs.ModeDir | 0o755
+	case filemode.Symlink:
+		return fs.ModeSymlink | 0o777
+	case filemode.Submodule:
+		return fs.ModeIrregular
+	case filemode.Executable:
+		return 0o755
+	default:
+		return 0o644
+	}
+}
+
+type blobFile struct {
+	info fs.FileInfo
+	r    *bytes.Reader
+}
+
+func (f *blobFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f *blobFile) Read(p []byte) (int, error) { return f.r.Read(p) }
+func (f *blobFile) Close() error               { return nil }
+
+type dirFile struct {
+	info fs.FileInfo
+	ents []fs.DirEntry
+	off  int
+}
+
+func (d *dirFile) Stat() (fs.FileInfo, error) { return d.info, nil }
+func (d *dirFile) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: d.info.Name(), Err: errors.New("is a directory")}
+}
+func (d *dirFile) Close() error { return nil }
+func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	rest := d.ents[d.off:]
+	if n <= 0 {
+		d.off = len(d.ents)
+		return rest, nil
+	}
+	if len(rest) == 0 {
+		return nil, io.EOF
+	}
+	if n > len(rest) {
+		n = len(rest)
+	}
+	d.off += n
+	return rest[:n], nil
+}
