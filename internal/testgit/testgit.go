@@ -108,8 +108,6 @@ func (r *Repo) Commit(branch, msg string, files map[string]string) string {
 // Server serves every repository under a root directory over smart HTTP.
 type Server struct {
 	*httptest.Server
-	// Requests counts requests by "METHOD path?query".
-	Requests func() []string
 }
 
 // ServeOption adjusts the test server.
@@ -201,4 +199,49 @@ func Run(t testing.TB, dir string, args ...string) string {
 		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// NewRepoFromTemplate is NewRepo seeded from the tree at dir with every
+// occurrence of each old string replaced by its new one (pairs, as for
+// strings.NewReplacer), e.g. "REGISTRY" by the test registry's host.
+func NewRepoFromTemplate(t testing.TB, dir string, oldnew []string, branches ...string) *Repo {
+	t.Helper()
+	seed := t.TempDir()
+	rep := strings.NewReplacer(oldnew...)
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out := filepath.Join(seed, rel)
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(out, []byte(rep.Replace(string(data))), 0o644)
+	})
+	if err != nil {
+		t.Fatalf("templating %s: %v", dir, err)
+	}
+	return NewRepo(t, seed, branches...)
+}
+
+// Symlink commits a symlink at path pointing to target on branch.
+func (r *Repo) Symlink(branch, path, target string) {
+	r.t.Helper()
+	work := r.t.TempDir()
+	Run(r.t, work, "clone", "-q", "-b", branch, r.Dir, ".")
+	full := filepath.Join(work, filepath.FromSlash(path))
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.Symlink(target, full); err != nil {
+		r.t.Fatal(err)
+	}
+	Run(r.t, work, "add", "-A")
+	Run(r.t, work, "commit", "-q", "-m", "symlink "+path)
+	Run(r.t, work, "push", "-q", "origin", "HEAD:refs/heads/"+branch)
 }

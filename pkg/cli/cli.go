@@ -1,0 +1,287 @@
+// Package cli is ferry's command line: kong structs whose Run methods only
+// check flags, wire the packages together and print the result. Keeping it
+// out of package main lets tests run the real CLI in-process.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/ferrycd/ferry/pkg/ferry"
+	"github.com/ferrycd/ferry/pkg/image"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"golang.org/x/crypto/ssh"
+)
+
+// DefaultAuthor commits when --author is not given.
+const DefaultAuthor = "ferry <ferry@noreply.invalid>"
+
+// Globals are the flags every command takes.
+type Globals struct {
+	Repo       string        `help:"Environment repository: an https://, ssh:// or file:// URL, user@host:path, or a local path." env:"FERRY_REPO" placeholder:"URL|PATH"`
+	GitToken   string        `help:"Token for HTTPS git access, sent as the basic-auth password; never printed." env:"FERRY_GIT_TOKEN,GITHUB_TOKEN" placeholder:"TOKEN"`
+	GitUser    string        `help:"User name sent with --git-token." env:"FERRY_GIT_USER" default:"x-access-token"`
+	SSHKey     string        `help:"Private key file for SSH git access." env:"FERRY_SSH_KEY" type:"path" name:"ssh-key" placeholder:"FILE"`
+	KnownHosts string        `help:"known_hosts file that SSH host keys are verified against (default: SSH_KNOWN_HOSTS, then ~/.ssh/known_hosts)." env:"FERRY_KNOWN_HOSTS" type:"path" placeholder:"FILE"`
+	Insecure   bool          `help:"DANGEROUS: accept any SSH host key. Anyone who can intercept the connection can then read and rewrite your environments. For throwaway test setups only." name:"insecure-skip-host-key-check" env:"FERRY_INSECURE_SKIP_HOST_KEY_CHECK"`
+	Author     string        `help:"Commit author, \"Name <email>\"." env:"FERRY_AUTHOR" default:"${default_author}"`
+	Output     string        `help:"Result format on stdout: text or json." enum:"text,json" default:"text" env:"FERRY_OUTPUT"`
+	LogFormat  string        `help:"Log format on stderr: text or json." enum:"text,json" default:"text" env:"FERRY_LOG_FORMAT"`
+	Verbose    bool          `help:"Log each step, not only warnings and errors." short:"v" env:"FERRY_VERBOSE"`
+	Timeout    time.Duration `help:"Give up on the whole run after this long." default:"5m" env:"FERRY_TIMEOUT"`
+
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// CLI is the root command.
+type CLI struct {
+	Globals
+
+	Deploy  DeployCmd  `cmd:"" help:"Pin freshly pushed images by digest in an environment branch and push."`
+	Resolve ResolveCmd `cmd:"" help:"Print repo@sha256:... for an image reference."`
+	Demo    DemoCmd    `cmd:"" help:"Run the whole flow offline: an in-process registry and a local env repo."`
+	Version VersionCmd `cmd:"" help:"Print version and build information."`
+}
+
+// Exit statuses.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+type exitSignal struct{ code int }
+
+// Run parses args, runs the command and returns the exit status. It is main
+// without os.Exit, so tests run the real CLI.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (code int) {
+	cli := &CLI{}
+	red := &redactor{}
+	stdout, stderr = red.writer(stdout), red.writer(stderr)
+	cli.stdout, cli.stderr, cli.getenv = stdout, stderr, getenv
+	parser, err := kong.New(cli,
+		kong.Name("ferry"),
+		kong.Description("ferry carries images through environments the GitOps way: it pins digests in an environment repo, promotes verified commits, and keeps the branch history as the audit trail."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(exitSignal{c}) }),
+		kong.Vars{"default_author": DefaultAuthor},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: false}),
+		kong.BindTo(ctx, (*context.Context)(nil)),
+		kong.Resolvers(envResolver(getenv)),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "ferry: %v\n", err)
+		return ExitError
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			sig, ok := r.(exitSignal)
+			if !ok {
+				panic(r)
+			}
+			code = sig.code
+			if code != 0 {
+				code = ExitUsage
+			}
+		}
+	}()
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "ferry: %v\n", err)
+		if pe := (*kong.ParseError)(nil); errors.As(err, &pe) && pe.Context != nil && pe.Context.Selected() != nil {
+			fmt.Fprintf(stderr, "Run \"ferry %s --help\" for usage.\n", pe.Context.Selected().Name)
+		} else {
+			fmt.Fprintln(stderr, "Run \"ferry --help\" for usage.")
+		}
+		return ExitUsage
+	}
+	red.add(cli.GitToken)
+	if _, _, pass := envrepo.SplitCredentials(cli.Repo); pass != "" {
+		red.add(pass)
+	}
+	if cli.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cli.Timeout)
+		defer cancel()
+		kctx.BindTo(ctx, (*context.Context)(nil))
+	}
+	if err := kctx.Run(&cli.Globals); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && cli.Timeout > 0 {
+			err = fmt.Errorf("%w (gave up after --timeout %s)", err, cli.Timeout)
+		}
+		fmt.Fprintf(stderr, "ferry: %v\n", err)
+		if errors.Is(err, ferry.ErrUsage) {
+			return ExitUsage
+		}
+		return ExitError
+	}
+	return ExitOK
+}
+
+// envResolver makes kong read env vars through getenv rather than the
+// process environment, so tests can pass their own.
+func envResolver(getenv func(string) string) kong.Resolver {
+	return kong.ResolverFunc(func(ctx *kong.Context, parent *kong.Path, flag *kong.Flag) (any, error) {
+		for _, name := range flag.Envs {
+			if v := getenv(name); v != "" {
+				return v, nil
+			}
+		}
+		return nil, nil
+	})
+}
+
+func (g *Globals) logger() *slog.Logger {
+	level := slog.LevelWarn
+	if g.Verbose {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if g.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, opts))
+}
+
+func (g *Globals) author() (object.Signature, error) {
+	a, err := mail.ParseAddress(g.Author)
+	if err != nil || a.Name == "" {
+		return object.Signature{}, fmt.Errorf("%w: --author %q: want \"Name <email>\"", ferry.ErrUsage, g.Author)
+	}
+	return object.Signature{Name: a.Name, Email: a.Address}, nil
+}
+
+func (g *Globals) remote() (envrepo.Remote, error) {
+	if strings.TrimSpace(g.Repo) == "" {
+		return envrepo.Remote{}, fmt.Errorf("%w: --repo is required (or FERRY_REPO): the environment repository's URL or path", ferry.ErrUsage)
+	}
+	url, user, pass := envrepo.SplitCredentials(g.Repo)
+	r := envrepo.Remote{URL: url}
+	ep, err := transport.NewEndpoint(url)
+	if err != nil {
+		return r, fmt.Errorf("%w: --repo %s: %v", ferry.ErrUsage, envrepo.Redact(g.Repo), envrepo.Redact(err.Error()))
+	}
+	switch ep.Protocol {
+	case "http", "https":
+		switch {
+		case g.GitToken != "":
+			r.Auth = &githttp.BasicAuth{Username: g.GitUser, Password: g.GitToken}
+		case pass != "" || user != "":
+			if pass == "" { // https://TOKEN@host: the token sits in the user slot
+				user, pass = g.GitUser, user
+			}
+			r.Auth = &githttp.BasicAuth{Username: user, Password: pass}
+		}
+	case "ssh":
+		auth, err := g.sshAuth(ep.User)
+		if err != nil {
+			return r, err
+		}
+		if auth != nil {
+			r.Auth = auth
+		}
+	}
+	return r, nil
+}
+
+func (g *Globals) sshAuth(user string) (transport.AuthMethod, error) {
+	if user == "" {
+		user = "git"
+	}
+	var cb ssh.HostKeyCallback
+	switch {
+	case g.Insecure:
+		slog.New(slog.NewTextHandler(g.stderr, nil)).Warn("SSH host key verification is OFF (--insecure-skip-host-key-check)")
+		cb = ssh.InsecureIgnoreHostKey()
+	case g.KnownHosts != "":
+		var err error
+		if cb, err = gitssh.NewKnownHostsCallback(g.KnownHosts); err != nil {
+			return nil, fmt.Errorf("reading --known-hosts %s: %w", g.KnownHosts, err)
+		}
+	}
+	if g.SSHKey == "" {
+		if cb == nil {
+			return nil, nil // go-git: ssh-agent and the default known_hosts
+		}
+		a, err := gitssh.NewSSHAgentAuth(user)
+		if err != nil {
+			return nil, fmt.Errorf("no --ssh-key and no ssh-agent: %w", err)
+		}
+		a.HostKeyCallback = cb
+		return a, nil
+	}
+	a, err := gitssh.NewPublicKeysFromFile(user, g.SSHKey, "")
+	if err != nil {
+		return nil, fmt.Errorf("reading --ssh-key %s: %w", g.SSHKey, err)
+	}
+	if cb == nil {
+		if cb, err = gitssh.NewKnownHostsCallback(); err != nil {
+			return nil, fmt.Errorf("no known_hosts to verify the SSH host key (pass --known-hosts): %w", err)
+		}
+	}
+	a.HostKeyCallback = cb
+	return a, nil
+}
+
+func (g *Globals) resolver() *image.Resolver {
+	return image.NewResolver(image.WithLogger(g.logger()))
+}
+
+func (g *Globals) env() (ferry.Env, error) {
+	r, err := g.remote()
+	if err != nil {
+		return ferry.Env{}, err
+	}
+	a, err := g.author()
+	if err != nil {
+		return ferry.Env{}, err
+	}
+	return ferry.Env{Remote: r, Author: a, Resolver: g.resolver(), Logger: g.logger()}, nil
+}
+
+func (g *Globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// redactor replaces secrets in everything written through it. Secrets are
+// added after parsing, so it is installed first and filled in later.
+type redactor struct{ secrets []string }
+
+func (r *redactor) add(s string) {
+	if len(s) >= 4 { // shorter strings would mangle ordinary output
+		r.secrets = append(r.secrets, s)
+	}
+}
+
+func (r *redactor) writer(w io.Writer) io.Writer { return redactWriter{r, w} }
+
+type redactWriter struct {
+	r *redactor
+	w io.Writer
+}
+
+func (rw redactWriter) Write(p []byte) (int, error) {
+	s := envrepo.Redact(string(p))
+	for _, sec := range rw.r.secrets {
+		s = strings.ReplaceAll(s, sec, "***")
+	}
+	if _, err := io.WriteString(rw.w, s); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/ferrycd/ferry/pkg/demo"
+	"github.com/ferrycd/ferry/pkg/ferry"
+)
+
+// DeployCmd is `ferry deploy`.
+type DeployCmd struct {
+	Env          string   `help:"Environment branch to write, e.g. candidate." env:"FERRY_ENV" placeholder:"E"`
+	Image        []string `help:"Image to pin, repo:tag or repo@sha256:...; repeat for several." env:"FERRY_IMAGE" placeholder:"REF" sep:","`
+	Path         string   `help:"Directory in the env repo to edit; nothing outside it changes." env:"FERRY_PATH" default:"." placeholder:"DIR"`
+	App          string   `help:"App name for the audit trail (default: the last element of --path, else the image name)." env:"FERRY_APP" placeholder:"NAME"`
+	SourceRepo   string   `help:"Source repository URL for the audit trail (default from GITHUB_REPOSITORY or Cloud Build's REPO_FULL_NAME)." env:"FERRY_SOURCE_REPO" placeholder:"URL"`
+	SourceCommit string   `help:"Source commit (default from GITHUB_SHA or COMMIT_SHA)." env:"FERRY_SOURCE_COMMIT" placeholder:"SHA"`
+	BuildID      string   `help:"Build ID (default from GITHUB_RUN_ID or BUILD_ID)." env:"FERRY_BUILD_ID" placeholder:"ID"`
+	BuildURL     string   `help:"Build URL (default derived from the CI's variables)." env:"FERRY_BUILD_URL" placeholder:"URL"`
+	DryRun       bool     `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
+}
+
+// Run deploys.
+func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
+	e, err := g.env()
+	if err != nil {
+		return err
+	}
+	prov := ferry.ProvenanceFromEnv(ferry.Provenance{
+		SourceRepo: c.SourceRepo, SourceCommit: c.SourceCommit, BuildID: c.BuildID, BuildURL: c.BuildURL,
+	}, g.getenv)
+	rep, err := ferry.Deploy(ctx, e, ferry.DeployRequest{
+		Env: c.Env, Images: c.Image, Path: c.Path, App: c.App, Provenance: prov, DryRun: c.DryRun,
+	})
+	if err != nil {
+		return err
+	}
+	return g.printReport(rep)
+}
+
+func (g *Globals) printReport(rep *ferry.Report) error {
+	if g.Output == "json" {
+		return g.printJSON(rep)
+	}
+	w := g.stdout
+	switch {
+	case rep.DryRun && rep.Changed:
+		fmt.Fprintf(w, "dry run: would %s %s on %s (nothing pushed)\n", rep.Action, rep.App, rep.Branch)
+		fmt.Fprint(w, rep.Diff)
+	case rep.DryRun:
+		fmt.Fprintf(w, "dry run: nothing to change on %s\n", rep.Branch)
+	case rep.Changed:
+		fmt.Fprintf(w, "%s %s to %s: commit %s (attempts: %d)\n", rep.Action, rep.App, rep.Branch, rep.Commit, rep.Attempts)
+	default:
+		fmt.Fprintf(w, "nothing to do on %s: %s\n", rep.Branch, rep.Reason)
+	}
+	for _, img := range rep.Images {
+		fmt.Fprintf(w, "  image %s\n", img.Ref)
+	}
+	for _, f := range rep.Files {
+		fmt.Fprintf(w, "  file  %s\n", f)
+	}
+	return nil
+}
+
+// ResolveCmd is `ferry resolve`.
+type ResolveCmd struct {
+	Ref string `arg:"" help:"Image reference: repo:tag, repo@sha256:..., or both." placeholder:"REF"`
+}
+
+// Run resolves.
+func (c *ResolveCmd) Run(ctx context.Context, g *Globals) error {
+	res, err := g.resolver().Resolve(ctx, c.Ref)
+	if err != nil {
+		return err
+	}
+	if g.Output == "json" {
+		return g.printJSON(map[string]string{"name": res.Repo, "tag": res.Tag, "digest": res.Digest, "ref": res.Repo + "@" + res.Digest, "mediaType": res.MediaType})
+	}
+	fmt.Fprintf(g.stdout, "%s@%s\n", res.Repo, res.Digest)
+	return nil
+}
+
+// DemoCmd is `ferry demo`.
+type DemoCmd struct {
+	Dir string `help:"Keep the demo's env repo in this directory (default: a temporary one, removed afterwards)." placeholder:"DIR" type:"path"`
+}
+
+// Run runs the demo.
+func (c *DemoCmd) Run(ctx context.Context, g *Globals) error {
+	return demo.Run(ctx, g.stdout, demo.Options{Dir: c.Dir, Logger: g.logger()})
+}
+
+// Set at build time: -ldflags "-X github.com/ferrycd/ferry/pkg/cli.version=v1.2.3 -X ...commit=..."
+var (
+	version = ""
+	commit  = ""
+)
+
+// VersionCmd is `ferry version`.
+type VersionCmd struct{}
+
+// Run prints the version.
+func (c *VersionCmd) Run(g *Globals) error {
+	v, rev := Version()
+	if g.Output == "json" {
+		return g.printJSON(map[string]string{"version": v, "commit": rev, "go": runtime.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH})
+	}
+	fmt.Fprintf(g.stdout, "ferry %s (commit %s, %s, %s/%s)\n", v, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
+}
+
+// Version returns the version and commit injected by -ldflags, falling back
+// to what the Go toolchain recorded in the binary.
+func Version() (v, rev string) {
+	v, rev = version, commit
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && rev == "" {
+				rev = s.Value
+			}
+		}
+	}
+	if v == "" {
+		v = "devel"
+	}
+	if rev == "" {
+		rev = "unknown"
+	}
+	return v, strings.TrimSpace(rev)
+}

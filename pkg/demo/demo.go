@@ -1,0 +1,353 @@
+// Package demo runs ferry's whole flow offline, on an embedded default: an
+// in-process OCI registry on 127.0.0.1 and a local bare env repo. It is what
+// `ferry demo` runs and what the README's first command shows.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/ferrycd/ferry/pkg/audit"
+	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/ferrycd/ferry/pkg/ferry"
+	"github.com/ferrycd/ferry/pkg/image"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Options adjust the demo.
+type Options struct {
+	// Dir keeps the env repo (Dir/env.git) after the run; empty means a
+	// temporary directory that is removed.
+	Dir    string
+	Logger *slog.Logger
+}
+
+// The env repo the demo starts from: one app with a kustomize overlay, and
+// a second app that must stay untouched.
+var files = map[string]string{
+	"README.md": "# environments\n\nEach branch is an environment; ferry writes to it.\n",
+	"apps/hello/kustomization.yaml": `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - deployment.yaml
+  - service.yaml
+images:
+  - name: hello # the name used in deployment.yaml
+    newName: {{.Registry}}/demo/hello
+    newTag: v0
+`,
+	"apps/hello/deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hello
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: hello
+  template:
+    metadata:
+      labels:
+        app: hello
+    spec:
+      containers:
+        - name: hello
+          image: hello # set by the kustomization's images: entry
+
+          ports:
+            - containerPort: 8080
+`,
+	"apps/hello/service.yaml": `apiVersion: v1
+kind: Service
+metadata:
+  name: hello
+spec:
+  selector:
+    app: hello
+  ports:
+    - port: 80
+      targetPort: 8080
+`,
+	"apps/worker/cronjob.yaml": `apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: worker
+spec:
+  schedule: "*/5 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+            - name: worker
+              image: "{{.Registry}}/demo/worker:v7" # not deployed by the demo
+`,
+}
+
+// Run prints each step to out.
+func Run(ctx context.Context, out io.Writer, opts Options) error {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	dir := opts.Dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "ferry-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+
+	step := func(format string, args ...any) { fmt.Fprintf(out, "\n==> "+format+"\n", args...) }
+
+	reg, stop, err := startRegistry()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	step("registry: serving an in-process OCI registry at %s", reg)
+
+	repo := reg + "/demo/hello"
+	for i, tag := range []string{"v1", "v2"} {
+		d, err := pushImage(ctx, repo+":"+tag, time.Date(2026, 11, 1+i, 12, 0, 0, 0, time.UTC))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "    pushed %s:%s  %s\n", repo, tag, d)
+	}
+
+	envDir := filepath.Join(dir, "env.git")
+	if err := createEnvRepo(envDir, reg); err != nil {
+		return err
+	}
+	step("env repo: %s with branches candidate and production", envDir)
+	for _, f := range sortedKeys(files) {
+		fmt.Fprintf(out, "    %s\n", f)
+	}
+
+	env := ferry.Env{
+		Remote:   envrepo.Remote{URL: envDir},
+		Author:   object.Signature{Name: "ferry demo", Email: "demo@ferry.invalid"},
+		Resolver: image.NewResolver(image.WithLogger(logger)),
+		Logger:   logger,
+	}
+	deploy := func(tag, commit string) error {
+		step("ferry deploy --env candidate --path apps/hello --image %s:%s", repo, tag)
+		rep, err := ferry.Deploy(ctx, env, ferry.DeployRequest{
+			Env: "candidate", Path: "apps/hello", Images: []string{repo + ":" + tag},
+			Provenance: ferry.Provenance{SourceRepo: "https://github.com/acme/hello", SourceCommit: commit, BuildID: "demo-" + tag},
+		})
+		if err != nil {
+			return err
+		}
+		printReport(out, rep)
+		return nil
+	}
+	if err := deploy("v1", "1111111111111111111111111111111111111111"); err != nil {
+		return err
+	}
+	if err := deploy("v2", "2222222222222222222222222222222222222222"); err != nil {
+		return err
+	}
+	if err := deploy("v2", "2222222222222222222222222222222222222222"); err != nil {
+		return err
+	}
+
+	step("history of candidate (git log; the trailers are the audit trail)")
+	return printLog(out, envDir, "candidate")
+}
+
+func printReport(out io.Writer, rep *ferry.Report) {
+	if !rep.Changed {
+		fmt.Fprintf(out, "    nothing to do: %s (no commit, no push)\n", rep.Reason)
+		return
+	}
+	fmt.Fprintf(out, "    commit %s on %s (attempts: %d)\n", rep.Commit, rep.Branch, rep.Attempts)
+	for _, img := range rep.Images {
+		fmt.Fprintf(out, "    pinned %s\n", img.Ref)
+	}
+	for _, line := range strings.Split(strings.TrimRight(rep.Diff, "\n"), "\n") {
+		fmt.Fprintf(out, "    %s\n", line)
+	}
+}
+
+func printLog(out io.Writer, dir, branch string) error {
+	r, err := git.PlainOpen(dir)
+	if err != nil {
+		return err
+	}
+	ref, err := r.Reference(plumbing.NewBranchReferenceName(branch), true)
+	if err != nil {
+		return err
+	}
+	iter, err := r.Log(&git.LogOptions{From: ref.Hash()})
+	if err != nil {
+		return err
+	}
+	return iter.ForEach(func(c *object.Commit) error {
+		fmt.Fprintf(out, "\n    commit %s\n    Author: %s <%s>\n", c.Hash, c.Author.Name, c.Author.Email)
+		for _, line := range strings.Split(strings.TrimRight(c.Message, "\n"), "\n") {
+			fmt.Fprintf(out, "        %s\n", line)
+		}
+		rec := audit.Parse(c.Message)
+		if rec.Action == audit.ActionManual {
+			fmt.Fprintf(out, "        (not made by ferry)\n")
+		}
+		return nil
+	})
+}
+
+func startRegistry() (host string, stop func(), err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("starting the demo registry: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           registry.New(registry.Logger(log.New(io.Discard, "", 0))),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go srv.Serve(l) //nolint:errcheck // ends with Close
+	return l.Addr().String(), func() { srv.Close() }, nil
+}
+
+// pushImage pushes a small random image whose config records created, as a
+// real build would.
+func pushImage(ctx context.Context, ref string, created time.Time) (v1.Hash, error) {
+	img, err := random.Image(512, 1)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if img, err = mutate.CreatedAt(img, v1.Time{Time: created}); err != nil {
+		return v1.Hash{}, err
+	}
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing %s: %w", ref, err)
+	}
+	return img.Digest()
+}
+
+// createEnvRepo writes a bare repo with go-git alone, so the demo needs no
+// git binary.
+func createEnvRepo(dir, reg string) error {
+	r, err := git.PlainInit(dir, true)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	st := r.Storer
+	root := map[string]any{}
+	for p, content := range files {
+		var b strings.Builder
+		if err := template.Must(template.New(p).Parse(content)).Execute(&b, map[string]string{"Registry": reg}); err != nil {
+			return err
+		}
+		node := root
+		parts := strings.Split(p, "/")
+		for _, d := range parts[:len(parts)-1] {
+			if node[d] == nil {
+				node[d] = map[string]any{}
+			}
+			node = node[d].(map[string]any)
+		}
+		node[parts[len(parts)-1]] = b.String()
+	}
+	tree, err := writeTree(st, root)
+	if err != nil {
+		return err
+	}
+	sig := object.Signature{Name: "platform team", Email: "platform@example.com", When: time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC)}
+	c := &object.Commit{Author: sig, Committer: sig, Message: "Initial environments\n", TreeHash: tree}
+	obj := st.NewEncodedObject()
+	if err := c.Encode(obj); err != nil {
+		return err
+	}
+	h, err := st.SetEncodedObject(obj)
+	if err != nil {
+		return err
+	}
+	for _, b := range []string{"candidate", "production"} {
+		if err := st.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(b), h)); err != nil {
+			return err
+		}
+	}
+	return st.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.NewBranchReferenceName("candidate")))
+}
+
+func writeTree(st storer.EncodedObjectStorer, node map[string]any) (plumbing.Hash, error) {
+	var entries []object.TreeEntry
+	for _, n := range sortedKeys(node) {
+		switch v := node[n].(type) {
+		case string:
+			obj := st.NewEncodedObject()
+			obj.SetType(plumbing.BlobObject)
+			w, _ := obj.Writer()
+			if _, err := io.WriteString(w, v); err != nil {
+				return plumbing.ZeroHash, err
+			}
+			w.Close()
+			h, err := st.SetEncodedObject(obj)
+			if err != nil {
+				return plumbing.ZeroHash, err
+			}
+			entries = append(entries, object.TreeEntry{Name: n, Mode: filemode.Regular, Hash: h})
+		case map[string]any:
+			h, err := writeTree(st, v)
+			if err != nil {
+				return plumbing.ZeroHash, err
+			}
+			entries = append(entries, object.TreeEntry{Name: n, Mode: filemode.Dir, Hash: h})
+		}
+	}
+	// Names here never collide with "name/" ordering, but sort as git does.
+	sort.Slice(entries, func(i, j int) bool {
+		a, b := entries[i].Name, entries[j].Name
+		if entries[i].Mode == filemode.Dir {
+			a += "/"
+		}
+		if entries[j].Mode == filemode.Dir {
+			b += "/"
+		}
+		return a < b
+	})
+	obj := st.NewEncodedObject()
+	if err := (&object.Tree{Entries: entries}).Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return st.SetEncodedObject(obj)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
