@@ -15,7 +15,7 @@ import (
 type DeployCmd struct {
 	Env          string   `help:"Environment branch to write, e.g. candidate." env:"FERRY_ENV" placeholder:"E"`
 	Image        []string `help:"Image to pin, repo:tag or repo@sha256:...; repeat for several." env:"FERRY_IMAGE" placeholder:"REF" sep:","`
-	Path         string   `help:"Directory in the env repo to edit; nothing outside it changes." env:"FERRY_PATH" default:"." placeholder:"DIR"`
+	Path         string   `help:"Directory in the env repo to edit ('.' for all of it); nothing outside it changes." env:"FERRY_PATH" default:"." placeholder:"DIR"`
 	App          string   `help:"App name for the audit trail (default: the last element of --path, else the image name)." env:"FERRY_APP" placeholder:"NAME"`
 	SourceRepo   string   `help:"Source repository URL for the audit trail (default from GITHUB_REPOSITORY or Cloud Build's REPO_FULL_NAME)." env:"FERRY_SOURCE_REPO" placeholder:"URL"`
 	SourceCommit string   `help:"Source commit (default from GITHUB_SHA or COMMIT_SHA)." env:"FERRY_SOURCE_COMMIT" placeholder:"SHA"`
