@@ -118,7 +118,7 @@ type Result struct {
 	Commit   plumbing.Hash // the new commit; zero when nothing changed
 	Parent   plumbing.Hash // the tip it was built on
 	Attempts int
-	Diff     string   // unified diff, filled on dry runs
+	Diff     string   // unified diff of the change
 	Files    []string // files changed
 }
 
@@ -222,10 +222,11 @@ func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger) (*Re
 			return nil, err
 		}
 	}
+	// Only the changed subtrees are compared, so the diff is cheap.
+	if res.Diff, err = snap.Diff(); err != nil {
+		return nil, fmt.Errorf("computing diff: %w", err)
+	}
 	if w.DryRun {
-		if res.Diff, err = snap.Diff(); err != nil {
-			return nil, fmt.Errorf("computing diff: %w", err)
-		}
 		return res, nil
 	}
 	author := w.Author
