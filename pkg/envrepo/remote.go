@@ -50,11 +50,16 @@ type Remote struct {
 // String is the URL without credentials, safe to print.
 func (r Remote) String() string { return Redact(r.URL) }
 
-var fileOnce sync.Once
+var (
+	fileOnce      sync.Once
+	fileInProcess bool
+)
 
 // useInProcessFileTransport serves file:// remotes from go-git's own
 // server when the git binary is absent, so ferry needs no git at run time.
-func useInProcessFileTransport() {
+// That server cannot do shallow fetches, so local remotes are then fetched
+// whole; local repos are the demo's and tests', not big production ones.
+func useInProcessFileTransport() bool {
 	fileOnce.Do(func() {
 		if _, err := exec.LookPath("git-upload-pack"); err == nil {
 			return
@@ -63,13 +68,18 @@ func useInProcessFileTransport() {
 			return
 		}
 		client.InstallProtocol("file", server.DefaultServer)
+		fileInProcess = true
 	})
+	return fileInProcess
 }
 
 // Fetch reads the tip of branch into a new in-memory Snapshot: one branch,
 // depth 1, no tags, nothing on disk.
 func Fetch(ctx context.Context, r Remote, branch string) (*Snapshot, error) {
-	useInProcessFileTransport()
+	depth := 1
+	if ep, err := transport.NewEndpoint(r.URL); err == nil && ep.Protocol == "file" && useInProcessFileTransport() {
+		depth = 0
+	}
 	st := memory.NewStorage()
 	ref := plumbing.NewBranchReferenceName(branch)
 	repo, err := git.CloneContext(ctx, st, nil, &git.CloneOptions{
@@ -77,7 +87,7 @@ func Fetch(ctx context.Context, r Remote, branch string) (*Snapshot, error) {
 		Auth:          r.Auth,
 		ReferenceName: ref,
 		SingleBranch:  true,
-		Depth:         1,
+		Depth:         depth,
 		Tags:          git.NoTags,
 		NoCheckout:    true,
 	})
