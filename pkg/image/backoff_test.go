@@ -1,0 +1,38 @@
+package image
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		base    time.Duration
+		attempt int
+		window  time.Duration // every wait is in [0, window)
+	}{
+		{base: 200 * time.Millisecond, attempt: 1, window: 200 * time.Millisecond},
+		{base: 200 * time.Millisecond, attempt: 2, window: 400 * time.Millisecond},
+		{base: 200 * time.Millisecond, attempt: 3, window: 800 * time.Millisecond},
+		{base: time.Second, attempt: 10, window: maxBackoff},
+		{base: time.Second, attempt: 1000, window: maxBackoff},
+		{base: time.Hour, attempt: 1, window: maxBackoff},
+		{base: 0, attempt: 3, window: 1},
+	}
+	for _, tc := range tests {
+		r := NewResolver(WithRetry(4, tc.base))
+		var longest time.Duration
+		for range 2000 {
+			d := r.backoff(tc.attempt)
+			if d < 0 || d >= tc.window {
+				t.Fatalf("backoff(%d) with base %v = %v, want in [0, %v)", tc.attempt, tc.base, d, tc.window)
+			}
+			longest = max(longest, d)
+		}
+		// Full jitter spreads over the whole window, not just its top.
+		if tc.window > 1 && longest < tc.window/2 {
+			t.Errorf("backoff(%d) with base %v: longest of 2000 waits %v, want some above %v", tc.attempt, tc.base, longest, tc.window/2)
+		}
+	}
+}

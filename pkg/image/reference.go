@@ -1,0 +1,184 @@
+package image
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// ErrInvalidReference is matched (errors.Is) by every error Parse returns.
+// Callers can treat it as a usage error.
+var ErrInvalidReference = errors.New("invalid image reference")
+
+// Reference is a parsed image reference.
+type Reference struct {
+	// Repo is the repository as name.Repository.Name() gives it, e.g.
+	// "127.0.0.1:5000/team/hello" or "index.docker.io/library/nginx".
+	Repo string
+	// Tag may be empty when Digest is set.
+	Tag string
+	// Digest is "sha256:" followed by 64 lowercase hex digits, or empty.
+	Digest string
+}
+
+// String returns repo[:tag][@digest]. It parses back to the same Reference.
+func (r Reference) String() string {
+	s := r.Repo
+	if r.Tag != "" {
+		s += ":" + r.Tag
+	}
+	if r.Digest != "" {
+		s += "@" + r.Digest
+	}
+	return s
+}
+
+var (
+	// Tags as the OCI distribution spec defines them.
+	tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	// One path component of a repository, as the OCI distribution spec
+	// defines it: lowercase alphanumerics joined by '.', '_', '__' or dashes.
+	componentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+	// A registry host name or IPv4 address.
+	hostRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$`)
+	// A bracketed IPv6 address.
+	ipv6RE = regexp.MustCompile(`^\[[0-9A-Fa-f:.]+\]$`)
+	// A port number.
+	portRE = regexp.MustCompile(`^[0-9]{1,5}$`)
+)
+
+// Parse accepts repo:tag, repo@sha256:... and repo:tag@sha256:... .
+//
+// A bare repository without tag or digest is an error: ferry never guesses
+// "latest". Every error matches ErrInvalidReference and says what is wrong
+// with the input.
+func Parse(s string) (Reference, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w %q: %s", ErrInvalidReference, s, fmt.Sprintf(format, args...))
+	}
+	if s == "" {
+		return Reference{}, bad("empty; want repo:tag or repo@sha256:...")
+	}
+	if strings.TrimSpace(s) != s {
+		return Reference{}, bad("leading or trailing white space")
+	}
+
+	base, dig, hasDigest := strings.Cut(s, "@")
+	if hasDigest {
+		if strings.Contains(dig, "@") {
+			return Reference{}, bad("more than one '@'")
+		}
+		if dig == "" {
+			return Reference{}, bad("nothing after '@'; want @sha256:<64 hex digits>")
+		}
+		if err := checkDigest(dig); err != nil {
+			return Reference{}, bad("%v", err)
+		}
+	}
+
+	repo, tag := base, ""
+	if i := strings.LastIndexByte(base, ':'); i >= 0 && !strings.Contains(base[i+1:], "/") {
+		repo, tag = base[:i], base[i+1:]
+		if tag == "" {
+			return Reference{}, bad("nothing after ':'; want a tag")
+		}
+		if !tagRE.MatchString(tag) {
+			return Reference{}, bad("tag %q must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'", tag)
+		}
+	}
+	if repo == "" {
+		return Reference{}, bad("no repository")
+	}
+	if tag == "" && !hasDigest {
+		return Reference{}, bad("no tag or digest; want %s:<tag> or %s@sha256:... (ferry never assumes \"latest\")", repo, repo)
+	}
+
+	name, err := parseRepo(repo)
+	if err != nil {
+		return Reference{}, bad("%v", err)
+	}
+	return Reference{Repo: name, Tag: tag, Digest: dig}, nil
+}
+
+// ParseRepo normalises a repository name without tag or digest, e.g.
+// "nginx" to "index.docker.io/library/nginx", so that two spellings of one
+// repository compare equal. Errors match ErrInvalidReference.
+func ParseRepo(s string) (string, error) {
+	repo, err := parseRepo(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: repository %q: %v", ErrInvalidReference, s, err)
+	}
+	return repo, nil
+}
+
+// parseRepo validates a repository with ggcr's rules and then with the
+// stricter grammar of the OCI distribution spec, which registries enforce.
+func parseRepo(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("no repository")
+	}
+	r, err := name.NewRepository(s)
+	if err != nil {
+		return "", err
+	}
+	if err := checkRegistry(r.RegistryStr()); err != nil {
+		return "", err
+	}
+	path := r.RepositoryStr()
+	for c := range strings.SplitSeq(path, "/") {
+		if !componentRE.MatchString(c) {
+			return "", fmt.Errorf("repository path %q: each '/'-separated part must be lowercase letters and digits, joined by '.', '_', '__' or '-'", path)
+		}
+	}
+	return r.Name(), nil
+}
+
+// checkRegistry accepts host, host:port, [ipv6] and [ipv6]:port.
+func checkRegistry(reg string) error {
+	host, rest := reg, ""
+	if strings.HasPrefix(reg, "[") {
+		if end := strings.IndexByte(reg, ']'); end >= 0 {
+			host, rest = reg[:end+1], reg[end+1:]
+		}
+	} else if i := strings.IndexByte(reg, ':'); i >= 0 {
+		host, rest = reg[:i], reg[i:]
+	}
+	port, hasPort := strings.CutPrefix(rest, ":")
+	switch {
+	case !hostRE.MatchString(host) && !ipv6RE.MatchString(host),
+		rest != "" && !hasPort,
+		hasPort && !portRE.MatchString(port):
+		return fmt.Errorf("registry %q: want host or host:port", reg)
+	}
+	return nil
+}
+
+// checkDigest accepts sha256: followed by 64 lowercase hex digits.
+func checkDigest(d string) error {
+	hex, ok := strings.CutPrefix(d, "sha256:")
+	if !ok {
+		return fmt.Errorf("digest %q must start with sha256:", d)
+	}
+	if len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
+		return fmt.Errorf("digest %q must be sha256: followed by 64 lowercase hex digits", d)
+	}
+	return nil
+}
+
+// Resolved is a reference pinned to a digest.
+type Resolved struct {
+	Repo, Tag, Digest string
+	// MediaType is the manifest or index media type the registry reported.
+	MediaType string
+}
+
+// String returns repo:tag@digest, or repo@digest when there is no tag.
+func (r Resolved) String() string { return r.Ref().String() }
+
+// Ref returns the pinned reference.
+func (r Resolved) Ref() Reference {
+	return Reference{Repo: r.Repo, Tag: r.Tag, Digest: r.Digest}
+}

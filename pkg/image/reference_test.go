@@ -1,0 +1,192 @@
+package image_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferrycd/ferry/pkg/image"
+)
+
+const (
+	dig  = "sha256:4f1c2a9e00000000000000000000000000000000000000000000000000000001"
+	dig2 = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+)
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		in      string
+		want    image.Reference
+		wantErr string // substring of the error; "" means success
+	}{
+		{name: "tag", in: "127.0.0.1:5000/team/hello:v1",
+			want: image.Reference{Repo: "127.0.0.1:5000/team/hello", Tag: "v1"}},
+		{name: "digest", in: "127.0.0.1:5000/team/hello@" + dig,
+			want: image.Reference{Repo: "127.0.0.1:5000/team/hello", Digest: dig}},
+		{name: "tag and digest", in: "127.0.0.1:5000/team/hello:v1@" + dig,
+			want: image.Reference{Repo: "127.0.0.1:5000/team/hello", Tag: "v1", Digest: dig}},
+		{name: "docker hub official", in: "nginx:1.27",
+			want: image.Reference{Repo: "index.docker.io/library/nginx", Tag: "1.27"}},
+		{name: "docker hub alias", in: "docker.io/acme/app:v2",
+			want: image.Reference{Repo: "index.docker.io/acme/app", Tag: "v2"}},
+		{name: "artifact registry", in: "us-docker.pkg.dev/acme/apps/hello:abc1234",
+			want: image.Reference{Repo: "us-docker.pkg.dev/acme/apps/hello", Tag: "abc1234"}},
+		{name: "localhost", in: "localhost:5000/hello:latest",
+			want: image.Reference{Repo: "localhost:5000/hello", Tag: "latest"}},
+		{name: "separators", in: "reg.example/a__b/c-d--e/f.g_h:V1.0_rc-1",
+			want: image.Reference{Repo: "reg.example/a__b/c-d--e/f.g_h", Tag: "V1.0_rc-1"}},
+		{name: "ipv6", in: "[::1]:5000/team/hello:v1",
+			want: image.Reference{Repo: "[::1]:5000/team/hello", Tag: "v1"}},
+
+		{name: "empty", in: "", wantErr: `invalid image reference "": empty`},
+		{name: "no tag", in: "127.0.0.1:5000/team/hello",
+			wantErr: `invalid image reference "127.0.0.1:5000/team/hello": no tag or digest; want 127.0.0.1:5000/team/hello:<tag> or 127.0.0.1:5000/team/hello@sha256:... (ferry never assumes "latest")`},
+		{name: "no tag docker hub", in: "nginx", wantErr: "no tag or digest"},
+		{name: "empty tag", in: "nginx:", wantErr: "nothing after ':'"},
+		{name: "bad tag", in: "nginx:-x", wantErr: `tag "-x" must be`},
+		{name: "long tag", in: "nginx:" + strings.Repeat("a", 129), wantErr: "must be 1 to 128"},
+		{name: "uppercase repo", in: "127.0.0.1:5000/Team/hello:v1", wantErr: "repository can only contain the characters"},
+		{name: "double slash", in: "127.0.0.1:5000/team//hello:v1", wantErr: `repository path "team//hello"`},
+		{name: "trailing separator", in: "127.0.0.1:5000/team/hello-:v1", wantErr: `repository path "team/hello-"`},
+		{name: "no repo", in: ":v1", wantErr: "no repository"},
+		{name: "only registry", in: "127.0.0.1:5000/:v1", wantErr: "repository must be between 1 and 255"},
+		{name: "bad port", in: "127.0.0.1:50x0/team/hello:v1", wantErr: "registries must be valid RFC 3986 URI authorities"},
+		{name: "empty port", in: "reg.example:/team/hello:v1", wantErr: `registry "reg.example:": want host or host:port`},
+		{name: "bad host", in: "-reg.example/team/hello:v1", wantErr: `registry "-reg.example": want host or host:port`},
+		{name: "empty digest", in: "nginx@", wantErr: "nothing after '@'"},
+		{name: "short digest", in: "nginx@sha256:abcd", wantErr: `digest "sha256:abcd" must be sha256: followed by 64 lowercase hex digits`},
+		{name: "uppercase digest", in: "nginx@" + strings.ToUpper(dig), wantErr: "must start with sha256:"},
+		{name: "uppercase hex", in: "nginx@sha256:" + strings.Repeat("A", 64), wantErr: "64 lowercase hex digits"},
+		{name: "sha512", in: "nginx@sha512:" + strings.Repeat("a", 128), wantErr: "must start with sha256:"},
+		{name: "two digests", in: "nginx@" + dig + "@" + dig, wantErr: "more than one '@'"},
+		{name: "space", in: " nginx:1", wantErr: "white space"},
+		{name: "scheme", in: "https://reg.example/app:v1", wantErr: "invalid image reference"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := image.Parse(tc.in)
+			if tc.wantErr != "" {
+				if err == nil {
+					t.Fatalf("Parse(%q) = %+v, want error containing %q", tc.in, got, tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("Parse(%q) error = %q, want it to contain %q", tc.in, err, tc.wantErr)
+				}
+				if !errors.Is(err, image.ErrInvalidReference) {
+					t.Errorf("Parse(%q) error %q does not match ErrInvalidReference", tc.in, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tc.in, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Parse(%q) (-want +got):\n%s", tc.in, diff)
+			}
+			again, err := image.Parse(got.String())
+			if err != nil {
+				t.Fatalf("Parse(%q) of String(): %v", got.String(), err)
+			}
+			if diff := cmp.Diff(got, again); diff != "" {
+				t.Errorf("Parse(String()) round trip (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseRepo(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want string
+		wantErr  bool
+	}{
+		{in: "nginx", want: "index.docker.io/library/nginx"},
+		{in: "index.docker.io/library/nginx", want: "index.docker.io/library/nginx"},
+		{in: "127.0.0.1:5000/team/hello", want: "127.0.0.1:5000/team/hello"},
+		{in: "", wantErr: true},
+		{in: "Team/hello", wantErr: true},
+		{in: "nginx:1.27", wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := image.ParseRepo(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("ParseRepo(%q) error = %v, want error: %t", tc.in, err, tc.wantErr)
+			continue
+		}
+		if err != nil && !errors.Is(err, image.ErrInvalidReference) {
+			t.Errorf("ParseRepo(%q) error %q does not match ErrInvalidReference", tc.in, err)
+		}
+		if got != tc.want {
+			t.Errorf("ParseRepo(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestResolvedString(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   image.Resolved
+		want string
+	}{
+		{in: image.Resolved{Repo: "r.example/app", Tag: "v1", Digest: dig}, want: "r.example/app:v1@" + dig},
+		{in: image.Resolved{Repo: "r.example/app", Digest: dig}, want: "r.example/app@" + dig},
+	}
+	for _, tc := range tests {
+		if got := tc.in.String(); got != tc.want {
+			t.Errorf("%+v.String() = %q, want %q", tc.in, got, tc.want)
+		}
+		want := image.Reference{Repo: tc.in.Repo, Tag: tc.in.Tag, Digest: tc.in.Digest}
+		if diff := cmp.Diff(want, tc.in.Ref()); diff != "" {
+			t.Errorf("Ref() (-want +got):\n%s", diff)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"127.0.0.1:5000/team/hello:v1",
+		"127.0.0.1:5000/team/hello@" + dig,
+		"127.0.0.1:5000/team/hello:v1@" + dig2,
+		"nginx:1.27",
+		"docker.io/library/nginx:latest",
+		"us-docker.pkg.dev/acme/apps/hello:abc1234",
+		"[::1]:5000/a/b:c",
+		"localhost/a:b",
+		"a:b:c",
+		"a/b:c/d",
+		"",
+		"nginx",
+		"nginx@",
+		"@sha256:",
+		"Reg.Example:443/a__b/c:X",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ref, err := image.Parse(s)
+		if err != nil {
+			if !errors.Is(err, image.ErrInvalidReference) {
+				t.Fatalf("Parse(%q) error %q does not match ErrInvalidReference", s, err)
+			}
+			return
+		}
+		if ref.Repo == "" || (ref.Tag == "" && ref.Digest == "") {
+			t.Fatalf("Parse(%q) = %+v: missing repo, or tag and digest", s, ref)
+		}
+		again, err := image.Parse(ref.String())
+		if err != nil {
+			t.Fatalf("Parse(%q) = %+v, but Parse(%q): %v", s, ref, ref.String(), err)
+		}
+		if diff := cmp.Diff(ref, again); diff != "" {
+			t.Fatalf("Parse(%q).String() = %q does not round trip (-want +got):\n%s", s, ref.String(), diff)
+		}
+		if _, err := image.ParseRepo(ref.Repo); err != nil {
+			t.Fatalf("ParseRepo(%q) of a parsed reference: %v", ref.Repo, err)
+		}
+	})
+}
