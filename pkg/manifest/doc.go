@@ -1,0 +1,26 @@
+// Package manifest pins container images in a tree of Kubernetes YAML files.
+//
+// [RewriteFile] and [Pin] rewrite every reference to a target repository to
+// repo:tag@sha256:... in two places:
+//
+//   - the top-level images: list of kustomization files (kustomization.yaml,
+//     kustomization.yml, Kustomization), by setting newTag and digest on each
+//     entry whose effective name (newName, else name) is the target;
+//   - the image of every container and initContainer in documents of kind Pod,
+//     Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob.
+//
+// The edit is byte-exact: the files are parsed only to find where each value
+// sits, and the new value is spliced into the original text. Comments, blank
+// lines, indentation, quoting, key order, line endings and a missing final
+// newline survive untouched, so the commit that carries the change shows only
+// the lines that matter. The YAML writers in kyaml and yaml.v3 cannot promise
+// that; they re-indent, drop blank lines and move comments.
+//
+// Values the splice cannot edit safely (block scalars, scalars spanning several
+// lines, aliases) are refused with an error rather than guessed at, and every
+// rewritten file is parsed again to check that each reference now reads as
+// intended.
+//
+// The package knows nothing of git or registries: digests come in through
+// [Target], and the caller decides what to do with the new bytes.
+package manifest

@@ -1,0 +1,123 @@
+package manifest
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+)
+
+// ErrNotReferenced is returned, wrapped, by [Pin] when a target is referenced
+// nowhere in scope: a deploy that changes nothing because of a typo in the
+// repository name must not pass as "nothing to do".
+var ErrNotReferenced = errors.New("image not referenced")
+
+// Result of pinning a tree.
+type Result struct {
+	Files   map[string][]byte // path -> new content, only files whose bytes changed
+	Changes []Change          // every reference found, in path order then line order
+}
+
+// Pin rewrites all *.yaml/*.yml files (and kustomization files named
+// Kustomization) under dir in fsys; see [RewriteFile]. dir is a slash path
+// relative to the root of fsys, "." for the whole tree; a dir that leaves the
+// tree or passes through a symbolic link is refused.
+//
+// Pin reads fsys and never writes it: the new contents come back in
+// Result.Files. It does not follow symbolic links (fs.ModeSymlink entries are
+// skipped), so it cannot read or report files outside the scope.
+//
+// It returns an error wrapping [ErrNotReferenced], naming the repository and
+// dir, when any target is referenced nowhere under dir. A file that does not
+// parse, or is larger than [MaxFileSize], is an error naming the file.
+func Pin(fsys fs.FS, dir string, targets []Target) (*Result, error) {
+	ts, err := compileTargets(targets)
+	if err != nil {
+		return nil, err
+	}
+	if !fs.ValidPath(dir) {
+		return nil, fmt.Errorf("pinning images: %q is not a slash path inside the tree", dir)
+	}
+	if err := noSymlinkIn(fsys, dir); err != nil {
+		return nil, err
+	}
+	res := &Result{Files: map[string][]byte{}}
+	err = fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() || !isManifestName(path.Base(p)) {
+			return nil // directories, and symbolic links to anything
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Size() > MaxFileSize {
+			return fmt.Errorf("%s: %d bytes is over the %d-byte limit for manifests", p, info.Size(), MaxFileSize)
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		out, changes, err := rewrite(p, data, ts)
+		if err != nil {
+			return err
+		}
+		if len(changes) > 0 && !bytes.Equal(out, data) {
+			res.Files[p] = out
+		}
+		res.Changes = append(res.Changes, changes...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pinning images under %s: %w", dir, err)
+	}
+	// WalkDir orders "a/x.yaml" before "a.yaml"; callers get plain path order.
+	slices.SortStableFunc(res.Changes, func(a, b Change) int {
+		return cmp.Or(strings.Compare(a.File, b.File), a.Line-b.Line)
+	})
+	var missing []string
+	for _, t := range ts {
+		if !slices.ContainsFunc(res.Changes, func(c Change) bool { return c.Repo == t.Repo }) {
+			missing = append(missing, t.Repo)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w under %s: %s", ErrNotReferenced, dir, strings.Join(missing, ", "))
+	}
+	return res, nil
+}
+
+func isManifestName(base string) bool {
+	return strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml") || base == "Kustomization"
+}
+
+// noSymlinkIn refuses a dir reached through a symbolic link. fs.Stat, which
+// fs.WalkDir uses for its root, follows links, so each element is checked in
+// its parent's listing, which reports links as links in every fs.FS.
+func noSymlinkIn(fsys fs.FS, dir string) error {
+	if dir == "." {
+		return nil
+	}
+	parent := "."
+	for _, elem := range strings.Split(dir, "/") {
+		entries, err := fs.ReadDir(fsys, parent)
+		if err != nil {
+			return fmt.Errorf("pinning images under %s: %w", dir, err)
+		}
+		i := slices.IndexFunc(entries, func(e fs.DirEntry) bool { return e.Name() == elem })
+		if i < 0 {
+			return fmt.Errorf("pinning images under %s: %w", dir, fs.ErrNotExist)
+		}
+		if entries[i].Type()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("pinning images under %s: %s is a symbolic link", dir, path.Join(parent, elem))
+		}
+		parent = path.Join(parent, elem)
+	}
+	return nil
+}
