@@ -178,3 +178,16 @@ func TestTokenNeverPrinted(t *testing.T) {
 		})
 	}
 }
+
+func TestResolveCLI(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	d := reg.Push(t, "team/hello:v1")
+	code, out, errOut := run(t, nil, "resolve", reg.Host+"/team/hello:v1")
+	if code != 0 || out != reg.Host+"/team/hello@"+d+"\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, _, errOut = run(t, nil, "resolve", reg.Host+"/team/hello:v9")
+	if code != 1 || !strings.Contains(errOut, "tag v9 not found in "+reg.Host+"/team/hello") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}

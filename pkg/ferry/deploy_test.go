@@ -186,6 +186,7 @@ func TestDeployRefusesBadInput(t *testing.T) {
 	f.reg.Push(t, "team/hello:v1")
 	f.reg.Push(t, "team/broken:v1")
 	f.reg.Push(t, "team/unused:v1")
+	f.reg.Push(t, "team/badyaml:v1")
 	host := f.reg.Host
 	tests := []struct {
 		name    string
@@ -207,6 +208,7 @@ func TestDeployRefusesBadInput(t *testing.T) {
 		{name: "image not in scope", req: ferry.DeployRequest{Images: []string{host + "/team/unused:v1"}}, wantErr: host + "/team/unused"},
 		{name: "image outside scope", req: ferry.DeployRequest{Path: "apps/api", Images: []string{host + "/team/hello:v1"}}, wantErr: "apps/api"},
 		{name: "broken overlay", req: ferry.DeployRequest{Path: "apps/broken", Images: []string{host + "/team/broken:v1"}}, wantErr: "apps/broken"},
+		{name: "unparsable YAML in scope", req: ferry.DeployRequest{Path: "apps/badyaml", Images: []string{host + "/team/badyaml:v1"}}, wantErr: "apps/badyaml/notes.yaml"},
 		{name: "missing branch", req: ferry.DeployRequest{Env: "staging"}, wantErr: `"staging" does not exist`},
 		{name: "missing repo", remote: f.srv.URL + "/nope.git", wantErr: "not found"},
 		{name: "unreachable repo", remote: "http://127.0.0.1:1/env.git", wantErr: "127.0.0.1:1"},
