@@ -1,0 +1,175 @@
+package manifest
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// Ref is one image reference found in a tree: a container's image or a
+// kustomization images entry.
+type Ref struct {
+	File   string `json:"file"`
+	Kind   string `json:"kind"` // KindContainer or KindKustomization
+	Repo   string `json:"name"` // canonical repository, e.g. index.docker.io/library/nginx
+	Tag    string `json:"tag,omitempty"`
+	Digest string `json:"digest,omitempty"`
+	Value  string `json:"ref"` // as written; for kustomization entries newName[:newTag][@digest]
+}
+
+// Images lists every image reference under dir, in path and file order. It
+// reads what Pin would rewrite (workload containers and initContainers,
+// kustomization images entries) and never fails on a file it cannot parse
+// or a value that is not a reference: history must show any past state,
+// broken ones included. Unreadable files are skipped.
+func Images(fsys fs.FS, dir string) ([]Ref, error) {
+	if !fs.ValidPath(dir) {
+		return nil, fmt.Errorf("listing images: %q is not a slash path inside the tree", dir)
+	}
+	var out []Ref
+	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return err
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || !isManifestName(path.Base(p)) {
+			return nil
+		}
+		if info, err := d.Info(); err != nil || info.Size() > MaxFileSize {
+			return nil
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return nil
+		}
+		out = append(out, fileImages(p, data)...)
+		return nil
+	})
+	return out, err
+}
+
+// Effective reduces refs to one reference per repository, as the rendered
+// manifests would show it: a kustomization entry overrides the containers
+// it applies to. The result maps canonical repository to Ref.
+func Effective(refs []Ref) map[string]Ref {
+	m := map[string]Ref{}
+	for _, r := range refs {
+		if prev, ok := m[r.Repo]; ok && prev.Kind == KindKustomization && r.Kind == KindContainer {
+			continue
+		}
+		m[r.Repo] = r
+	}
+	return m
+}
+
+func fileImages(p string, data []byte) []Ref {
+	docs, err := decodeAll(data)
+	if err != nil {
+		return nil
+	}
+	var out []Ref
+	for _, doc := range docs {
+		if hasAlias(doc) && checkAliases(doc) != nil {
+			continue
+		}
+		if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+			continue
+		}
+		root := doc.Content[0]
+		if isKustomization(p) {
+			for _, list := range lookup(root, "images") {
+				list = deref(list)
+				if list == nil || list.Kind != yaml.SequenceNode {
+					continue
+				}
+				for _, e := range list.Content {
+					if e = deref(e); e == nil || e.Kind != yaml.MappingNode {
+						continue
+					}
+					repo, err := name.NewRepository(strings.TrimSpace(effectiveName(e)), name.WeakValidation)
+					if err != nil {
+						continue
+					}
+					r := Ref{File: p, Kind: KindKustomization, Repo: repo.Name(), Tag: scalarValue(e, "newTag"), Digest: scalarValue(e, "digest")}
+					r.Value = imageString(effectiveName(e), r.Tag, r.Digest)
+					out = append(out, r)
+				}
+			}
+		}
+		if workloadKinds[scalarValue(root, "kind")] {
+			seen := map[*yaml.Node]bool{}
+			walkContainers(root, seen, func(v string) {
+				if r, ok := parseImage(v); ok {
+					r.File = p
+					out = append(out, r)
+				}
+			})
+		}
+	}
+	return out
+}
+
+func walkContainers(n *yaml.Node, seen map[*yaml.Node]bool, fn func(string)) {
+	if n == nil || seen[n] {
+		return
+	}
+	seen[n] = true
+	n = deref(n)
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode || (k.Value != "containers" && k.Value != "initContainers") {
+				continue
+			}
+			seq := deref(n.Content[i+1])
+			if seq == nil || seq.Kind != yaml.SequenceNode {
+				continue
+			}
+			for _, c := range seq.Content {
+				if c = deref(c); c != nil && c.Kind == yaml.MappingNode {
+					if v := scalarValue(c, "image"); v != "" {
+						fn(v)
+					}
+				}
+			}
+		}
+	}
+	for _, c := range n.Content {
+		walkContainers(c, seen, fn)
+	}
+}
+
+func parseImage(v string) (Ref, bool) {
+	v = strings.TrimSpace(v)
+	s := v
+	var r Ref
+	if i := strings.IndexByte(s, '@'); i >= 0 {
+		s, r.Digest = s[:i], s[i+1:]
+	}
+	if i := strings.LastIndexByte(s, ':'); i > strings.LastIndexByte(s, '/') {
+		s, r.Tag = s[:i], s[i+1:]
+	}
+	repo, err := name.NewRepository(s, name.WeakValidation)
+	if err != nil {
+		return Ref{}, false
+	}
+	r.Repo, r.Kind, r.Value = repo.Name(), KindContainer, v
+	return r, true
+}
+
+// SortedRepos returns the keys of an Effective map in order.
+func SortedRepos(m map[string]Ref) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
