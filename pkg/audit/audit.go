@@ -43,11 +43,21 @@ type Record struct {
 	Images       []string
 	PromotedFrom string // E1@sha, promote only
 	RollbackTo   string // sha, rollback only
-	SourceRepo   string
-	SourceCommit string
-	BuildID      string
-	BuildURL     string
+	// Sources are the builds the commit carries: one for a deploy, one per
+	// distinct deploy carried by a promote.
+	Sources []Source
 }
+
+// Source is where an image came from: the provenance trailers of a deploy.
+type Source struct {
+	SourceRepo   string `json:"sourceRepo,omitempty"`
+	SourceCommit string `json:"sourceCommit,omitempty"`
+	BuildID      string `json:"buildID,omitempty"`
+	BuildURL     string `json:"buildURL,omitempty"`
+}
+
+// IsZero reports whether s says nothing.
+func (s Source) IsZero() bool { return s == Source{} }
 
 // Subject is the one-line summary people read in `git log --oneline`, e.g.
 // "deploy hello to candidate: sha256:4f1c2a9e (hello:abc1234)".
@@ -103,8 +113,14 @@ func (r Record) Format(body string) string {
 	var b strings.Builder
 	b.WriteString(r.Subject())
 	b.WriteString("\n\n")
-	if body == "" && r.SourceRepo != "" && r.SourceCommit != "" {
-		body = fmt.Sprintf("Built from %s@%s", trimScheme(r.SourceRepo), r.SourceCommit)
+	if body == "" {
+		var lines []string
+		for _, src := range r.Sources {
+			if src.SourceRepo != "" && src.SourceCommit != "" {
+				lines = append(lines, fmt.Sprintf("Built from %s@%s", trimScheme(src.SourceRepo), src.SourceCommit))
+			}
+		}
+		body = strings.Join(lines, "\n")
 	}
 	if body = strings.TrimSpace(body); body != "" {
 		b.WriteString(body)
@@ -125,10 +141,17 @@ func (r Record) Format(body string) string {
 	}
 	add(KeyPromotedFrom, r.PromotedFrom)
 	add(KeyRollbackTo, r.RollbackTo)
-	add(KeySourceRepo, r.SourceRepo)
-	add(KeySourceCommit, r.SourceCommit)
-	add(KeyBuildID, r.BuildID)
-	add(KeyBuildURL, r.BuildURL)
+	for _, src := range r.Sources {
+		repo := src.SourceRepo
+		if len(r.Sources) > 1 {
+			// Each group starts with the same key, so Parse can split them.
+			repo = or(repo, "-")
+		}
+		add(KeySourceRepo, repo)
+		add(KeySourceCommit, src.SourceCommit)
+		add(KeyBuildID, src.BuildID)
+		add(KeyBuildURL, src.BuildURL)
+	}
 	return b.String()
 }
 
@@ -151,14 +174,23 @@ func Parse(message string) Record {
 			r.PromotedFrom = kv[1]
 		case KeyRollbackTo:
 			r.RollbackTo = kv[1]
-		case KeySourceRepo:
-			r.SourceRepo = kv[1]
-		case KeySourceCommit:
-			r.SourceCommit = kv[1]
-		case KeyBuildID:
-			r.BuildID = kv[1]
-		case KeyBuildURL:
-			r.BuildURL = kv[1]
+		case KeySourceRepo, KeySourceCommit, KeyBuildID, KeyBuildURL:
+			if kv[0] == KeySourceRepo || len(r.Sources) == 0 {
+				r.Sources = append(r.Sources, Source{})
+			}
+			src := &r.Sources[len(r.Sources)-1]
+			switch kv[0] {
+			case KeySourceRepo:
+				if kv[1] != "-" {
+					src.SourceRepo = kv[1]
+				}
+			case KeySourceCommit:
+				src.SourceCommit = kv[1]
+			case KeyBuildID:
+				src.BuildID = kv[1]
+			case KeyBuildURL:
+				src.BuildURL = kv[1]
+			}
 		}
 	}
 	if r.Action == "" {
@@ -217,6 +249,21 @@ func splitPinned(s string) (repo, tag, digest string) {
 		return s[:i], s[i+1:], digest
 	}
 	return s, "", digest
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Source returns the first source, or the zero Source.
+func (r Record) Source() Source {
+	if len(r.Sources) == 0 {
+		return Source{}
+	}
+	return r.Sources[0]
 }
 
 func shortSHA(s string) string {

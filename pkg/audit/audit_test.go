@@ -19,8 +19,8 @@ func TestFormatParseRoundTrip(t *testing.T) {
 		{
 			name: "deploy",
 			rec: Record{Action: ActionDeploy, Env: "candidate", App: "hello",
-				Images:     []string{"us-docker.pkg.dev/acme/apps/hello:abc1234@" + digest},
-				SourceRepo: "https://github.com/acme/hello", SourceCommit: "abc1234def", BuildID: "8d1f", BuildURL: "https://console.cloud.google.com/cloud-build/builds/8d1f"},
+				Images:  []string{"us-docker.pkg.dev/acme/apps/hello:abc1234@" + digest},
+				Sources: []Source{{SourceRepo: "https://github.com/acme/hello", SourceCommit: "abc1234def", BuildID: "8d1f", BuildURL: "https://console.cloud.google.com/cloud-build/builds/8d1f"}}},
 			want: "deploy hello to candidate: sha256:4f1c2a9e (hello:abc1234)",
 		},
 		{
@@ -30,7 +30,8 @@ func TestFormatParseRoundTrip(t *testing.T) {
 		},
 		{
 			name: "promote",
-			rec:  Record{Action: ActionPromote, Env: "production", App: "hello", PromotedFrom: "candidate@0123456789abcdef0123", Images: []string{"r/hello:v1@" + digest}},
+			rec: Record{Action: ActionPromote, Env: "production", App: "hello", PromotedFrom: "candidate@0123456789abcdef0123", Images: []string{"r/hello:v1@" + digest},
+				Sources: []Source{{SourceRepo: "https://github.com/acme/hello", SourceCommit: "c1", BuildID: "b1"}, {SourceCommit: "c2", BuildURL: "u2"}}},
 			want: "promote hello to production from candidate@0123456789ab: sha256:4f1c2a9e (hello:v1)",
 		},
 		{
@@ -62,9 +63,9 @@ func TestParseManual(t *testing.T) {
 
 // A newline smuggled into a field must not become a trailer of its own.
 func TestFormatCannotForgeTrailers(t *testing.T) {
-	rec := Record{Action: ActionDeploy, Env: "candidate", App: "hello", BuildID: "x\nFerry-Action: rollback"}
+	rec := Record{Action: ActionDeploy, Env: "candidate", App: "hello", Sources: []Source{{BuildID: "x\nFerry-Action: rollback"}}}
 	got := Parse(rec.Format(""))
-	if got.Action != ActionDeploy || got.BuildID != "x Ferry-Action: rollback" {
+	if got.Action != ActionDeploy || got.Source().BuildID != "x Ferry-Action: rollback" {
 		t.Errorf("forged trailer: %+v", got)
 	}
 }
@@ -75,8 +76,8 @@ func TestGitInterpretTrailers(t *testing.T) {
 		t.Skip("git not installed")
 	}
 	rec := Record{Action: ActionDeploy, Env: "candidate", App: "hello",
-		Images:       []string{"r/hello:v1@" + digest, "r/sidecar:v2@" + digest},
-		SourceCommit: "abc", BuildID: "b1"}
+		Images:  []string{"r/hello:v1@" + digest, "r/sidecar:v2@" + digest},
+		Sources: []Source{{SourceCommit: "abc", BuildID: "b1"}}}
 	cmd := exec.Command("git", "interpret-trailers", "--parse")
 	cmd.Stdin = strings.NewReader(rec.Format("Built from somewhere.\n\nA second paragraph."))
 	out, err := cmd.Output()

@@ -36,7 +36,6 @@ type Snapshot struct {
 	repo     *git.Repository // set by Fetch; pushes go through its remote
 	baseTree plumbing.Hash
 	root     plumbing.Hash
-	touched  map[string]bool
 }
 
 func newSnapshot(s storer.EncodedObjectStorer, branch string, base plumbing.Hash) (*Snapshot, error) {
@@ -44,7 +43,7 @@ func newSnapshot(s storer.EncodedObjectStorer, branch string, base plumbing.Hash
 	if err != nil {
 		return nil, fmt.Errorf("reading commit %s: %w", base, err)
 	}
-	return &Snapshot{Branch: branch, Base: base, s: s, baseTree: c.TreeHash, root: c.TreeHash, touched: map[string]bool{}}, nil
+	return &Snapshot{Branch: branch, Base: base, s: s, baseTree: c.TreeHash, root: c.TreeHash}, nil
 }
 
 // Changed reports whether the edits so far change the tree. Identical
@@ -54,19 +53,41 @@ func (s *Snapshot) Changed() bool { return s.root != s.baseTree }
 // Root is the hash of the working root tree.
 func (s *Snapshot) Root() plumbing.Hash { return s.root }
 
-// Touched returns the paths written so far whose content differs from the
-// base, sorted.
+// Touched returns the files whose content or mode differs between the base
+// and the working tree (added, changed or removed), sorted. Only subtrees
+// whose hashes differ are compared.
 func (s *Snapshot) Touched() []string {
+	changes, err := s.changes()
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
 	var out []string
-	for p := range s.touched {
-		old, _ := s.entryIn(s.baseTree, p)
-		cur, _ := s.entryIn(s.root, p)
-		if old == nil || cur == nil || old.Hash != cur.Hash || old.Mode != cur.Mode {
-			out = append(out, p)
+	for _, c := range changes {
+		for _, n := range []string{c.From.Name, c.To.Name} {
+			if n != "" && !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+func (s *Snapshot) changes() (object.Changes, error) {
+	if !s.Changed() {
+		return nil, nil
+	}
+	from, err := object.GetTree(s.s, s.baseTree)
+	if err != nil {
+		return nil, err
+	}
+	to, err := object.GetTree(s.s, s.root)
+	if err != nil {
+		return nil, err
+	}
+	return object.DiffTree(from, to)
 }
 
 // ReadFile returns a file's content from the working tree. It is the one
@@ -292,7 +313,6 @@ func (s *Snapshot) set(name string, e *object.TreeEntry) error {
 		}
 	}
 	s.root = root
-	s.touched[name] = true
 	return nil
 }
 
@@ -390,16 +410,8 @@ func (s *Snapshot) commit(message string, author object.Signature) (plumbing.Has
 // Diff returns a unified diff from the base to the working tree, as
 // `git diff` would print it.
 func (s *Snapshot) Diff() (string, error) {
-	from, err := object.GetTree(s.s, s.baseTree)
-	if err != nil {
-		return "", err
-	}
-	to, err := object.GetTree(s.s, s.root)
-	if err != nil {
-		return "", err
-	}
-	changes, err := object.DiffTree(from, to)
-	if err != nil {
+	changes, err := s.changes()
+	if err != nil || len(changes) == 0 {
 		return "", err
 	}
 	p, err := changes.Patch()

@@ -48,12 +48,7 @@ type Env struct {
 }
 
 // Provenance is where a deploy came from, recorded in the trailers.
-type Provenance struct {
-	SourceRepo   string
-	SourceCommit string
-	BuildID      string
-	BuildURL     string
-}
+type Provenance = audit.Source
 
 // DeployRequest is one `ferry deploy`.
 type DeployRequest struct {
@@ -123,13 +118,12 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		app = deriveApp(req.Path, images[0].Name)
 	}
 	rec := audit.Record{
-		Action:       audit.ActionDeploy,
-		Env:          req.Env,
-		App:          app,
-		SourceRepo:   req.SourceRepo,
-		SourceCommit: req.SourceCommit,
-		BuildID:      req.BuildID,
-		BuildURL:     req.BuildURL,
+		Action: audit.ActionDeploy,
+		Env:    req.Env,
+		App:    app,
+	}
+	if !req.Provenance.IsZero() {
+		rec.Sources = []audit.Source{req.Provenance}
 	}
 	for _, img := range images {
 		rec.Images = append(rec.Images, img.Ref)

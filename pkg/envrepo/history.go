@@ -1,0 +1,246 @@
+package envrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// History is a branch's commits, fetched only as deep as a question needs:
+// Search starts shallow and deepens until the answer is in reach or the
+// whole history is there.
+type History struct {
+	Branch string
+	Tip    plumbing.Hash
+	// Depth is how many commits deep the fetch went; 0 means all of them.
+	Depth   int
+	s       *memory.Storage
+	shallow map[plumbing.Hash]bool
+}
+
+// FetchHistory reads branch with up to depth commits of history (0: all).
+func FetchHistory(ctx context.Context, r Remote, branch string, depth int) (*History, error) {
+	if ep, err := transport.NewEndpoint(r.URL); err == nil && ep.Protocol == "file" && useInProcessFileTransport() {
+		depth = 0
+	}
+	st := memory.NewStorage()
+	ref := plumbing.NewBranchReferenceName(branch)
+	repo, err := git.CloneContext(ctx, st, nil, &git.CloneOptions{
+		URL: r.URL, Auth: r.Auth, ReferenceName: ref, SingleBranch: true,
+		Depth: depth, Tags: git.NoTags, NoCheckout: true,
+	})
+	if err != nil {
+		return nil, r.fetchError(branch, err)
+	}
+	head, err := repo.Reference(ref, true)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s after fetch: %w", branch, err)
+	}
+	h := &History{Branch: branch, Tip: head.Hash(), Depth: depth, s: st, shallow: map[plumbing.Hash]bool{}}
+	sh, err := st.Shallow()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range sh {
+		h.shallow[c] = true
+	}
+	return h, nil
+}
+
+// Complete reports whether the whole history of the branch is present.
+func (h *History) Complete() bool { return len(h.shallow) == 0 }
+
+// Search fetches branch at depth start, asks answered, and fetches four
+// times deeper each time it cannot tell yet, until it can or the history is
+// complete. A question is "answered" when the fetched commits settle it;
+// once the history is complete, the caller's own result is final.
+func Search(ctx context.Context, r Remote, branch string, start int, answered func(*History) (bool, error)) (*History, error) {
+	depth := max(start, 1)
+	for {
+		h, err := FetchHistory(ctx, r, branch, depth)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := answered(h)
+		if err != nil || ok || h.Complete() {
+			return h, err
+		}
+		if depth >= 1<<20 {
+			depth = 0 // stop deepening by steps; take it all
+		} else {
+			depth *= 4
+		}
+	}
+}
+
+// ErrTruncated is returned by walks that reach the edge of a shallow fetch.
+var ErrTruncated = errors.New("history truncated")
+
+// FirstParent calls fn for each commit on the first-parent chain from the
+// tip, newest first, until fn returns false. parentTree is the first
+// parent's root tree (zero for a root commit). It returns ErrTruncated when
+// the chain runs past what was fetched.
+func (h *History) FirstParent(fn func(c *object.Commit, parentTree plumbing.Hash) (bool, error)) error {
+	c, err := object.GetCommit(h.s, h.Tip)
+	if err != nil {
+		return err
+	}
+	for {
+		if h.shallow[c.Hash] {
+			return ErrTruncated
+		}
+		var parent *object.Commit
+		parentTree := plumbing.ZeroHash
+		if len(c.ParentHashes) > 0 {
+			if parent, err = object.GetCommit(h.s, c.ParentHashes[0]); err != nil {
+				return ErrTruncated
+			}
+			parentTree = parent.TreeHash
+		}
+		more, err := fn(c, parentTree)
+		if err != nil || !more {
+			return err
+		}
+		if parent == nil {
+			return nil
+		}
+		c = parent
+	}
+}
+
+// Find returns the commit whose hash is sha or starts with it (at least 7
+// hex digits), among the fetched commits, all of which are reachable from
+// the tip. It reports false when no fetched commit matches.
+func (h *History) Find(sha string) (*object.Commit, bool, error) {
+	sha = strings.ToLower(strings.TrimSpace(sha))
+	if len(sha) == 40 {
+		c, err := object.GetCommit(h.s, plumbing.NewHash(sha))
+		if err == nil {
+			return c, true, nil
+		}
+		return nil, false, nil
+	}
+	iter, err := h.s.IterEncodedObjects(plumbing.CommitObject)
+	if err != nil {
+		return nil, false, err
+	}
+	var found []plumbing.Hash
+	err = iter.ForEach(func(o plumbing.EncodedObject) error {
+		if strings.HasPrefix(o.Hash().String(), sha) {
+			found = append(found, o.Hash())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	switch len(found) {
+	case 0:
+		return nil, false, nil
+	case 1:
+		c, err := object.GetCommit(h.s, found[0])
+		return c, err == nil, err
+	}
+	return nil, false, fmt.Errorf("commit %s is ambiguous on %s: %d commits start with it", sha, h.Branch, len(found))
+}
+
+// TreeAt returns the hash of dir's subtree in commit c ("." is the root),
+// and false when dir does not exist there.
+func (h *History) TreeAt(root plumbing.Hash, dir string) (plumbing.Hash, bool) {
+	if root.IsZero() {
+		return plumbing.ZeroHash, false
+	}
+	if dir == "." || dir == "" {
+		return root, true
+	}
+	s := &Snapshot{s: h.s}
+	e, err := s.entryIn(root, dir)
+	if err != nil || e.Mode != filemode.Dir {
+		return plumbing.ZeroHash, false
+	}
+	return e.Hash, true
+}
+
+// At returns a read-only snapshot of commit c, sharing h's objects.
+func (h *History) At(c plumbing.Hash) (*Snapshot, error) {
+	return newSnapshot(h.s, h.Branch, c)
+}
+
+// Graft makes dir in the working tree the subtree tree from src (the zero
+// hash removes dir), copying the objects it needs from src's storage. It
+// replaces the directory whole, so files src lacks are gone afterwards.
+func (s *Snapshot) Graft(dir string, src *Snapshot, tree plumbing.Hash) error {
+	if tree.IsZero() {
+		if dir == "." {
+			return errors.New("refusing to empty the whole repository")
+		}
+		return s.Remove(dir)
+	}
+	if err := copyObjects(s.s, src.s, tree); err != nil {
+		return fmt.Errorf("copying %s: %w", dir, err)
+	}
+	if dir == "." {
+		s.root = tree
+		return nil
+	}
+	if err := checkPath(dir); err != nil {
+		return err
+	}
+	return s.set(dir, &object.TreeEntry{Name: dir[strings.LastIndexByte(dir, '/')+1:], Mode: filemode.Dir, Hash: tree})
+}
+
+// copyObjects copies the tree h and everything below it from src to dst,
+// skipping what dst already has (an unchanged subtree costs one lookup).
+func copyObjects(dst, src storer.EncodedObjectStorer, h plumbing.Hash) error {
+	if dst.HasEncodedObject(h) == nil {
+		return nil
+	}
+	obj, err := src.EncodedObject(plumbing.AnyObject, h)
+	if err != nil {
+		return err
+	}
+	if obj.Type() == plumbing.TreeObject {
+		t, err := object.DecodeTree(src, obj)
+		if err != nil {
+			return err
+		}
+		for _, e := range t.Entries {
+			if e.Mode == filemode.Submodule {
+				continue // a commit in another repository
+			}
+			if err := copyObjects(dst, src, e.Hash); err != nil {
+				return err
+			}
+		}
+	}
+	// Copy the bytes: memory storage objects must not be shared.
+	r, err := obj.Reader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	n := dst.NewEncodedObject()
+	n.SetType(obj.Type())
+	w, err := n.Writer()
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	_, err = dst.SetEncodedObject(n)
+	return err
+}
