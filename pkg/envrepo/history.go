@@ -244,3 +244,8 @@ func copyObjects(dst, src storer.EncodedObjectStorer, h plumbing.Hash) error {
 	_, err = dst.SetEncodedObject(n)
 	return err
 }
+
+// Commit returns a fetched commit.
+func (h *History) Commit(c plumbing.Hash) (*object.Commit, error) {
+	return object.GetCommit(h.s, c)
+}

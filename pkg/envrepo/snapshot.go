@@ -75,6 +75,34 @@ func (s *Snapshot) Touched() []string {
 	return out
 }
 
+// FileChange is one file that differs between the base and the working tree.
+type FileChange struct {
+	Path   string `json:"path"`
+	Action string `json:"action"` // added, removed or modified
+}
+
+// FileChanges lists the files that differ between the base and the working
+// tree, sorted by path.
+func (s *Snapshot) FileChanges() ([]FileChange, error) {
+	changes, err := s.changes()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FileChange, 0, len(changes))
+	for _, c := range changes {
+		switch {
+		case c.From.Name == "":
+			out = append(out, FileChange{c.To.Name, "added"})
+		case c.To.Name == "":
+			out = append(out, FileChange{c.From.Name, "removed"})
+		default:
+			out = append(out, FileChange{c.To.Name, "modified"})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
 func (s *Snapshot) changes() (object.Changes, error) {
 	if !s.Changed() {
 		return nil, nil
@@ -93,7 +121,11 @@ func (s *Snapshot) changes() (object.Changes, error) {
 // ReadFile returns a file's content from the working tree. It is the one
 // place blob contents are read, so that blobs can later be fetched lazily.
 func (s *Snapshot) ReadFile(name string) ([]byte, error) {
-	e, err := s.entry(name)
+	return s.readFileIn(s.root, name)
+}
+
+func (s *Snapshot) readFileIn(root plumbing.Hash, name string) ([]byte, error) {
+	e, err := s.entryIn(root, name)
 	if err != nil {
 		return nil, err
 	}
@@ -427,9 +459,22 @@ func (s *Snapshot) Diff() (string, error) {
 
 // FS returns the working tree as a read-only fs.FS. Symlinks and submodules
 // appear in directory listings with their own modes and are never followed.
-func (s *Snapshot) FS() fs.FS { return snapFS{s} }
+func (s *Snapshot) FS() fs.FS { return snapFS{s: s} }
 
-type snapFS struct{ s *Snapshot }
+// BaseFS is FS for the base commit, before any edit.
+func (s *Snapshot) BaseFS() fs.FS { return snapFS{s: s, base: true} }
+
+type snapFS struct {
+	s    *Snapshot
+	base bool
+}
+
+func (f snapFS) root() plumbing.Hash {
+	if f.base {
+		return f.s.baseTree
+	}
+	return f.s.root
+}
 
 var (
 	_ fs.ReadFileFS = snapFS{}
@@ -452,7 +497,7 @@ func (f snapFS) Open(name string) (fs.File, error) {
 	if !info.Mode().IsRegular() {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("not a regular file")}
 	}
-	data, err := f.s.ReadFile(name)
+	data, err := f.s.readFileIn(f.root(), name)
 	if err != nil {
 		return nil, err
 	}
@@ -463,7 +508,7 @@ func (f snapFS) ReadFile(name string) ([]byte, error) {
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrInvalid}
 	}
-	return f.s.ReadFile(name)
+	return f.s.readFileIn(f.root(), name)
 }
 
 func (f snapFS) Stat(name string) (fs.FileInfo, error) {
@@ -471,9 +516,9 @@ func (f snapFS) Stat(name string) (fs.FileInfo, error) {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
 	}
 	if name == "." {
-		return entryInfo{e: object.TreeEntry{Name: ".", Mode: filemode.Dir, Hash: f.s.root}}, nil
+		return entryInfo{e: object.TreeEntry{Name: ".", Mode: filemode.Dir, Hash: f.root()}}, nil
 	}
-	e, err := f.s.entry(name)
+	e, err := f.s.entryIn(f.root(), name)
 	if err != nil {
 		return nil, err
 	}
@@ -488,6 +533,9 @@ func (f snapFS) Stat(name string) (fs.FileInfo, error) {
 
 func (f snapFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	h, ok := f.s.Tree(name)
+	if f.base {
+		h, ok = f.s.BaseTree(name)
+	}
 	if !fs.ValidPath(name) || !ok {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrNotExist}
 	}

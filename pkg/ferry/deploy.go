@@ -57,7 +57,9 @@ type DeployRequest struct {
 	Path   string   // scope inside the repo; "." for all of it
 	App    string   // name in the audit trail; derived when empty
 	Provenance
-	DryRun bool
+	// OverrideRollback deploys even though Path on Env was rolled back.
+	OverrideRollback bool
+	DryRun           bool
 }
 
 // Image is one image a report mentions.
@@ -83,6 +85,9 @@ type Report struct {
 	DryRun   bool     `json:"dryRun,omitempty"`
 	Diff     string   `json:"diff,omitempty"`
 	Reason   string   `json:"reason,omitempty"`
+	// From is E1@sha for a promote; RollbackTo the restored commit.
+	From       string `json:"from,omitempty"`
+	RollbackTo string `json:"rollbackTo,omitempty"`
 }
 
 // Deploy resolves each image to its digest, pins every reference to it under
@@ -129,10 +134,11 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		rec.Images = append(rec.Images, img.Ref)
 	}
 
-	w := writer(e, req.Env, req.DryRun)
-	w.Verify = func(ctx context.Context, s *envrepo.Snapshot) error {
-		return manifest.Validate(s.FS(), s.Touched())
+	if err := checkHold(ctx, e, req.Env, req.Path, req.OverrideRollback, "deploy"); err != nil {
+		return nil, err
 	}
+	w := writer(e, req.Env, req.DryRun)
+	w.Verify = verify
 	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
 		if err := s.CheckScope(req.Path); err != nil {
 			return "", usagef("%v", err)

@@ -1,0 +1,347 @@
+package ferry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ferrycd/ferry/pkg/audit"
+	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/ferrycd/ferry/pkg/image"
+	"github.com/ferrycd/ferry/pkg/manifest"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// ErrHeld: the scope was rolled back, and nothing replaces a rollback
+// without saying so.
+var ErrHeld = errors.New("held by a rollback")
+
+// searchDepth is how many commits a history question fetches first; Search
+// deepens fourfold from there when the answer lies further back.
+const searchDepth = 20
+
+// PromoteRequest is one `ferry promote`.
+type PromoteRequest struct {
+	From, To string
+	// Commit on From to promote; empty means From's tip. A full SHA or a
+	// unique prefix of at least 7 hex digits.
+	Commit           string
+	Path             string
+	App              string
+	OverrideRollback bool
+	DryRun           bool
+}
+
+// Promote makes Path on To identical to Path on From at Commit: the subtree
+// is grafted whole, so files From deleted are deleted, and nothing outside
+// Path on To changes.
+func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
+	if err := checkPromote(req); err != nil {
+		return nil, err
+	}
+	log := logger(e)
+	src, commit, err := findCommit(ctx, e, req.From, req.Commit)
+	if err != nil {
+		return nil, err
+	}
+	tree, ok := src.TreeAt(commit.TreeHash, req.Path)
+	if !ok {
+		return nil, fmt.Errorf("%s does not exist on %s at %s; nothing to promote", req.Path, req.From, short(commit.Hash))
+	}
+	log.Info("promoting", "from", req.From, "commit", commit.Hash.String(), "to", req.To, "path", req.Path)
+	from, err := src.At(commit.Hash)
+	if err != nil {
+		return nil, err
+	}
+	sources := deploySources(src, commit.Hash)
+	if err := checkHold(ctx, e, req.To, req.Path, req.OverrideRollback, "promote"); err != nil {
+		return nil, err
+	}
+	app := req.App
+	if app == "" {
+		app = scopeName(req.Path)
+	}
+	var images []Image
+	rec := audit.Record{
+		Action:       audit.ActionPromote,
+		Env:          req.To,
+		App:          app,
+		PromotedFrom: req.From + "@" + commit.Hash.String(),
+	}
+	w := writer(e, req.To, req.DryRun)
+	w.Verify = verify
+	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
+		if err := s.CheckScope(req.Path); err != nil {
+			return "", usagef("%v", err)
+		}
+		before, err := effectiveImages(s, req.Path)
+		if err != nil {
+			return "", err
+		}
+		if err := s.Graft(req.Path, from, tree); err != nil {
+			return "", err
+		}
+		after, err := effectiveImages(s, req.Path)
+		if err != nil {
+			return "", err
+		}
+		images = changedImages(before, after)
+		r := rec
+		r.Images = nil
+		r.Sources = nil
+		seen := map[audit.Source]bool{}
+		for _, img := range images {
+			r.Images = append(r.Images, img.Ref)
+			if src, ok := sources[img.Name+"@"+img.Digest]; ok && !seen[src] {
+				seen[src] = true
+				r.Sources = append(r.Sources, src)
+			}
+		}
+		return r.Format(""), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep := report(audit.ActionPromote, req.To, app, req.Path, req.DryRun, res)
+	rep.Images = nonNilImages(images)
+	rep.From = req.From + "@" + commit.Hash.String()
+	if !res.Changed {
+		rep.Reason = fmt.Sprintf("%s on %s is already identical to %s at %s", req.Path, req.To, req.From, short(commit.Hash))
+	}
+	return rep, nil
+}
+
+func checkPromote(req PromoteRequest) error {
+	switch {
+	case strings.TrimSpace(req.From) == "":
+		return usagef("--from is required (the verified environment, e.g. candidate)")
+	case strings.TrimSpace(req.To) == "":
+		return usagef("--to is required (the environment to update, e.g. production)")
+	case req.From == req.To:
+		return usagef("--from and --to are both %q; promote carries one environment's state to another", req.From)
+	}
+	if req.Commit != "" && !isHexPrefix(req.Commit) {
+		return usagef("--commit %q is not a commit SHA (7 to 40 hex digits)", req.Commit)
+	}
+	if err := envrepo.CleanScope(req.Path); err != nil {
+		return usagef("--path: %v", err)
+	}
+	return nil
+}
+
+func isHexPrefix(s string) bool {
+	if len(s) < 7 || len(s) > 40 {
+		return false
+	}
+	for _, c := range strings.ToLower(s) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// findCommit fetches branch as deep as needed to find sha on it ("" is the
+// tip) and refuses a sha that is not in its history.
+func findCommit(ctx context.Context, e Env, branch, sha string) (*envrepo.History, *object.Commit, error) {
+	var found *object.Commit
+	start := 1
+	if sha != "" {
+		start = searchDepth
+	}
+	h, err := envrepo.Search(ctx, e.Remote, branch, start, func(h *envrepo.History) (bool, error) {
+		if sha == "" {
+			c, err := h.Commit(h.Tip)
+			found = c
+			return true, err
+		}
+		c, ok, err := h.Find(sha)
+		found = c
+		return ok, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if found == nil {
+		return nil, nil, fmt.Errorf("commit %s is not on %s (searched all %s history); promote only what %s has verified", sha, branch, branch, branch)
+	}
+	return h, found, nil
+}
+
+// deploySources maps "repo@digest" to the provenance of the newest deploy on
+// the fetched first-parent history at or before commit that wrote it.
+func deploySources(h *envrepo.History, from plumbing.Hash) map[string]audit.Source {
+	out := map[string]audit.Source{}
+	started := false
+	_ = h.FirstParent(func(c *object.Commit, _ plumbing.Hash) (bool, error) {
+		if c.Hash == from {
+			started = true
+		}
+		if !started {
+			return true, nil
+		}
+		rec := audit.Parse(c.Message)
+		if (rec.Action != audit.ActionDeploy && rec.Action != audit.ActionPromote) || len(rec.Sources) == 0 {
+			return true, nil
+		}
+		for _, img := range rec.Images {
+			key := repoDigest(img)
+			if _, ok := out[key]; ok {
+				continue
+			}
+			// A promote carrying several sources cannot say which image
+			// came from which; only a single source is attributed.
+			if len(rec.Sources) == 1 || rec.Action == audit.ActionDeploy {
+				out[key] = rec.Sources[0]
+			}
+		}
+		return true, nil
+	})
+	return out
+}
+
+// repoDigest turns repo:tag@digest into repo@digest.
+func repoDigest(ref string) string {
+	at := strings.IndexByte(ref, '@')
+	if at < 0 {
+		return ref
+	}
+	repo := ref[:at]
+	if c := strings.LastIndexByte(repo, ':'); c > strings.LastIndexByte(repo, '/') {
+		repo = repo[:c]
+	}
+	if canon, err := image.ParseRepo(repo); err == nil {
+		repo = canon
+	}
+	return repo + ref[at:]
+}
+
+// checkHold refuses to write scope on branch while the newest commit that
+// changed it is a rollback, unless override.
+func checkHold(ctx context.Context, e Env, branch, scope string, override bool, what string) error {
+	c, err := newestChange(ctx, e, branch, scope)
+	if err != nil || c == nil {
+		return err
+	}
+	rec := audit.Parse(c.Message)
+	if rec.Action != audit.ActionRollback {
+		return nil
+	}
+	if override {
+		logger(e).Warn("replacing a rollback (--override-rollback)", "branch", branch, "path", scope, "rollback", c.Hash.String())
+		return nil
+	}
+	return fmt.Errorf("%w: %s on %s was rolled back by %s (%q); a %s would undo that. Fix forward and pass --override-rollback to %s anyway",
+		ErrHeld, scope, branch, short(c.Hash), firstLine(c.Message), what, what)
+}
+
+// newestChange returns the newest first-parent commit on branch that changed
+// scope, or nil if none did.
+func newestChange(ctx context.Context, e Env, branch, scope string) (*object.Commit, error) {
+	var found *object.Commit
+	_, err := envrepo.Search(ctx, e.Remote, branch, searchDepth, func(h *envrepo.History) (bool, error) {
+		found = nil
+		err := h.FirstParent(func(c *object.Commit, parentTree plumbing.Hash) (bool, error) {
+			if changedScope(h, c.TreeHash, parentTree, scope) {
+				found = c
+				return false, nil
+			}
+			return true, nil
+		})
+		if errors.Is(err, envrepo.ErrTruncated) {
+			return false, nil
+		}
+		return true, err
+	})
+	return found, err
+}
+
+func changedScope(h *envrepo.History, tree, parentTree plumbing.Hash, scope string) bool {
+	a, okA := h.TreeAt(tree, scope)
+	b, okB := h.TreeAt(parentTree, scope)
+	return okA != okB || a != b
+}
+
+func verify(ctx context.Context, s *envrepo.Snapshot) error {
+	return manifest.Validate(s.FS(), s.Touched())
+}
+
+// effectiveImages maps repository to the reference the rendered manifests
+// would use, for the images under scope.
+func effectiveImages(s *envrepo.Snapshot, scope string) (map[string]manifest.Ref, error) {
+	if _, ok := s.Tree(scope); !ok {
+		return map[string]manifest.Ref{}, nil
+	}
+	refs, err := manifest.Images(s.FS(), scope)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.Effective(refs), nil
+}
+
+// changedImages lists the images whose reference differs, as they are after.
+func changedImages(before, after map[string]manifest.Ref) []Image {
+	var out []Image
+	for _, repo := range manifest.SortedRepos(after) {
+		a := after[repo]
+		if b, ok := before[repo]; ok && b.Tag == a.Tag && b.Digest == a.Digest {
+			continue
+		}
+		out = append(out, imageOf(a))
+	}
+	return out
+}
+
+func imageOf(r manifest.Ref) Image {
+	ref := r.Repo
+	if r.Tag != "" {
+		ref += ":" + r.Tag
+	}
+	if r.Digest != "" {
+		ref += "@" + r.Digest
+	}
+	return Image{Name: r.Repo, Tag: r.Tag, Digest: r.Digest, Ref: ref}
+}
+
+func report(action, branch, app, scope string, dryRun bool, res *envrepo.Result) *Report {
+	rep := &Report{
+		Action:   action,
+		Changed:  res.Changed,
+		Branch:   branch,
+		App:      app,
+		Path:     scope,
+		Attempts: res.Attempts,
+		Files:    nonNil(res.Files),
+		DryRun:   dryRun,
+		Diff:     res.Diff,
+		Parent:   res.Parent.String(),
+	}
+	if !res.Commit.IsZero() {
+		rep.Commit = res.Commit.String()
+	}
+	return rep
+}
+
+func nonNilImages(s []Image) []Image {
+	if s == nil {
+		return []Image{}
+	}
+	return s
+}
+
+func scopeName(scope string) string {
+	if scope == "." || scope == "" {
+		return ""
+	}
+	return scope[strings.LastIndexByte(scope, '/')+1:]
+}
+
+func short(h plumbing.Hash) string { return h.String()[:12] }
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+

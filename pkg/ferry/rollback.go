@@ -1,0 +1,151 @@
+package ferry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ferrycd/ferry/pkg/audit"
+	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// RollbackRequest is one `ferry rollback`.
+type RollbackRequest struct {
+	Env string
+	// To is the commit to restore; when empty, Steps counts back.
+	To string
+	// Steps counts distinct earlier states of Path on Env's first-parent
+	// history; commits that did not change Path do not count. 0 means 1.
+	Steps  int
+	Path   string
+	App    string
+	DryRun bool
+}
+
+// Rollback restores Path on Env to its state at an earlier commit, as a new
+// commit on top: history is never rewritten.
+func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) {
+	if err := checkRollback(&req); err != nil {
+		return nil, err
+	}
+	h, target, err := rollbackTarget(ctx, e, req)
+	if err != nil {
+		return nil, err
+	}
+	tree, ok := h.TreeAt(target.TreeHash, req.Path)
+	if !ok {
+		return nil, fmt.Errorf("%s did not exist on %s at %s; rolling back to it would delete it, which ferry does not do (remove it with a commit of your own)",
+			req.Path, req.Env, short(target.Hash))
+	}
+	from, err := h.At(target.Hash)
+	if err != nil {
+		return nil, err
+	}
+	app := req.App
+	if app == "" {
+		app = scopeName(req.Path)
+	}
+	var images []Image
+	rec := audit.Record{Action: audit.ActionRollback, Env: req.Env, App: app, RollbackTo: target.Hash.String()}
+	w := writer(e, req.Env, req.DryRun)
+	w.Verify = verify
+	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
+		if err := s.CheckScope(req.Path); err != nil {
+			return "", usagef("%v", err)
+		}
+		before, err := effectiveImages(s, req.Path)
+		if err != nil {
+			return "", err
+		}
+		if err := s.Graft(req.Path, from, tree); err != nil {
+			return "", err
+		}
+		after, err := effectiveImages(s, req.Path)
+		if err != nil {
+			return "", err
+		}
+		images = changedImages(before, after)
+		r := rec
+		r.Images = nil
+		for _, img := range images {
+			r.Images = append(r.Images, img.Ref)
+		}
+		return r.Format(""), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep := report(audit.ActionRollback, req.Env, app, req.Path, req.DryRun, res)
+	rep.Images = nonNilImages(images)
+	rep.RollbackTo = target.Hash.String()
+	if !res.Changed {
+		rep.Reason = fmt.Sprintf("%s on %s is already as it was at %s", req.Path, req.Env, short(target.Hash))
+	}
+	return rep, nil
+}
+
+func checkRollback(req *RollbackRequest) error {
+	switch {
+	case strings.TrimSpace(req.Env) == "":
+		return usagef("--env is required (the environment to roll back, e.g. production)")
+	case req.To != "" && req.Steps != 0:
+		return usagef("--to and --steps both given; name the commit or count back, not both")
+	case req.Steps < 0:
+		return usagef("--steps %d: count back at least 1", req.Steps)
+	case req.To != "" && !isHexPrefix(req.To):
+		return usagef("--to %q is not a commit SHA (7 to 40 hex digits)", req.To)
+	}
+	if req.To == "" && req.Steps == 0 {
+		req.Steps = 1
+	}
+	if err := envrepo.CleanScope(req.Path); err != nil {
+		return usagef("--path: %v", err)
+	}
+	return nil
+}
+
+// rollbackTarget finds the commit whose state of the scope to restore.
+func rollbackTarget(ctx context.Context, e Env, req RollbackRequest) (*envrepo.History, *object.Commit, error) {
+	if req.To != "" {
+		h, c, err := findCommit(ctx, e, req.Env, req.To)
+		if err != nil {
+			return nil, nil, fmt.Errorf("rollback: %w", err)
+		}
+		return h, c, nil
+	}
+	var target *object.Commit
+	changes := 0
+	h, err := envrepo.Search(ctx, e.Remote, req.Env, searchDepth+req.Steps*4, func(h *envrepo.History) (bool, error) {
+		target, changes = nil, 0
+		err := h.FirstParent(func(c *object.Commit, parentTree plumbing.Hash) (bool, error) {
+			if !changedScope(h, c.TreeHash, parentTree, req.Path) {
+				return true, nil
+			}
+			changes++
+			if changes == req.Steps {
+				if len(c.ParentHashes) == 0 {
+					return false, nil // the scope's first state: nothing before it
+				}
+				p, err := h.Commit(c.ParentHashes[0])
+				target = p
+				return false, err
+			}
+			return true, nil
+		})
+		if errors.Is(err, envrepo.ErrTruncated) {
+			return false, nil
+		}
+		return true, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if target == nil {
+		return nil, nil, fmt.Errorf("cannot roll %s on %s back %d step(s): its history has only %d earlier state(s)",
+			req.Path, req.Env, req.Steps, max(changes-1, 0))
+	}
+	return h, target, nil
+}
