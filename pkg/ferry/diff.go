@@ -166,4 +166,3 @@ func appDir(now, before fs.FS, file, scope string) string {
 	}
 	return dir
 }
-
