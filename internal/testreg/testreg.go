@@ -5,6 +5,7 @@ package testreg
 import (
 	"io"
 	"log"
+	"math/rand"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -47,7 +48,19 @@ func (r *Registry) Push(t testing.TB, repoTag string) string {
 // PushCreated is Push with the config's created time set.
 func (r *Registry) PushCreated(t testing.TB, repoTag string, created time.Time) string {
 	t.Helper()
-	img, err := random.Image(256, 1)
+	return r.push(t, repoTag, created, random.WithSource(rand.NewSource(time.Now().UnixNano())))
+}
+
+// PushSeeded pushes an image whose content, and so digest, depends only on
+// seed, for golden files.
+func (r *Registry) PushSeeded(t testing.TB, repoTag string, seed int64) string {
+	t.Helper()
+	return r.push(t, repoTag, time.Time{}, random.WithSource(rand.NewSource(seed)))
+}
+
+func (r *Registry) push(t testing.TB, repoTag string, created time.Time, opt random.Option) string {
+	t.Helper()
+	img, err := random.Image(256, 1, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,10 +51,14 @@ type Globals struct {
 type CLI struct {
 	Globals
 
-	Deploy  DeployCmd  `cmd:"" help:"Pin freshly pushed images by digest in an environment branch and push."`
-	Resolve ResolveCmd `cmd:"" help:"Print repo@sha256:... for an image reference."`
-	Demo    DemoCmd    `cmd:"" help:"Run the whole flow offline: an in-process registry and a local env repo."`
-	Version VersionCmd `cmd:"" help:"Print version and build information."`
+	Deploy   DeployCmd   `cmd:"" help:"Pin freshly pushed images by digest in an environment branch and push."`
+	Promote  PromoteCmd  `cmd:"" help:"Carry a verified commit's state of a directory to another environment."`
+	Rollback RollbackCmd `cmd:"" help:"Restore a directory to an earlier state, as a new commit."`
+	History  HistoryCmd  `cmd:"" help:"List the commits that changed a directory: who, what, which images, which build."`
+	Diff     DiffCmd     `cmd:"" help:"Show what a promote would change, per app and per image."`
+	Resolve  ResolveCmd  `cmd:"" help:"Print repo@sha256:... for an image reference."`
+	Demo     DemoCmd     `cmd:"" help:"Run the whole flow offline: an in-process registry and a local env repo."`
+	Version  VersionCmd  `cmd:"" help:"Print version and build information."`
 }
 
 // Exit statuses.
@@ -119,6 +124,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		kctx.BindTo(ctx, (*context.Context)(nil))
 	}
 	if err := kctx.Run(&cli.Globals); err != nil {
+		var silent errSilentExit
+		if errors.As(err, &silent) {
+			return silent.code
+		}
 		if errors.Is(err, context.DeadlineExceeded) && cli.Timeout > 0 {
 			err = fmt.Errorf("%w (gave up after --timeout %s)", err, cli.Timeout)
 		}
@@ -161,7 +170,36 @@ func (g *Globals) author() (object.Signature, error) {
 	if err != nil || a.Name == "" {
 		return object.Signature{}, fmt.Errorf("%w: --author %q: want \"Name <email>\"", ferry.ErrUsage, g.Author)
 	}
-	return object.Signature{Name: a.Name, Email: a.Address}, nil
+	sig := object.Signature{Name: a.Name, Email: a.Address}
+	// Like git, honour GIT_AUTHOR_DATE for reproducible commits.
+	if d := g.getenv("GIT_AUTHOR_DATE"); d != "" {
+		t, err := parseGitDate(d)
+		if err != nil {
+			return object.Signature{}, fmt.Errorf("%w: GIT_AUTHOR_DATE %q: %v", ferry.ErrUsage, d, err)
+		}
+		sig.When = t
+	}
+	return sig, nil
+}
+
+// parseGitDate reads the date forms scripts commonly give git: RFC 3339 /
+// ISO 8601 and git's internal "@<unix seconds> [+zone]".
+func parseGitDate(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutPrefix(s, "@"); ok {
+		secs, _, _ := strings.Cut(rest, " ")
+		n, err := strconv.ParseInt(secs, 10, 64)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02 15:04:05 -0700", "2006-01-02T15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("want RFC 3339 (2026-01-02T15:04:05Z) or @<unix seconds>")
 }
 
 func (g *Globals) remote() (envrepo.Remote, error) {

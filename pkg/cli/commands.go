@@ -22,6 +22,8 @@ type DeployCmd struct {
 	BuildID      string   `help:"Build ID (default from GITHUB_RUN_ID or BUILD_ID)." env:"FERRY_BUILD_ID" placeholder:"ID"`
 	BuildURL     string   `help:"Build URL (default derived from the CI's variables)." env:"FERRY_BUILD_URL" placeholder:"URL"`
 	DryRun       bool     `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
+
+	OverrideRollback bool `help:"Deploy even though --path on --env was rolled back." env:"FERRY_OVERRIDE_ROLLBACK"`
 }
 
 // Run deploys.
@@ -34,12 +36,28 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 		SourceRepo: c.SourceRepo, SourceCommit: c.SourceCommit, BuildID: c.BuildID, BuildURL: c.BuildURL,
 	}, g.getenv)
 	rep, err := ferry.Deploy(ctx, e, ferry.DeployRequest{
-		Env: c.Env, Images: c.Image, Path: c.Path, App: c.App, Provenance: prov, DryRun: c.DryRun,
+		Env: c.Env, Images: c.Image, Path: c.Path, App: c.App, Provenance: prov, DryRun: c.DryRun, OverrideRollback: c.OverrideRollback,
 	})
 	if err != nil {
 		return err
 	}
 	return g.printReport(rep)
+}
+
+// done says what a report did, e.g. "rolled back hello on production".
+func done(rep *ferry.Report) string {
+	app := rep.App
+	if app == "" {
+		app = rep.Path
+	}
+	switch rep.Action {
+	case "promote":
+		return fmt.Sprintf("promoted %s to %s", app, rep.Branch)
+	case "rollback":
+		return fmt.Sprintf("rolled back %s on %s", app, rep.Branch)
+	default:
+		return fmt.Sprintf("deployed %s to %s", app, rep.Branch)
+	}
 }
 
 func (g *Globals) printReport(rep *ferry.Report) error {
@@ -49,14 +67,20 @@ func (g *Globals) printReport(rep *ferry.Report) error {
 	w := g.stdout
 	switch {
 	case rep.DryRun && rep.Changed:
-		fmt.Fprintf(w, "dry run: would %s %s on %s (nothing pushed)\n", rep.Action, rep.App, rep.Branch)
+		fmt.Fprintf(w, "dry run, nothing pushed: would have %s\n", done(rep))
 		fmt.Fprint(w, rep.Diff)
 	case rep.DryRun:
 		fmt.Fprintf(w, "dry run: nothing to change on %s\n", rep.Branch)
 	case rep.Changed:
-		fmt.Fprintf(w, "%s %s to %s: commit %s (attempts: %d)\n", rep.Action, rep.App, rep.Branch, rep.Commit, rep.Attempts)
+		fmt.Fprintf(w, "%s: commit %s (attempts: %d)\n", done(rep), rep.Commit, rep.Attempts)
 	default:
 		fmt.Fprintf(w, "nothing to do on %s: %s\n", rep.Branch, rep.Reason)
+	}
+	if rep.From != "" {
+		fmt.Fprintf(w, "  from  %s\n", rep.From)
+	}
+	if rep.RollbackTo != "" {
+		fmt.Fprintf(w, "  to    %s\n", rep.RollbackTo)
 	}
 	for _, img := range rep.Images {
 		fmt.Fprintf(w, "  image %s\n", img.Ref)

@@ -249,3 +249,18 @@ func copyObjects(dst, src storer.EncodedObjectStorer, h plumbing.Hash) error {
 func (h *History) Commit(c plumbing.Hash) (*object.Commit, error) {
 	return object.GetCommit(h.s, c)
 }
+
+// Walk calls fn for from and its first parents, newest first, for as long
+// as they were fetched and fn returns true.
+func (h *History) Walk(from plumbing.Hash, fn func(c *object.Commit) bool) error {
+	for {
+		c, err := object.GetCommit(h.s, from)
+		if err != nil {
+			return nil // the edge of the fetch
+		}
+		if !fn(c) || len(c.ParentHashes) == 0 || h.shallow[c.Hash] {
+			return nil
+		}
+		from = c.ParentHashes[0]
+	}
+}

@@ -147,11 +147,9 @@ func isHexPrefix(s string) bool {
 // tip) and refuses a sha that is not in its history.
 func findCommit(ctx context.Context, e Env, branch, sha string) (*envrepo.History, *object.Commit, error) {
 	var found *object.Commit
-	start := 1
-	if sha != "" {
-		start = searchDepth
-	}
-	h, err := envrepo.Search(ctx, e.Remote, branch, start, func(h *envrepo.History) (bool, error) {
+	// Even for the tip, fetch some history: the deploys it carries, whose
+	// provenance a promote records, are usually a few commits back.
+	h, err := envrepo.Search(ctx, e.Remote, branch, searchDepth, func(h *envrepo.History) (bool, error) {
 		if sha == "" {
 			c, err := h.Commit(h.Tip)
 			found = c
@@ -174,17 +172,10 @@ func findCommit(ctx context.Context, e Env, branch, sha string) (*envrepo.Histor
 // the fetched first-parent history at or before commit that wrote it.
 func deploySources(h *envrepo.History, from plumbing.Hash) map[string]audit.Source {
 	out := map[string]audit.Source{}
-	started := false
-	_ = h.FirstParent(func(c *object.Commit, _ plumbing.Hash) (bool, error) {
-		if c.Hash == from {
-			started = true
-		}
-		if !started {
-			return true, nil
-		}
+	_ = h.Walk(from, func(c *object.Commit) bool {
 		rec := audit.Parse(c.Message)
 		if (rec.Action != audit.ActionDeploy && rec.Action != audit.ActionPromote) || len(rec.Sources) == 0 {
-			return true, nil
+			return true
 		}
 		for _, img := range rec.Images {
 			key := repoDigest(img)
@@ -193,11 +184,11 @@ func deploySources(h *envrepo.History, from plumbing.Hash) map[string]audit.Sour
 			}
 			// A promote carrying several sources cannot say which image
 			// came from which; only a single source is attributed.
-			if len(rec.Sources) == 1 || rec.Action == audit.ActionDeploy {
+			if len(rec.Sources) == 1 {
 				out[key] = rec.Sources[0]
 			}
 		}
-		return true, nil
+		return true
 	})
 	return out
 }
