@@ -155,30 +155,108 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		Resolver: image.NewResolver(image.WithLogger(logger)),
 		Logger:   logger,
 	}
-	deploy := func(tag, commit string) error {
+	deploy := func(tag, commit string) (*ferry.Report, error) {
 		step("ferry deploy --env candidate --path apps/hello --image %s:%s", repo, tag)
 		rep, err := ferry.Deploy(ctx, env, ferry.DeployRequest{
 			Env: "candidate", Path: "apps/hello", Images: []string{repo + ":" + tag},
 			Provenance: ferry.Provenance{SourceRepo: "https://github.com/acme/hello", SourceCommit: commit, BuildID: "demo-" + tag},
 		})
 		if err != nil {
+			return nil, err
+		}
+		printReport(out, rep)
+		return rep, nil
+	}
+	v1, err := deploy("v1", "1111111111111111111111111111111111111111")
+	if err != nil {
+		return err
+	}
+	if _, err := deploy("v2", "2222222222222222222222222222222222222222"); err != nil {
+		return err
+	}
+	if _, err := deploy("v2", "2222222222222222222222222222222222222222"); err != nil {
+		return err
+	}
+	step("git log candidate (the trailers are the audit trail)")
+	if err := printLog(out, envDir, "candidate"); err != nil {
+		return err
+	}
+
+	promote := func(commit string) error {
+		c := "(tip)"
+		if commit != "" {
+			c = commit[:12]
+		}
+		step("ferry promote --from candidate --to production --path apps/hello --commit %s", c)
+		rep, err := ferry.Promote(ctx, env, ferry.PromoteRequest{From: "candidate", To: "production", Commit: commit, Path: "apps/hello"})
+		if err != nil {
 			return err
 		}
 		printReport(out, rep)
 		return nil
 	}
-	if err := deploy("v1", "1111111111111111111111111111111111111111"); err != nil {
+	fmt.Fprintf(out, "\n    (candidate has moved on to v2, but only v1 was verified: promote exactly that commit)\n")
+	if err := promote(v1.Commit); err != nil {
 		return err
 	}
-	if err := deploy("v2", "2222222222222222222222222222222222222222"); err != nil {
+	step("ferry diff --from candidate --to production --path apps/hello")
+	d, err := ferry.Diff(ctx, env, ferry.DiffRequest{From: "candidate", To: "production", Path: "apps/hello"})
+	if err != nil {
 		return err
 	}
-	if err := deploy("v2", "2222222222222222222222222222222222222222"); err != nil {
+	ferry.WriteDiff(indent(out), d, false)
+	if err := promote(""); err != nil {
 		return err
 	}
 
-	step("history of candidate (git log; the trailers are the audit trail)")
-	return printLog(out, envDir, "candidate")
+	step("ferry rollback --env production --path apps/hello   (v2 misbehaves)")
+	rep, err := ferry.Rollback(ctx, env, ferry.RollbackRequest{Env: "production", Path: "apps/hello"})
+	if err != nil {
+		return err
+	}
+	printReport(out, rep)
+
+	step("ferry promote --from candidate --to production --path apps/hello   (the rollback holds)")
+	if _, err := ferry.Promote(ctx, env, ferry.PromoteRequest{From: "candidate", To: "production", Path: "apps/hello"}); err != nil {
+		fmt.Fprintf(out, "    refused: %v\n", err)
+	} else {
+		return fmt.Errorf("the promote during a rollback hold was not refused")
+	}
+
+	step("ferry history --env production --path apps/hello")
+	entries, err := ferry.History(ctx, env, ferry.HistoryRequest{Env: "production", Path: "apps/hello"})
+	if err != nil {
+		return err
+	}
+	ferry.WriteHistory(indent(out), entries)
+	if opts.Dir != "" {
+		fmt.Fprintf(out, "\nThe env repo is kept at %s; try: git -C %s log --format='%%h %%s%%n%%(trailers)' production\n", envDir, envDir)
+	}
+	return nil
+}
+
+// indent prefixes every line written through it, to set command output
+// apart from the demo's narration.
+func indent(w io.Writer) io.Writer { return &indenter{w: w, bol: true} }
+
+type indenter struct {
+	w   io.Writer
+	bol bool
+}
+
+func (i *indenter) Write(p []byte) (int, error) {
+	var b []byte
+	for _, c := range p {
+		if i.bol && c != '\n' {
+			b = append(b, "    "...)
+		}
+		b = append(b, c)
+		i.bol = c == '\n'
+	}
+	if _, err := i.w.Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func printReport(out io.Writer, rep *ferry.Report) {
@@ -187,6 +265,12 @@ func printReport(out io.Writer, rep *ferry.Report) {
 		return
 	}
 	fmt.Fprintf(out, "    commit %s on %s (attempts: %d)\n", rep.Commit, rep.Branch, rep.Attempts)
+	if rep.From != "" {
+		fmt.Fprintf(out, "    promoted from %s\n", rep.From)
+	}
+	if rep.RollbackTo != "" {
+		fmt.Fprintf(out, "    restored the state of %s\n", rep.RollbackTo)
+	}
 	for _, img := range rep.Images {
 		fmt.Fprintf(out, "    pinned %s\n", img.Ref)
 	}

@@ -30,13 +30,23 @@ func TestDemoWithoutGit(t *testing.T) {
 		"Ferry-Action: deploy",
 		"Ferry-Source-Commit: 2222222222222222222222222222222222222222",
 		"(not made by ferry)",
+		"==> ferry promote --from candidate --to production --path apps/hello --commit ",
+		"promoted from candidate@",
+		"image     127.0.0.1:",
+		"restored the state of ",
+		"refused: held by a rollback: apps/hello on production was rolled back by",
+		"rollback  ferry demo",
+		"promote   ferry demo",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, got)
 		}
 	}
 	if n := len(regexp.MustCompile(`(?m)^    commit [0-9a-f]{40} on candidate`).FindAllString(got, -1)); n != 2 {
-		t.Errorf("%d commits reported, want 2", n)
+		t.Errorf("%d commits on candidate reported, want 2", n)
+	}
+	if n := len(regexp.MustCompile(`(?m)^    commit [0-9a-f]{40} on production`).FindAllString(got, -1)); n != 3 {
+		t.Errorf("%d commits on production reported, want 3 (promote, promote, rollback)", n)
 	}
 
 	// The repo it leaves behind is one git itself accepts.

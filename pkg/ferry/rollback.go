@@ -48,6 +48,8 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 	if app == "" {
 		app = scopeName(req.Path)
 	}
+	// The restored images came from builds the history records; say which.
+	sources := deploySources(h, target.Hash)
 	var images []Image
 	rec := audit.Record{Action: audit.ActionRollback, Env: req.Env, App: app, RollbackTo: target.Hash.String()}
 	w := writer(e, req.Env, req.DryRun)
@@ -70,8 +72,13 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 		images = changedImages(before, after)
 		r := rec
 		r.Images = nil
+		seen := map[audit.Source]bool{}
 		for _, img := range images {
 			r.Images = append(r.Images, img.Ref)
+			if src, ok := sources[img.Name+"@"+img.Digest]; ok && !seen[src] {
+				seen[src] = true
+				r.Sources = append(r.Sources, src)
+			}
 		}
 		return r.Format(""), nil
 	})

@@ -20,6 +20,9 @@ type Ref struct {
 	Tag    string `json:"tag,omitempty"`
 	Digest string `json:"digest,omitempty"`
 	Value  string `json:"ref"` // as written; for kustomization entries newName[:newTag][@digest]
+	// Replaces is, for a kustomization entry with newName, the canonical
+	// repository of its name: the images it renames.
+	Replaces string `json:"-"`
 }
 
 // Images lists every image reference under dir, in path and file order. It
@@ -60,7 +63,16 @@ func Images(fsys fs.FS, dir string) ([]Ref, error) {
 // it applies to. The result maps canonical repository to Ref.
 func Effective(refs []Ref) map[string]Ref {
 	m := map[string]Ref{}
+	renamed := map[string]bool{}
 	for _, r := range refs {
+		if r.Replaces != "" {
+			renamed[r.Replaces] = true
+		}
+	}
+	for _, r := range refs {
+		if r.Kind == KindContainer && renamed[r.Repo] {
+			continue // kustomize renders it under the entry's newName
+		}
 		if prev, ok := m[r.Repo]; ok && prev.Kind == KindKustomization && r.Kind == KindContainer {
 			continue
 		}
@@ -99,6 +111,9 @@ func fileImages(p string, data []byte) []Ref {
 					}
 					r := Ref{File: p, Kind: KindKustomization, Repo: repo.Name(), Tag: scalarValue(e, "newTag"), Digest: scalarValue(e, "digest")}
 					r.Value = imageString(effectiveName(e), r.Tag, r.Digest)
+					if from, err := name.NewRepository(strings.TrimSpace(scalarValue(e, "name")), name.WeakValidation); err == nil && from.Name() != r.Repo {
+						r.Replaces = from.Name()
+					}
 					out = append(out, r)
 				}
 			}

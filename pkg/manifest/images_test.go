@@ -11,7 +11,7 @@ func TestImages(t *testing.T) {
 	const d1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 	fsys := fstest.MapFS{
 		"apps/hello/kustomization.yaml": {Data: []byte("resources: [d.yaml]\nimages:\n  - name: hello\n    newName: r.example/team/hello\n    newTag: v2\n    digest: " + d1 + "\n")},
-		"apps/hello/d.yaml":             {Data: []byte("kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - image: r.example/team/hello:v1\n        - image: nginx:1.27\n")},
+		"apps/hello/d.yaml":             {Data: []byte("kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - image: r.example/team/hello:v1\n        - image: nginx:1.27\n        - image: hello\n")},
 		"apps/job/cron.yaml":            {Data: []byte("kind: CronJob\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          initContainers:\n            - image: r.example/team/job@" + d1 + "\n")},
 		"apps/job/broken.yaml":          {Data: []byte("kind: [\n")},
 		"apps/job/cm.yaml":              {Data: []byte("kind: ConfigMap\ndata:\n  image: r.example/not/this:v1\n")},
@@ -24,7 +24,8 @@ func TestImages(t *testing.T) {
 	want := []Ref{
 		{File: "apps/hello/d.yaml", Kind: KindContainer, Repo: "r.example/team/hello", Tag: "v1", Value: "r.example/team/hello:v1"},
 		{File: "apps/hello/d.yaml", Kind: KindContainer, Repo: "index.docker.io/library/nginx", Tag: "1.27", Value: "nginx:1.27"},
-		{File: "apps/hello/kustomization.yaml", Kind: KindKustomization, Repo: "r.example/team/hello", Tag: "v2", Digest: d1, Value: "r.example/team/hello:v2@" + d1},
+		{File: "apps/hello/d.yaml", Kind: KindContainer, Repo: "index.docker.io/library/hello", Value: "hello"},
+		{File: "apps/hello/kustomization.yaml", Kind: KindKustomization, Repo: "r.example/team/hello", Tag: "v2", Digest: d1, Value: "r.example/team/hello:v2@" + d1, Replaces: "index.docker.io/library/hello"},
 		{File: "apps/job/cron.yaml", Kind: KindContainer, Repo: "r.example/team/job", Digest: d1, Value: "r.example/team/job@" + d1},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
