@@ -312,7 +312,7 @@ func TestHistory(t *testing.T) {
 		t.Errorf("rollback entry: %+v", got[0])
 	}
 	limited, err := ferry.History(ctx, f.env, ferry.HistoryRequest{Env: "candidate", Path: "apps/hello", Limit: 2})
-	if err != nil || len(limited) != 2 || limited[0].Images[0].Digest != d2 {
+	if err != nil || len(limited) != 2 || limited[0].Images[0].Digest != d2 || limited[0].Action != "deploy" || limited[1].Action != "deploy" {
 		t.Errorf("limit 2: %+v, %v", limited, err)
 	}
 }
