@@ -202,6 +202,9 @@ func TestUpdateHookRejection(t *testing.T) {
 	if !errors.Is(err, ErrRejected) || calls != 1 {
 		t.Fatalf("err = %v, calls = %d", err, calls)
 	}
+	if !strings.Contains(err.Error(), "pre-receive hook declined") || !strings.Contains(err.Error(), "GH006: Protected branch update failed") {
+		t.Errorf("the server's message is missing: %v", err)
+	}
 	if r.Tip("candidate") != before {
 		t.Error("tip moved")
 	}

@@ -6,15 +6,18 @@
 package envrepo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -119,7 +122,31 @@ func (r Remote) fetchError(branch string, err error) error {
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return fmt.Errorf("fetching %s: repository %s not found", branch, r)
 	}
+	if transient(err) {
+		return fmt.Errorf("%w: fetching %s from %s: %s", errTransient, branch, r, Redact(err.Error()))
+	}
 	return fmt.Errorf("fetching %s from %s: %s", branch, r, Redact(err.Error()))
+}
+
+// errTransient marks a failure worth another round: the connection broke
+// or the server had a passing fault. A refused connection is not one: the
+// server is not there, and waiting will not bring it.
+var errTransient = errors.New("transient network failure")
+
+func transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"connection reset", "broken pipe", "unexpected EOF", ": EOF", "server closed", "status code: 50", "status code: 429", "http2: ", "transport connection broken"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // Result is the outcome of an Update.
@@ -188,7 +215,7 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 				wait = maxWait
 			}
 			wait = time.Duration(rand.Int64N(int64(wait)) + 1)
-			log.Info("branch moved; retrying on the new tip", "branch", w.Branch, "attempt", i, "wait", wait.Round(time.Millisecond))
+			log.Info("retrying on a fresh fetch", "branch", w.Branch, "attempt", i, "wait", wait.Round(time.Millisecond), "after", Redact(lastErr.Error()))
 			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
@@ -202,10 +229,13 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 			res.Attempts = i
 			return res, nil
 		}
-		if !errors.Is(err, errMoved) {
+		if !errors.Is(err, errMoved) && !errors.Is(err, errTransient) {
 			return nil, err
 		}
 		lastErr = err
+	}
+	if errors.Is(lastErr, errTransient) {
+		return nil, fmt.Errorf("giving up on %s in %s after %d attempts: %w", w.Branch, w.Remote, attempts, lastErr)
 	}
 	return nil, fmt.Errorf("%w: %s in %s moved on every one of %d attempts; another writer is busy, run again (last: %v)", ErrConflict, w.Branch, w.Remote, attempts, lastErr)
 }
@@ -260,7 +290,10 @@ func (w *Writer) push(ctx context.Context, snap *Snapshot, commit plumbing.Hash)
 	if err := snap.repo.Storer.SetReference(plumbing.NewHashReference(ref, commit)); err != nil {
 		return err
 	}
+	var progress bytes.Buffer
 	err := snap.repo.PushContext(ctx, &git.PushOptions{
+		// The server's own words (a hook's message) arrive on this channel.
+		Progress:   &progress,
 		RemoteName: "origin",
 		RefSpecs:   []config.RefSpec{config.RefSpec(ref + ":" + ref)},
 		// Compare-and-swap: the server must still have the tip we built on.
@@ -279,14 +312,36 @@ func (w *Writer) push(ctx context.Context, snap *Snapshot, commit plumbing.Hash)
 	// ref", "atomic transaction failed"); only the remote tip tells for sure.
 	tip, lerr := w.remoteTip(ctx)
 	switch {
+	case lerr != nil && (transient(err) || transient(lerr)):
+		return fmt.Errorf("%w: pushing %s to %s: %s", errTransient, w.Branch, w.Remote, Redact(err.Error()))
 	case lerr != nil:
 		return fmt.Errorf("pushing %s to %s: %s (and listing the branch failed: %s)", w.Branch, w.Remote, Redact(err.Error()), Redact(lerr.Error()))
 	case tip == commit:
 		return nil // our push landed even though the answer was lost
 	case tip != snap.Base:
 		return fmt.Errorf("%w: %s is now at %s, not %s", errMoved, w.Branch, short(tip), short(snap.Base))
+	case transient(err):
+		return fmt.Errorf("%w: pushing %s to %s: %s", errTransient, w.Branch, w.Remote, Redact(err.Error()))
 	}
-	return fmt.Errorf("%w: %s in %s: %s", ErrRejected, w.Branch, w.Remote, Redact(err.Error()))
+	msg := Redact(err.Error())
+	if remote := serverMessage(progress.String()); remote != "" {
+		msg += "; the server said: " + Redact(remote)
+	}
+	return fmt.Errorf("%w: %s in %s: %s", ErrRejected, w.Branch, w.Remote, msg)
+}
+
+// serverMessage keeps the lines a server sent on the progress channel that
+// are not progress meters, such as a hook's explanation.
+func serverMessage(s string) string {
+	var out []string
+	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.Contains(line, "%") || strings.HasPrefix(line, "Total ") {
+			continue
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, " / ")
 }
 
 func (w *Writer) remoteTip(ctx context.Context) (plumbing.Hash, error) {
