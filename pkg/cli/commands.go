@@ -24,6 +24,7 @@ type DeployCmd struct {
 	DryRun       bool     `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
 
 	OverrideRollback bool `help:"Deploy even though --path on --env was rolled back." env:"FERRY_OVERRIDE_ROLLBACK"`
+	AllowDowngrade   bool `help:"Deploy even if the image was built before the one it replaces (by default an older build that finishes last is skipped)." env:"FERRY_ALLOW_DOWNGRADE"`
 }
 
 // Run deploys.
@@ -36,7 +37,7 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 		SourceRepo: c.SourceRepo, SourceCommit: c.SourceCommit, BuildID: c.BuildID, BuildURL: c.BuildURL,
 	}, g.getenv)
 	rep, err := ferry.Deploy(ctx, e, ferry.DeployRequest{
-		Env: c.Env, Images: c.Image, Path: c.Path, App: c.App, Provenance: prov, DryRun: c.DryRun, OverrideRollback: c.OverrideRollback,
+		Env: c.Env, Images: c.Image, Path: c.Path, App: c.App, Provenance: prov, DryRun: c.DryRun, OverrideRollback: c.OverrideRollback, AllowDowngrade: c.AllowDowngrade,
 	})
 	if err != nil {
 		return err
@@ -73,6 +74,8 @@ func (g *Globals) printReport(rep *ferry.Report) error {
 		fmt.Fprintf(w, "dry run: nothing to change on %s\n", rep.Branch)
 	case rep.Changed:
 		fmt.Fprintf(w, "%s: commit %s (attempts: %d)\n", done(rep), rep.Commit, rep.Attempts)
+	case rep.Skipped:
+		fmt.Fprintf(w, "skipped on %s: %s\n", rep.Branch, rep.Reason)
 	default:
 		fmt.Fprintf(w, "nothing to do on %s: %s\n", rep.Branch, rep.Reason)
 	}

@@ -30,9 +30,12 @@ func usagef(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
 }
 
-// Resolver turns image references into digests. *image.Resolver is one.
+// Resolver turns image references into digests and says when an image was
+// built. *image.Resolver is one.
 type Resolver interface {
 	Resolve(ctx context.Context, ref string) (image.Resolved, error)
+	// Created returns the build time of repo@digest; zero means unknown.
+	Created(ctx context.Context, repo, digest string) (time.Time, error)
 }
 
 // Env is what every operation needs: where the env repo is, who commits,
@@ -59,6 +62,9 @@ type DeployRequest struct {
 	Provenance
 	// OverrideRollback deploys even though Path on Env was rolled back.
 	OverrideRollback bool
+	// AllowDowngrade deploys an image even when it was built before the one
+	// it replaces (pipelines finishing out of order are refused otherwise).
+	AllowDowngrade bool
 	DryRun           bool
 }
 
@@ -85,6 +91,8 @@ type Report struct {
 	DryRun   bool     `json:"dryRun,omitempty"`
 	Diff     string   `json:"diff,omitempty"`
 	Reason   string   `json:"reason,omitempty"`
+	// Skipped: a deploy refused to replace a newer build with an older one.
+	Skipped bool `json:"skipped,omitempty"`
 	// From is E1@sha for a promote; RollbackTo the restored commit.
 	From       string `json:"from,omitempty"`
 	RollbackTo string `json:"rollbackTo,omitempty"`
@@ -139,6 +147,7 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 	}
 	w := writer(e, req.Env, req.DryRun)
 	w.Verify = verify
+	guard := &orderGuard{r: e.Resolver, log: log, created: map[string]time.Time{}}
 	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
 		if err := s.CheckScope(req.Path); err != nil {
 			return "", usagef("%v", err)
@@ -147,6 +156,11 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		if err != nil {
 			return "", fmt.Errorf("pinning images on %s: %w", req.Env, err)
 		}
+		if !req.AllowDowngrade {
+			if reason := guard.check(ctx, pinned.Changes, targets); reason != "" {
+				return "", &skipped{reason}
+			}
+		}
 		for _, f := range sortedKeys(pinned.Files) {
 			if err := s.WriteFile(f, pinned.Files[f]); err != nil {
 				return "", err
@@ -154,6 +168,12 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		}
 		return rec.Format(""), nil
 	})
+	var skip *skipped
+	if errors.As(err, &skip) {
+		log.Warn("not deploying an older build", "reason", skip.reason)
+		return &Report{Action: audit.ActionDeploy, Branch: req.Env, App: app, Path: req.Path, Attempts: 1,
+			Images: images, Files: []string{}, DryRun: req.DryRun, Reason: skip.reason, Skipped: true}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -239,4 +259,74 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// skipped ends a deploy without a change, for a reason worth reporting.
+type skipped struct{ reason string }
+
+func (s *skipped) Error() string { return s.reason }
+
+// orderGuard refuses to replace a pinned image with one built earlier:
+// pipelines finish out of order, and the older build must not win.
+type orderGuard struct {
+	r       Resolver
+	log     *slog.Logger
+	created map[string]time.Time // repo@digest -> build time, across retries
+}
+
+func (g *orderGuard) when(ctx context.Context, repo, digest string) time.Time {
+	key := repo + "@" + digest
+	if t, ok := g.created[key]; ok {
+		return t
+	}
+	t, err := g.r.Created(ctx, repo, digest)
+	if err != nil {
+		// Unknown is not a reason to block a deploy.
+		g.log.Warn("cannot tell when an image was built; not checking build order", "image", key, "error", err)
+	}
+	g.created[key] = t
+	return t
+}
+
+// check returns why the changes would replace a newer build, or "".
+func (g *orderGuard) check(ctx context.Context, changes []manifest.Change, targets []manifest.Target) string {
+	var reasons []string
+	seen := map[string]bool{}
+	for _, c := range changes {
+		old := digestOf(c.Old)
+		var t manifest.Target
+		for _, tt := range targets {
+			if tt.Repo == c.Repo {
+				t = tt
+			}
+		}
+		if old == "" || old == t.Digest || seen[c.Repo+old] {
+			continue
+		}
+		seen[c.Repo+old] = true
+		newAt, oldAt := g.when(ctx, t.Repo, t.Digest), g.when(ctx, t.Repo, old)
+		if newAt.IsZero() || oldAt.IsZero() || !newAt.Before(oldAt) {
+			continue
+		}
+		reasons = append(reasons, fmt.Sprintf("%s: %s (built %s) is older than %s (built %s), which %s already runs",
+			t.Repo, shortDigest(t.Digest), newAt.UTC().Format(time.RFC3339), shortDigest(old), oldAt.UTC().Format(time.RFC3339), c.File))
+	}
+	if len(reasons) == 0 {
+		return ""
+	}
+	return "not deploying an older build over a newer one: " + strings.Join(reasons, "; ") + "; pass --allow-downgrade to deploy it anyway"
+}
+
+func digestOf(ref string) string {
+	if i := strings.Index(ref, "@sha256:"); i >= 0 {
+		return ref[i+1:]
+	}
+	return ""
+}
+
+func shortDigest(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
 }

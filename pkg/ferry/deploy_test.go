@@ -298,3 +298,49 @@ func TestDeployConcurrentApps(t *testing.T) {
 		t.Errorf("%s commits, want %d", got, n+3)
 	}
 }
+
+// Pipelines finish out of order: an older build must not replace a newer one.
+func TestDeployOutOfOrder(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	day := func(d int) time.Time { return time.Date(2026, 11, d, 12, 0, 0, 0, time.UTC) }
+	newer := f.reg.PushCreated(t, "team/hello:build-2", day(2))
+	older := f.reg.PushCreated(t, "team/hello:build-1", day(1))
+	unknown := f.reg.PushCreated(t, "team/hello:repro", time.Unix(0, 0)) // reproducible build: epoch
+	deploy := func(tag string, allow bool) *ferry.Report {
+		t.Helper()
+		rep, err := ferry.Deploy(ctx, f.env, ferry.DeployRequest{Env: "candidate", Path: "apps/hello", Images: []string{f.reg.Host + "/team/hello:" + tag}, AllowDowngrade: allow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := deploy("build-2", false); !rep.Changed {
+		t.Fatalf("first deploy: %+v", rep)
+	}
+	tip := f.repo.Tip("candidate")
+	rep := deploy("build-1", false)
+	if rep.Changed || !rep.Skipped || rep.Commit != "" || !strings.Contains(rep.Reason, "older") || !strings.Contains(rep.Reason, "--allow-downgrade") {
+		t.Fatalf("older build: %+v", rep)
+	}
+	if f.repo.Tip("candidate") != tip || !strings.Contains(f.repo.Show("candidate", "apps/hello/deployment.yaml"), newer) {
+		t.Fatal("the older build replaced the newer one")
+	}
+	if rep := deploy("build-1", true); !rep.Changed || !strings.Contains(f.repo.Show("candidate", "apps/hello/deployment.yaml"), older) {
+		t.Fatalf("--allow-downgrade: %+v", rep)
+	}
+	// Epoch timestamps say nothing about order: the deploy proceeds.
+	if rep := deploy("repro", false); !rep.Changed || !strings.Contains(f.repo.Show("candidate", "apps/hello/deployment.yaml"), unknown) {
+		t.Fatalf("unknown build time: %+v", rep)
+	}
+	if rep := deploy("build-1", false); !rep.Changed {
+		t.Fatalf("from an unknown build time: %+v", rep)
+	}
+	// Rollback is deliberate and not subject to the guard.
+	if _, err := ferry.Rollback(ctx, f.env, ferry.RollbackRequest{Env: "candidate", Path: "apps/hello", Steps: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(f.repo.Show("candidate", "apps/hello/deployment.yaml"), newer) {
+		t.Error("rollback did not restore build-2")
+	}
+}
