@@ -121,6 +121,8 @@ func (r Remote) fetchError(branch string, err error) error {
 		return fmt.Errorf("fetching %s from %s: credentials were rejected; check --git-token or --ssh-key", branch, r)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return fmt.Errorf("fetching %s: repository %s not found", branch, r)
+	case strings.Contains(err.Error(), "invalid pkt-len") || strings.Contains(err.Error(), "unexpected content-type"):
+		return fmt.Errorf("fetching %s: %s is not a git repository: the server did not answer in git's protocol (check --repo)", branch, r)
 	}
 	if transient(err) {
 		return fmt.Errorf("%w: fetching %s from %s: %s", errTransient, branch, r, Redact(err.Error()))

@@ -65,7 +65,7 @@ type DeployRequest struct {
 	// AllowDowngrade deploys an image even when it was built before the one
 	// it replaces (pipelines finishing out of order are refused otherwise).
 	AllowDowngrade bool
-	DryRun           bool
+	DryRun         bool
 }
 
 // Image is one image a report mentions.
