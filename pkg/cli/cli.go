@@ -42,6 +42,7 @@ type Globals struct {
 	LogFormat  string        `help:"Log format on stderr: text or json." enum:"text,json" default:"text" env:"FERRY_LOG_FORMAT"`
 	Verbose    bool          `help:"Log each step, not only warnings and errors." short:"v" env:"FERRY_VERBOSE"`
 	Timeout    time.Duration `help:"Give up on the whole run after this long." default:"5m" env:"FERRY_TIMEOUT"`
+	Attempts   int           `help:"Rounds of fetch, edit and push before giving up when other writers keep moving the branch or the connection drops." default:"30" env:"FERRY_ATTEMPTS"`
 
 	stdout, stderr io.Writer
 	getenv         func(string) string
@@ -130,6 +131,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		if errors.Is(err, context.DeadlineExceeded) && cli.Timeout > 0 {
 			err = fmt.Errorf("%w (gave up after --timeout %s)", err, cli.Timeout)
+		}
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			err = fmt.Errorf("interrupted; nothing was pushed unless a commit is reported above: %w", err)
 		}
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
 		if errors.Is(err, ferry.ErrUsage) {
@@ -287,7 +291,10 @@ func (g *Globals) env() (ferry.Env, error) {
 	if err != nil {
 		return ferry.Env{}, err
 	}
-	return ferry.Env{Remote: r, Author: a, Resolver: g.resolver(), Logger: g.logger()}, nil
+	if g.Attempts < 1 {
+		return ferry.Env{}, fmt.Errorf("%w: --attempts %d: must be at least 1", ferry.ErrUsage, g.Attempts)
+	}
+	return ferry.Env{Remote: r, Author: a, Resolver: g.resolver(), Logger: g.logger(), Attempts: g.Attempts}, nil
 }
 
 func (g *Globals) printJSON(v any) error {

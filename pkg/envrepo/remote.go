@@ -173,7 +173,7 @@ type Writer struct {
 	Remote Remote
 	Branch string
 	Author object.Signature
-	// Attempts bounds fetch-edit-push rounds; 0 means 8.
+	// Attempts bounds fetch-edit-push rounds; 0 means 30.
 	Attempts int
 	// Backoff is the base of the exponential backoff with full jitter
 	// between rounds; 0 means 200ms. Each wait is uniform in
@@ -195,7 +195,7 @@ type Writer struct {
 func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 	attempts := w.Attempts
 	if attempts <= 0 {
-		attempts = 8
+		attempts = 30
 	}
 	base := w.Backoff
 	if base <= 0 {
