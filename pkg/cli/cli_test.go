@@ -148,6 +148,14 @@ func TestTokenNeverPrinted(t *testing.T) {
 	srv := testgit.Serve(t, repo, testgit.WithBasicAuth("x-access-token", token))
 	reg.Push(t, "team/hello:v1")
 	good := reg.Host + "/team/hello:v1"
+	// A server-side hook that echoes what it can see, token-shaped strings
+	// included, then refuses.
+	rejecting := testgit.NewRepoFromTemplate(t, "../../testdata/envrepo", []string{"REGISTRY", reg.Host}, "candidate")
+	hook := "#!/bin/sh\necho \"protected branch; remote user $REMOTE_USER\" >&2\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(rejecting.Dir, "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rejSrv := testgit.Serve(t, rejecting, testgit.WithBasicAuth("x-access-token", token))
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -162,6 +170,8 @@ func TestTokenNeverPrinted(t *testing.T) {
 		{"token as user in URL, wrong", nil, []string{"--repo", strings.Replace(srv.RepoURL(repo), "http://", "http://"+token+"x@", 1), "--image", good}, 1},
 		{"missing tag", map[string]string{"FERRY_GIT_TOKEN": token}, []string{"--repo", srv.RepoURL(repo), "--image", reg.Host + "/team/hello:v9"}, 1},
 		{"missing branch", map[string]string{"FERRY_GIT_TOKEN": token}, []string{"--repo", srv.RepoURL(repo), "--image", good, "--env", "nope"}, 1},
+		{"push rejected by a hook", map[string]string{"FERRY_GIT_TOKEN": token}, []string{"--repo", rejSrv.RepoURL(rejecting), "--image", good}, 1},
+		{"push rejected, token in URL", nil, []string{"--repo", strings.Replace(rejSrv.RepoURL(rejecting), "http://", "http://x-access-token:"+token+"@", 1), "--image", good}, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
