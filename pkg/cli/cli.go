@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/mail"
 	"strconv"
 	"strings"
@@ -228,7 +229,7 @@ func (g *Globals) remote() (envrepo.Remote, error) {
 			r.Auth = &githttp.BasicAuth{Username: user, Password: pass}
 		}
 	case "ssh":
-		auth, err := g.sshAuth(ep.User)
+		auth, err := g.sshAuth(ep)
 		if err != nil {
 			return r, err
 		}
@@ -239,42 +240,54 @@ func (g *Globals) remote() (envrepo.Remote, error) {
 	return r, nil
 }
 
-func (g *Globals) sshAuth(user string) (transport.AuthMethod, error) {
+func (g *Globals) sshAuth(ep *transport.Endpoint) (transport.AuthMethod, error) {
+	user := ep.User
 	if user == "" {
 		user = "git"
 	}
-	var cb ssh.HostKeyCallback
+	port := ep.Port
+	if port <= 0 {
+		port = 22
+	}
+	hostPort := net.JoinHostPort(ep.Host, strconv.Itoa(port))
+	var helper gitssh.HostKeyCallbackHelper
 	switch {
 	case g.Insecure:
 		slog.New(slog.NewTextHandler(g.stderr, nil)).Warn("SSH host key verification is OFF (--insecure-skip-host-key-check)")
-		cb = ssh.InsecureIgnoreHostKey()
+		helper.HostKeyCallback = ssh.InsecureIgnoreHostKey()
 	case g.KnownHosts != "":
-		var err error
-		if cb, err = gitssh.NewKnownHostsCallback(g.KnownHosts); err != nil {
+		db, err := gitssh.NewKnownHostsDb(g.KnownHosts)
+		if err != nil {
 			return nil, fmt.Errorf("reading --known-hosts %s: %w", g.KnownHosts, err)
 		}
+		// Ask only for the host key types known_hosts lists for this host,
+		// as OpenSSH does; otherwise a server's other key type is taken
+		// for a mismatch.
+		helper.HostKeyCallback, helper.HostKeyAlgorithms = db.HostKeyCallback(), db.HostKeyAlgorithms(hostPort)
 	}
 	if g.SSHKey == "" {
-		if cb == nil {
+		if helper.HostKeyCallback == nil {
 			return nil, nil // go-git: ssh-agent and the default known_hosts
 		}
 		a, err := gitssh.NewSSHAgentAuth(user)
 		if err != nil {
 			return nil, fmt.Errorf("no --ssh-key and no ssh-agent: %w", err)
 		}
-		a.HostKeyCallback = cb
+		a.HostKeyCallbackHelper = helper
 		return a, nil
 	}
 	a, err := gitssh.NewPublicKeysFromFile(user, g.SSHKey, "")
 	if err != nil {
 		return nil, fmt.Errorf("reading --ssh-key %s: %w", g.SSHKey, err)
 	}
-	if cb == nil {
-		if cb, err = gitssh.NewKnownHostsCallback(); err != nil {
+	if helper.HostKeyCallback == nil {
+		db, err := gitssh.NewKnownHostsDb()
+		if err != nil {
 			return nil, fmt.Errorf("no known_hosts to verify the SSH host key (pass --known-hosts): %w", err)
 		}
+		helper.HostKeyCallback, helper.HostKeyAlgorithms = db.HostKeyCallback(), db.HostKeyAlgorithms(hostPort)
 	}
-	a.HostKeyCallback = cb
+	a.HostKeyCallbackHelper = helper
 	return a, nil
 }
 

@@ -35,9 +35,13 @@ func FetchHistory(ctx context.Context, r Remote, branch string, depth int) (*His
 	}
 	st := memory.NewStorage()
 	ref := plumbing.NewBranchReferenceName(branch)
-	repo, err := git.CloneContext(ctx, st, nil, &git.CloneOptions{
-		URL: r.URL, Auth: r.Auth, ReferenceName: ref, SingleBranch: true,
-		Depth: depth, Tags: git.NoTags, NoCheckout: true,
+	var repo *git.Repository
+	err := withContext(ctx, func() (err error) {
+		repo, err = git.CloneContext(ctx, st, nil, &git.CloneOptions{
+			URL: r.URL, Auth: r.Auth, ReferenceName: ref, SingleBranch: true,
+			Depth: depth, Tags: git.NoTags, NoCheckout: true,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, r.fetchError(branch, err)

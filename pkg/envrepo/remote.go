@@ -28,7 +28,23 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
 	"github.com/go-git/go-git/v5/storage/memory"
+	"github.com/skeema/knownhosts"
 )
+
+// withContext runs a git operation and returns when it ends or ctx is done.
+// go-git's SSH transport dials and handshakes without the context, so a
+// server that accepts and never speaks would otherwise outlive --timeout.
+// The abandoned operation ends with the process: ferry is one-shot.
+func withContext(ctx context.Context, op func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- op() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Sentinel errors callers branch on.
 var (
@@ -85,14 +101,18 @@ func Fetch(ctx context.Context, r Remote, branch string) (*Snapshot, error) {
 	}
 	st := memory.NewStorage()
 	ref := plumbing.NewBranchReferenceName(branch)
-	repo, err := git.CloneContext(ctx, st, nil, &git.CloneOptions{
-		URL:           r.URL,
-		Auth:          r.Auth,
-		ReferenceName: ref,
-		SingleBranch:  true,
-		Depth:         depth,
-		Tags:          git.NoTags,
-		NoCheckout:    true,
+	var repo *git.Repository
+	err := withContext(ctx, func() (err error) {
+		repo, err = git.CloneContext(ctx, st, nil, &git.CloneOptions{
+			URL:           r.URL,
+			Auth:          r.Auth,
+			ReferenceName: ref,
+			SingleBranch:  true,
+			Depth:         depth,
+			Tags:          git.NoTags,
+			NoCheckout:    true,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, r.fetchError(branch, err)
@@ -112,6 +132,8 @@ func Fetch(ctx context.Context, r Remote, branch string) (*Snapshot, error) {
 func (r Remote) fetchError(branch string, err error) error {
 	var noRef git.NoMatchingRefSpecError
 	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("fetching %s from %s: %w", branch, r, err)
 	case errors.As(err, &noRef), strings.Contains(err.Error(), "couldn't find remote ref"),
 		errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return fmt.Errorf("%w: %q does not exist in %s; create it first (e.g. git push origin HEAD:refs/heads/%s)", ErrBranchNotFound, branch, r, branch)
@@ -121,6 +143,12 @@ func (r Remote) fetchError(branch string, err error) error {
 		return fmt.Errorf("fetching %s from %s: credentials were rejected; check --git-token or --ssh-key", branch, r)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return fmt.Errorf("fetching %s: repository %s not found", branch, r)
+	case knownhosts.IsHostKeyChanged(err):
+		return fmt.Errorf("fetching %s from %s: the SSH host key does not match known_hosts (key mismatch): the key changed, or someone is intercepting the connection; verify the key and update --known-hosts", branch, r)
+	case knownhosts.IsHostUnknown(err):
+		return fmt.Errorf("fetching %s from %s: the SSH host key is unknown: the host is not in known_hosts; add its verified key to --known-hosts", branch, r)
+	case strings.Contains(err.Error(), "unable to authenticate"):
+		return fmt.Errorf("fetching %s from %s: SSH key not accepted (unable to authenticate with publickey): check --ssh-key and the user in the URL", branch, r)
 	case strings.Contains(err.Error(), "invalid pkt-len") || strings.Contains(err.Error(), "unexpected content-type"):
 		return fmt.Errorf("fetching %s: %s is not a git repository: the server did not answer in git's protocol (check --repo)", branch, r)
 	}
@@ -293,15 +321,17 @@ func (w *Writer) push(ctx context.Context, snap *Snapshot, commit plumbing.Hash)
 		return err
 	}
 	var progress bytes.Buffer
-	err := snap.repo.PushContext(ctx, &git.PushOptions{
-		// The server's own words (a hook's message) arrive on this channel.
-		Progress:   &progress,
-		RemoteName: "origin",
-		RefSpecs:   []config.RefSpec{config.RefSpec(ref + ":" + ref)},
-		// Compare-and-swap: the server must still have the tip we built on.
-		RequireRemoteRefs: []config.RefSpec{config.RefSpec(snap.Base.String() + ":" + ref.String())},
-		Auth:              w.Remote.Auth,
-		Force:             false,
+	err := withContext(ctx, func() error {
+		return snap.repo.PushContext(ctx, &git.PushOptions{
+			// The server's own words (a hook's message) arrive on this channel.
+			Progress:   &progress,
+			RemoteName: "origin",
+			RefSpecs:   []config.RefSpec{config.RefSpec(ref + ":" + ref)},
+			// Compare-and-swap: the server must still have the tip we built on.
+			RequireRemoteRefs: []config.RefSpec{config.RefSpec(snap.Base.String() + ":" + ref.String())},
+			Auth:              w.Remote.Auth,
+			Force:             false,
+		})
 	})
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
@@ -348,7 +378,11 @@ func serverMessage(s string) string {
 
 func (w *Writer) remoteTip(ctx context.Context) (plumbing.Hash, error) {
 	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{w.Remote.URL}})
-	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: w.Remote.Auth})
+	var refs []*plumbing.Reference
+	err := withContext(ctx, func() (err error) {
+		refs, err = rem.ListContext(ctx, &git.ListOptions{Auth: w.Remote.Auth})
+		return err
+	})
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
