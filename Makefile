@@ -29,9 +29,9 @@ bench: ## run the benchmarks with allocation counts
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
-	$(GO) test ./pkg/image -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-20s}
-	$(GO) test ./pkg/manifest -run '^$$' -fuzz FuzzRewrite -fuzztime $${FUZZTIME:-20s}
-	$(GO) test ./pkg/audit -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./pkg/image -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./pkg/manifest -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./pkg/audit -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-20s}
 
 e2e: ## run the end-to-end tests against git http-backend and a local registry
 	$(GO) test -race -count=1 -run 'EndToEnd|CLI' ./pkg/ferry ./pkg/cli

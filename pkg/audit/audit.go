@@ -97,15 +97,20 @@ func (r Record) Subject() string {
 		if r.RollbackTo != "" {
 			s += " to " + shortSHA(r.RollbackTo)
 		}
-		return s
+		return oneLine(s)
 	default:
 		s = fmt.Sprintf("%s %s to %s", r.Action, app, r.Env)
 	}
 	if len(what) > 0 {
 		s += ": " + strings.Join(what, ", ") + " (" + strings.Join(short, ", ") + ")"
 	}
-	return s
+	return oneLine(s)
 }
+
+// oneLine folds every run of white space, newlines included, into one
+// space: a field with a newline in it must not spill out of its line, where
+// the rest would start the body, or a trailer block of its own.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // Format renders the full commit message: subject, an optional body, and the
 // trailer block. Empty fields are left out.
@@ -117,7 +122,7 @@ func (r Record) Format(body string) string {
 		var lines []string
 		for _, src := range r.Sources {
 			if src.SourceRepo != "" && src.SourceCommit != "" {
-				lines = append(lines, fmt.Sprintf("Built from %s@%s", trimScheme(src.SourceRepo), src.SourceCommit))
+				lines = append(lines, oneLine(fmt.Sprintf("Built from %s@%s", trimScheme(src.SourceRepo), src.SourceCommit)))
 			}
 		}
 		body = strings.Join(lines, "\n")
@@ -128,7 +133,7 @@ func (r Record) Format(body string) string {
 	}
 	add := func(k, v string) {
 		// A newline would end the trailer block early and let input forge trailers.
-		v = strings.Join(strings.Fields(v), " ")
+		v = oneLine(v)
 		if v != "" {
 			fmt.Fprintf(&b, "%s: %s\n", k, v)
 		}
@@ -216,7 +221,9 @@ func Trailers(message string) [][2]string {
 			continue
 		}
 		if (line[0] == ' ' || line[0] == '\t') && len(out) > 0 {
-			out[len(out)-1][1] += " " + strings.TrimSpace(line)
+			// Trimmed again: a blank continuation of an empty value must
+			// leave it empty, not " ".
+			out[len(out)-1][1] = strings.TrimSpace(out[len(out)-1][1] + " " + strings.TrimSpace(line))
 			continue
 		}
 		k, v, ok := strings.Cut(line, ":")

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +47,9 @@ type Globals struct {
 	Attempts   int           `help:"Rounds of fetch, edit and push before giving up when other writers keep moving the branch or the connection drops." default:"30" env:"FERRY_ATTEMPTS"`
 
 	stdout, stderr io.Writer
+	rawStderr      io.Writer // before redaction, to tell a terminal
 	getenv         func(string) string
+	log            *slog.Logger
 }
 
 // CLI is the root command.
@@ -77,6 +80,7 @@ type exitSignal struct{ code int }
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (code int) {
 	cli := &CLI{}
 	red := &redactor{}
+	cli.rawStderr = stderr
 	stdout, stderr = red.writer(stdout), red.writer(stderr)
 	cli.stdout, cli.stderr, cli.getenv = stdout, stderr, getenv
 	parser, err := kong.New(cli,
@@ -159,15 +163,70 @@ func envResolver(getenv func(string) string) kong.Resolver {
 }
 
 func (g *Globals) logger() *slog.Logger {
+	if g.log != nil {
+		return g.log
+	}
 	level := slog.LevelWarn
 	if g.Verbose {
 		level = slog.LevelInfo
 	}
-	opts := &slog.HandlerOptions{Level: level}
 	if g.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+		g.log = slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: cloudLogging}))
+	} else {
+		g.log = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: humanText}))
 	}
-	return slog.New(slog.NewTextHandler(g.stderr, opts))
+	return g.log
+}
+
+// cloudLogging shapes slog's JSON the way Cloud Logging reads structured
+// logs from a build step: "severity" (with WARNING, not WARN) and "message".
+func cloudLogging(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) > 0 {
+		return a
+	}
+	switch a.Key {
+	case slog.LevelKey:
+		sev := a.Value.String()
+		switch lv := a.Value.Any().(type) {
+		case slog.Level:
+			switch {
+			case lv >= slog.LevelError:
+				sev = "ERROR"
+			case lv >= slog.LevelWarn:
+				sev = "WARNING"
+			case lv >= slog.LevelInfo:
+				sev = "INFO"
+			default:
+				sev = "DEBUG"
+			}
+		}
+		return slog.String("severity", sev)
+	case slog.MessageKey:
+		return slog.Attr{Key: "message", Value: a.Value}
+	case slog.TimeKey:
+		return slog.Attr{Key: "time", Value: a.Value}
+	}
+	return a
+}
+
+// humanText drops the timestamp: CI systems stamp each line already, and a
+// person at a terminal does not need it.
+func humanText(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
+
+// isTerminal reports whether w is a character device, where progress
+// meters make sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func (g *Globals) author() (object.Signature, error) {
@@ -213,6 +272,9 @@ func (g *Globals) remote() (envrepo.Remote, error) {
 	}
 	url, user, pass := envrepo.SplitCredentials(g.Repo)
 	r := envrepo.Remote{URL: url}
+	if isTerminal(g.rawStderr) && g.LogFormat != "json" {
+		r.Progress = g.stderr // the server's "Counting objects" meters
+	}
 	ep, err := transport.NewEndpoint(url)
 	if err != nil {
 		return r, fmt.Errorf("%w: --repo %s: %v", ferry.ErrUsage, envrepo.Redact(g.Repo), envrepo.Redact(err.Error()))

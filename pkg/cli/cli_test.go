@@ -201,3 +201,36 @@ func TestResolveCLI(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 }
+
+// JSON logs carry what Cloud Logging reads: severity and message.
+func TestLogFormatJSON(t *testing.T) {
+	code, _, errOut := run(t, nil, "--log-format", "json", "-v", "resolve", "127.0.0.1:1/team/x:v1", "--timeout", "3s")
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	var sawWarning bool
+	for _, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		if _, ok := rec["level"]; ok {
+			t.Errorf("level instead of severity: %s", line)
+		}
+		if rec["message"] == nil || rec["severity"] == nil {
+			t.Errorf("no message or severity: %s", line)
+		}
+		sawWarning = sawWarning || rec["severity"] == "WARNING"
+	}
+	if !sawWarning {
+		t.Errorf("no WARNING record (retries of an unreachable registry):\n%s", errOut)
+	}
+	// Text logs are short: no timestamps.
+	_, _, errOut = run(t, nil, "resolve", "127.0.0.1:1/team/x:v1", "--timeout", "3s")
+	if strings.Contains(errOut, "time=") || !strings.Contains(errOut, "level=WARN") {
+		t.Errorf("text log: %s", errOut)
+	}
+}

@@ -64,6 +64,9 @@ type Remote struct {
 	// local path. Credentials embedded in it are moved to Auth by Parse.
 	URL  string
 	Auth transport.AuthMethod
+	// Progress, if set, receives the server's progress messages during
+	// fetches and pushes (for a terminal).
+	Progress io.Writer
 }
 
 // String is the URL without credentials, safe to print.
@@ -324,7 +327,7 @@ func (w *Writer) push(ctx context.Context, snap *Snapshot, commit plumbing.Hash)
 	err := withContext(ctx, func() error {
 		return snap.repo.PushContext(ctx, &git.PushOptions{
 			// The server's own words (a hook's message) arrive on this channel.
-			Progress:   &progress,
+			Progress:   progressTo(&progress, w.Remote.Progress),
 			RemoteName: "origin",
 			RefSpecs:   []config.RefSpec{config.RefSpec(ref + ":" + ref)},
 			// Compare-and-swap: the server must still have the tip we built on.
@@ -360,6 +363,13 @@ func (w *Writer) push(ctx context.Context, snap *Snapshot, commit plumbing.Hash)
 		msg += "; the server said: " + Redact(remote)
 	}
 	return fmt.Errorf("%w: %s in %s: %s", ErrRejected, w.Branch, w.Remote, msg)
+}
+
+func progressTo(buf *bytes.Buffer, tty io.Writer) io.Writer {
+	if tty == nil {
+		return buf
+	}
+	return io.MultiWriter(buf, tty)
 }
 
 // serverMessage keeps the lines a server sent on the progress channel that

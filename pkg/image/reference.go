@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -65,6 +66,12 @@ func Parse(s string) (Reference, error) {
 	if strings.TrimSpace(s) != s {
 		return Reference{}, bad("leading or trailing white space")
 	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
+		return Reference{}, bad("white space or a control character at byte %d; a reference is one word, repo:tag or repo@sha256:...", i)
+	}
+	if i := strings.Index(s, "://"); i >= 0 {
+		return Reference{}, bad("a reference has no scheme; drop %q", s[:i+3])
+	}
 
 	base, dig, hasDigest := strings.Cut(s, "@")
 	if hasDigest {
@@ -122,18 +129,36 @@ func parseRepo(s string) (string, error) {
 	}
 	r, err := name.NewRepository(s)
 	if err != nil {
-		return "", err
+		return "", repoHint(s, err)
 	}
 	if err := checkRegistry(r.RegistryStr()); err != nil {
 		return "", err
 	}
 	path := r.RepositoryStr()
+	// ggcr checks the length as written; Docker Hub's "library/" prefix can
+	// push the canonical name, which String returns, over the limit.
+	if len(path) > 255 {
+		return "", fmt.Errorf("repository must be between 1 and 255 characters in length: %s", path)
+	}
 	for c := range strings.SplitSeq(path, "/") {
 		if !componentRE.MatchString(c) {
 			return "", fmt.Errorf("repository path %q: each '/'-separated part must be lowercase letters and digits, joined by '.', '_', '__' or '-'", path)
 		}
 	}
 	return r.Name(), nil
+}
+
+// repoHint adds to ggcr's error for repo what most likely went wrong when
+// the repository holds a ':': a second tag (repo:tag:tag).
+func repoHint(repo string, err error) error {
+	path := repo
+	if i := strings.IndexByte(repo, '/'); i >= 0 {
+		path = repo[i+1:]
+	}
+	if strings.Contains(path, ":") {
+		return fmt.Errorf("%w; a reference has one ':' before its tag (and one before a registry's port)", err)
+	}
+	return err
 }
 
 // checkRegistry accepts host, host:port, [ipv6] and [ipv6]:port.

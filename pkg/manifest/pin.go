@@ -9,6 +9,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // ErrNotReferenced is returned, wrapped, by [Pin] when a target is referenced
@@ -88,9 +90,62 @@ func Pin(fsys fs.FS, dir string, targets []Target) (*Result, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w under %s: %s", ErrNotReferenced, dir, strings.Join(missing, ", "))
+		err := fmt.Errorf("%w under %s: %s", ErrNotReferenced, dir, strings.Join(missing, ", "))
+		if near := miscased(fsys, dir, missing); len(near) > 0 {
+			err = fmt.Errorf("%w (%s)", err, strings.Join(near, "; "))
+		}
+		return nil, err
 	}
 	return res, nil
+}
+
+// miscased finds the image values under dir that would name one of repos
+// but for capital letters, which no reference may have, so nothing matched
+// them: "not referenced" then says where they are instead of leaving the
+// user to wonder. Aliases are not followed, so it costs linear time.
+func miscased(fsys fs.FS, dir string, repos []string) []string {
+	var out []string
+	_ = fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || !isManifestName(path.Base(p)) {
+			return nil
+		}
+		if info, err := d.Info(); err != nil || info.Size() > MaxFileSize {
+			return nil
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return nil
+		}
+		docs, err := decodeAll(data)
+		if err != nil {
+			return nil
+		}
+		var walk func(n *yaml.Node)
+		walk = func(n *yaml.Node) {
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					k, v := n.Content[i], n.Content[i+1]
+					if v.Kind != yaml.ScalarNode || (k.Value != "image" && k.Value != "name" && k.Value != "newName") {
+						continue
+					}
+					if _, ok := parseImage(v.Value); ok {
+						continue
+					}
+					if r, ok := parseImage(strings.ToLower(v.Value)); ok && slices.Contains(repos, r.Repo) {
+						out = append(out, fmt.Sprintf("%s:%d has %q, which is not a valid image reference: repository names are lowercase", p, v.Line, v.Value))
+					}
+				}
+			}
+			for _, c := range n.Content {
+				walk(c)
+			}
+		}
+		for _, doc := range docs {
+			walk(doc)
+		}
+		return nil
+	})
+	return out
 }
 
 func isManifestName(base string) bool {
@@ -112,7 +167,7 @@ func noSymlinkIn(fsys fs.FS, dir string) error {
 		}
 		i := slices.IndexFunc(entries, func(e fs.DirEntry) bool { return e.Name() == elem })
 		if i < 0 {
-			return fmt.Errorf("pinning images under %s: %w", dir, fs.ErrNotExist)
+			return fmt.Errorf("pinning images under %s: %w", dir, notExistError(path.Join(parent, elem)))
 		}
 		if entries[i].Type()&fs.ModeSymlink != 0 {
 			return fmt.Errorf("pinning images under %s: %s is a symbolic link", dir, path.Join(parent, elem))
@@ -121,3 +176,11 @@ func noSymlinkIn(fsys fs.FS, dir string) error {
 	}
 	return nil
 }
+
+// notExistError names a directory that is not there; it matches
+// fs.ErrNotExist.
+type notExistError string
+
+func (e notExistError) Error() string { return string(e) + " does not exist" }
+
+func (e notExistError) Unwrap() error { return fs.ErrNotExist }
