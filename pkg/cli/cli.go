@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/mail"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -155,6 +156,9 @@ func envResolver(getenv func(string) string) kong.Resolver {
 	return kong.ResolverFunc(func(ctx *kong.Context, parent *kong.Path, flag *kong.Flag) (any, error) {
 		for _, name := range flag.Envs {
 			if v := getenv(name); v != "" {
+				if flag.Enum != "" && !slices.Contains(strings.Split(flag.Enum, ","), v) {
+					return nil, fmt.Errorf("%s=%s: --%s must be one of %s", name, v, flag.Name, flag.Enum)
+				}
 				return v, nil
 			}
 		}
@@ -318,9 +322,12 @@ func (g *Globals) sshAuth(ep *transport.Endpoint) (transport.AuthMethod, error) 
 		slog.New(slog.NewTextHandler(g.stderr, nil)).Warn("SSH host key verification is OFF (--insecure-skip-host-key-check)")
 		helper.HostKeyCallback = ssh.InsecureIgnoreHostKey()
 	case g.KnownHosts != "":
+		if _, err := os.Stat(g.KnownHosts); err != nil {
+			return nil, fmt.Errorf("%w: --known-hosts %s: %v", ferry.ErrUsage, g.KnownHosts, errors.Unwrap(err))
+		}
 		db, err := gitssh.NewKnownHostsDb(g.KnownHosts)
 		if err != nil {
-			return nil, fmt.Errorf("reading --known-hosts %s: %w", g.KnownHosts, err)
+			return nil, fmt.Errorf("%w: reading --known-hosts %s: %v", ferry.ErrUsage, g.KnownHosts, err)
 		}
 		// Ask only for the host key types known_hosts lists for this host,
 		// as OpenSSH does; otherwise a server's other key type is taken

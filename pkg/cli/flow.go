@@ -37,7 +37,7 @@ func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
 type RollbackCmd struct {
 	Env    string `help:"Environment to roll back, e.g. production." env:"FERRY_ENV" placeholder:"E"`
 	To     string `help:"Commit of --env whose state of --path to restore." env:"FERRY_ROLLBACK_TO" placeholder:"SHA" xor:"target"`
-	Steps  int    `help:"Go back N distinct states of --path (commits that did not change it do not count; default 1)." env:"FERRY_STEPS" placeholder:"N" xor:"target"`
+	Steps  *int   `help:"Go back N distinct states of --path (commits that did not change it do not count; default 1)." env:"FERRY_STEPS" placeholder:"N" xor:"target"`
 	Path   string `help:"Directory to roll back ('.' for the whole branch)." env:"FERRY_PATH" default:"." placeholder:"DIR"`
 	App    string `help:"App name for the audit trail (default: the last element of --path)." env:"FERRY_APP" placeholder:"NAME"`
 	DryRun bool   `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
@@ -49,7 +49,11 @@ func (c *RollbackCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	rep, err := ferry.Rollback(ctx, e, ferry.RollbackRequest{Env: c.Env, To: c.To, Steps: c.Steps, Path: c.Path, App: c.App, DryRun: c.DryRun})
+	req := ferry.RollbackRequest{Env: c.Env, To: c.To, Path: c.Path, App: c.App, DryRun: c.DryRun}
+	if c.Steps != nil {
+		req.Steps, req.StepsSet = *c.Steps, true
+	}
+	rep, err := ferry.Rollback(ctx, e, req)
 	if err != nil {
 		return err
 	}

@@ -249,6 +249,8 @@ func (s *Snapshot) CheckScope(dir string) error {
 			if cur != dir {
 				return fmt.Errorf("path %q: %q is a file, not a directory", dir, cur)
 			}
+			parent := path.Dir(dir)
+			return fmt.Errorf("path %q is a file; ferry works on directories: give its directory, %q", dir, parent)
 		}
 	}
 	return nil

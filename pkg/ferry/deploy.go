@@ -210,6 +210,12 @@ func checkDeploy(req DeployRequest) error {
 		if strings.TrimSpace(ref) == "" {
 			return usagef("--image is empty")
 		}
+		if _, err := image.Parse(ref); err != nil {
+			return usagef("--image: %v", err)
+		}
+	}
+	if err := checkBranch("--env", req.Env); err != nil {
+		return err
 	}
 	if err := envrepo.CleanScope(req.Path); err != nil {
 		return usagef("--path: %v", err)

@@ -204,7 +204,7 @@ func TestDeployRefusesBadInput(t *testing.T) {
 		{name: "same image twice", req: ferry.DeployRequest{Images: []string{host + "/team/hello:v1", host + "/team/hello:v1"}}, wantErr: "same repository", usage: true},
 		{name: "missing tag", req: ferry.DeployRequest{Images: []string{host + "/team/hello:v9"}}, wantErr: "tag v9 not found in " + host + "/team/hello"},
 		{name: "missing digest", req: ferry.DeployRequest{Images: []string{host + "/team/hello@sha256:" + strings.Repeat("0", 64)}}, wantErr: "not found"},
-		{name: "malformed reference", req: ferry.DeployRequest{Images: []string{"Not A Ref"}}, wantErr: "Not A Ref"},
+		{name: "malformed reference", req: ferry.DeployRequest{Images: []string{"Not A Ref"}}, wantErr: "Not A Ref", usage: true},
 		{name: "image not in scope", req: ferry.DeployRequest{Images: []string{host + "/team/unused:v1"}}, wantErr: host + "/team/unused"},
 		{name: "image outside scope", req: ferry.DeployRequest{Path: "apps/api", Images: []string{host + "/team/hello:v1"}}, wantErr: "apps/api"},
 		{name: "broken overlay", req: ferry.DeployRequest{Path: "apps/broken", Images: []string{host + "/team/broken:v1"}}, wantErr: "apps/broken"},

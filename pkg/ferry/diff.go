@@ -57,6 +57,11 @@ func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
 	if err := envrepo.CleanScope(req.Path); err != nil {
 		return nil, usagef("--path: %v", err)
 	}
+	for flag, b := range map[string]string{"--from": req.From, "--to": req.To} {
+		if err := checkBranch(flag, b); err != nil {
+			return nil, err
+		}
+	}
 	src, err := envrepo.FetchHistory(ctx, e.Remote, req.From, 1)
 	if err != nil {
 		return nil, err
@@ -64,6 +69,9 @@ func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
 	from, err := src.At(src.Tip)
 	if err != nil {
 		return nil, err
+	}
+	if err := from.CheckScope(req.Path); err != nil {
+		return nil, usagef("%v", err)
 	}
 	tree, ok := from.Tree(req.Path)
 	if !ok {

@@ -45,6 +45,9 @@ func History(ctx context.Context, e Env, req HistoryRequest) ([]Entry, error) {
 	if err := envrepo.CleanScope(req.Path); err != nil {
 		return nil, usagef("--path: %v", err)
 	}
+	if err := checkBranch("--env", req.Env); err != nil {
+		return nil, err
+	}
 	if req.Limit < 0 {
 		return nil, usagef("--limit %d: must be positive", req.Limit)
 	}

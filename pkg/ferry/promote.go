@@ -42,19 +42,22 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 		return nil, err
 	}
 	log := logger(e)
-	src, commit, err := findCommit(ctx, e, req.From, req.Commit)
+	src, commit, err := findCommit(ctx, e, req.From, req.Commit, "promote only what "+req.From+" has verified")
 	if err != nil {
 		return nil, err
+	}
+	from, err := src.At(commit.Hash)
+	if err != nil {
+		return nil, err
+	}
+	if err := from.CheckScope(req.Path); err != nil {
+		return nil, usagef("%v", err)
 	}
 	tree, ok := src.TreeAt(commit.TreeHash, req.Path)
 	if !ok {
 		return nil, fmt.Errorf("%s does not exist on %s at %s; nothing to promote", req.Path, req.From, short(commit.Hash))
 	}
 	log.Info("promoting", "from", req.From, "commit", commit.Hash.String(), "to", req.To, "path", req.Path)
-	from, err := src.At(commit.Hash)
-	if err != nil {
-		return nil, err
-	}
 	sources := deploySources(src, commit.Hash)
 	if err := checkHold(ctx, e, req.To, req.Path, req.OverrideRollback, "promote"); err != nil {
 		return nil, err
@@ -122,11 +125,29 @@ func checkPromote(req PromoteRequest) error {
 	case req.From == req.To:
 		return usagef("--from and --to are both %q; promote carries one environment's state to another", req.From)
 	}
+	if err := checkBranch("--from", req.From); err != nil {
+		return err
+	}
+	if err := checkBranch("--to", req.To); err != nil {
+		return err
+	}
 	if req.Commit != "" && !isHexPrefix(req.Commit) {
 		return usagef("--commit %q is not a commit SHA (7 to 40 hex digits)", req.Commit)
 	}
 	if err := envrepo.CleanScope(req.Path); err != nil {
 		return usagef("--path: %v", err)
+	}
+	return nil
+}
+
+// checkBranch refuses names git cannot have as branches, and full ref names
+// (ferry takes the branch name, as the environment is named).
+func checkBranch(flag, b string) error {
+	if strings.HasPrefix(b, "refs/") {
+		return usagef("%s %q: give the branch name, %q", flag, b, b[strings.LastIndexByte(b, '/')+1:])
+	}
+	if err := plumbing.NewBranchReferenceName(b).Validate(); err != nil || strings.HasPrefix(b, "-") {
+		return usagef("%s %q is not a valid branch name", flag, b)
 	}
 	return nil
 }
@@ -145,7 +166,7 @@ func isHexPrefix(s string) bool {
 
 // findCommit fetches branch as deep as needed to find sha on it ("" is the
 // tip) and refuses a sha that is not in its history.
-func findCommit(ctx context.Context, e Env, branch, sha string) (*envrepo.History, *object.Commit, error) {
+func findCommit(ctx context.Context, e Env, branch, sha, hint string) (*envrepo.History, *object.Commit, error) {
 	var found *object.Commit
 	// Even for the tip, fetch some history: the deploys it carries, whose
 	// provenance a promote records, are usually a few commits back.
@@ -163,7 +184,7 @@ func findCommit(ctx context.Context, e Env, branch, sha string) (*envrepo.Histor
 		return nil, nil, err
 	}
 	if found == nil {
-		return nil, nil, fmt.Errorf("commit %s is not on %s (searched all %s history); promote only what %s has verified", sha, branch, branch, branch)
+		return nil, nil, fmt.Errorf("commit %s is not on %s (searched all %s history); %s", sha, branch, branch, hint)
 	}
 	return h, found, nil
 }

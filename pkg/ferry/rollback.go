@@ -19,10 +19,13 @@ type RollbackRequest struct {
 	To string
 	// Steps counts distinct earlier states of Path on Env's first-parent
 	// history; commits that did not change Path do not count. 0 means 1.
-	Steps  int
-	Path   string
-	App    string
-	DryRun bool
+	Steps int
+	// StepsSet says Steps was given explicitly, so 0 is refused, not
+	// taken as the default.
+	StepsSet bool
+	Path     string
+	App      string
+	DryRun   bool
 }
 
 // Rollback restores Path on Env to its state at an earlier commit, as a new
@@ -30,6 +33,15 @@ type RollbackRequest struct {
 func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) {
 	if err := checkRollback(&req); err != nil {
 		return nil, err
+	}
+	// The scope is checked on the tip before any history is searched: a
+	// symlink would otherwise read as "no earlier states".
+	tip, err := envrepo.Fetch(ctx, e.Remote, req.Env)
+	if err != nil {
+		return nil, err
+	}
+	if err := tip.CheckScope(req.Path); err != nil {
+		return nil, usagef("%v", err)
 	}
 	h, target, err := rollbackTarget(ctx, e, req)
 	if err != nil {
@@ -100,7 +112,7 @@ func checkRollback(req *RollbackRequest) error {
 		return usagef("--env is required (the environment to roll back, e.g. production)")
 	case req.To != "" && req.Steps != 0:
 		return usagef("--to and --steps both given; name the commit or count back, not both")
-	case req.Steps < 0:
+	case req.Steps < 0 || req.StepsSet && req.Steps == 0:
 		return usagef("--steps %d: count back at least 1", req.Steps)
 	case req.To != "" && !isHexPrefix(req.To):
 		return usagef("--to %q is not a commit SHA (7 to 40 hex digits)", req.To)
@@ -111,13 +123,13 @@ func checkRollback(req *RollbackRequest) error {
 	if err := envrepo.CleanScope(req.Path); err != nil {
 		return usagef("--path: %v", err)
 	}
-	return nil
+	return checkBranch("--env", req.Env)
 }
 
 // rollbackTarget finds the commit whose state of the scope to restore.
 func rollbackTarget(ctx context.Context, e Env, req RollbackRequest) (*envrepo.History, *object.Commit, error) {
 	if req.To != "" {
-		h, c, err := findCommit(ctx, e, req.Env, req.To)
+		h, c, err := findCommit(ctx, e, req.Env, req.To, "`ferry history --env "+req.Env+"` lists the commits you can roll back to")
 		if err != nil {
 			return nil, nil, fmt.Errorf("rollback: %w", err)
 		}

@@ -128,6 +128,18 @@ func (r *Resolver) Resolve(ctx context.Context, ref string) (Resolved, error) {
 	if err != nil {
 		return Resolved{}, err
 	}
+	if p.Tag != "" && p.Digest != "" {
+		// repo:tag@digest: the audit trail will say tag, so the tag must
+		// name that digest; a moved tag is a mistake worth stopping for.
+		byTag, err := r.describe(ctx, "resolving "+ref, repo.Tag(p.Tag))
+		if err != nil {
+			return Resolved{}, err
+		}
+		if byTag.Digest.String() != desc.Digest.String() {
+			return Resolved{}, fmt.Errorf("resolving %s: %w: tag %s is %s in %s, not %s; give the tag or the digest alone, or the matching pair",
+				ref, ErrInvalidReference, p.Tag, byTag.Digest, p.Repo, p.Digest)
+		}
+	}
 	res := Resolved{Repo: p.Repo, Tag: p.Tag, Digest: desc.Digest.String(), MediaType: string(desc.MediaType)}
 	r.log.DebugContext(ctx, "resolved image", "ref", ref, "digest", res.Digest, "mediaType", res.MediaType)
 	return res, nil
