@@ -32,6 +32,10 @@ func NewRepo(t testing.TB, seed string, branches ...string) *Repo {
 	r := &Repo{t: t, Dir: filepath.Join(root, "env.git"), Name: "env.git"}
 	Run(t, root, "init", "-q", "--bare", "-b", "main", r.Dir)
 	Run(t, r.Dir, "config", "http.receivepack", "true")
+	// As GitHub and GitLab do: partial clones, and fetching any object by
+	// hash (what a partial clone's later blob fetches need).
+	Run(t, r.Dir, "config", "uploadpack.allowFilter", "true")
+	Run(t, r.Dir, "config", "uploadpack.allowAnySHA1InWant", "true")
 	work := t.TempDir()
 	Run(t, work, "init", "-q", "-b", "main")
 	if seed != "" {

@@ -64,6 +64,9 @@ type Remote struct {
 	// local path. Credentials embedded in it are moved to Auth by Parse.
 	URL  string
 	Auth transport.AuthMethod
+	// NoFilter turns off partial fetches (blob:none) even where the server
+	// offers them; for measurements and servers that misbehave.
+	NoFilter bool
 	// Progress, if set, receives the server's progress messages during
 	// fetches and pushes (for a terminal).
 	Progress io.Writer
@@ -98,37 +101,35 @@ func useInProcessFileTransport() bool {
 // Fetch reads the tip of branch into a new in-memory Snapshot: one branch,
 // depth 1, no tags, nothing on disk.
 func Fetch(ctx context.Context, r Remote, branch string) (*Snapshot, error) {
-	depth := 1
-	if ep, err := transport.NewEndpoint(r.URL); err == nil && ep.Protocol == "file" && useInProcessFileTransport() {
-		depth = 0
+	w, err := newWire(r)
+	if err != nil {
+		return nil, err
 	}
 	st := memory.NewStorage()
-	ref := plumbing.NewBranchReferenceName(branch)
-	var repo *git.Repository
-	err := withContext(ctx, func() (err error) {
-		repo, err = git.CloneContext(ctx, st, nil, &git.CloneOptions{
-			URL:           r.URL,
-			Auth:          r.Auth,
-			ReferenceName: ref,
-			SingleBranch:  true,
-			Depth:         depth,
-			Tags:          git.NoTags,
-			NoCheckout:    true,
-		})
+	var tip plumbing.Hash
+	var filtered bool
+	err = withContext(ctx, func() (err error) {
+		tip, filtered, err = w.fetchTip(ctx, st, branch, !r.NoFilter)
 		return err
 	})
 	if err != nil {
 		return nil, r.fetchError(branch, err)
 	}
-	head, err := repo.Reference(ref, true)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s after fetch: %w", branch, err)
-	}
-	snap, err := newSnapshot(st, branch, head.Hash())
+	snap, err := newSnapshot(st, branch, tip)
 	if err != nil {
 		return nil, err
 	}
-	snap.repo = repo
+	snap.wire = w
+	if filtered {
+		// Blobs come later, only those that are read, a directory at a time.
+		snap.lazy = func(want []plumbing.Hash) error {
+			err := withContext(ctx, func() error { return w.fetchObjects(ctx, st, want) })
+			if err != nil {
+				return r.fetchError(branch, err)
+			}
+			return nil
+		}
+	}
 	return snap, nil
 }
 
@@ -319,32 +320,27 @@ func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger) (*Re
 }
 
 func (w *Writer) push(ctx context.Context, snap *Snapshot, commit plumbing.Hash) error {
-	ref := plumbing.NewBranchReferenceName(w.Branch)
-	if err := snap.repo.Storer.SetReference(plumbing.NewHashReference(ref, commit)); err != nil {
-		return err
-	}
+	// The server's own words (a hook's message) arrive on this channel.
 	var progress bytes.Buffer
 	err := withContext(ctx, func() error {
-		return snap.repo.PushContext(ctx, &git.PushOptions{
-			// The server's own words (a hook's message) arrive on this channel.
-			Progress:   progressTo(&progress, w.Remote.Progress),
-			RemoteName: "origin",
-			RefSpecs:   []config.RefSpec{config.RefSpec(ref + ":" + ref)},
-			// Compare-and-swap: the server must still have the tip we built on.
-			RequireRemoteRefs: []config.RefSpec{config.RefSpec(snap.Base.String() + ":" + ref.String())},
-			Auth:              w.Remote.Auth,
-			Force:             false,
-		})
+		rs, err := snap.wire.push(ctx, snap, w.Branch, commit, progressTo(&progress, w.Remote.Progress))
+		if err == nil && rs != nil {
+			err = rs.Error()
+		}
+		return err
 	})
+	if errors.Is(err, errStale) {
+		return fmt.Errorf("%w: %v", errMoved, err)
+	}
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("pushing %s: %w", w.Branch, ctx.Err())
 	}
-	// go-git reports a lost race in several shapes ("required to be X but
-	// is Y", "object not found" from a shallow history, "failed to update
-	// ref", "atomic transaction failed"); only the remote tip tells for sure.
+	// A race lost inside the server's ref lock comes back in several
+	// shapes ("failed to update ref", "failed to lock", "atomic transaction
+	// failed"); only the remote tip tells for sure.
 	tip, lerr := w.remoteTip(ctx)
 	switch {
 	case lerr != nil && (transient(err) || transient(lerr)):

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -33,7 +32,8 @@ type Snapshot struct {
 	Base plumbing.Hash
 
 	s        storer.EncodedObjectStorer
-	repo     *git.Repository // set by Fetch; pushes go through its remote
+	wire     *wire                            // set by Fetch; pushes go through it
+	lazy     func(want []plumbing.Hash) error // fetches missing blobs, after a partial fetch
 	baseTree plumbing.Hash
 	root     plumbing.Hash
 }
@@ -137,6 +137,19 @@ func (s *Snapshot) readFileIn(root plumbing.Hash, name string) ([]byte, error) {
 
 func (s *Snapshot) readBlob(name string, h plumbing.Hash) ([]byte, error) {
 	b, err := object.GetBlob(s.s, h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) && s.lazy != nil {
+		// Fetch the file's missing siblings with it: what reads one file
+		// of a directory (kustomize, the rewriter) reads the others.
+		if err := s.prefetch(path.Dir(name), false); err != nil {
+			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+		}
+		if s.s.HasEncodedObject(h) != nil {
+			if err := s.lazy([]plumbing.Hash{h}); err != nil {
+				return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+			}
+		}
+		b, err = object.GetBlob(s.s, h)
+	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
 	}
@@ -149,6 +162,52 @@ func (s *Snapshot) readBlob(name string, h plumbing.Hash) ([]byte, error) {
 	}
 	defer r.Close()
 	return io.ReadAll(r)
+}
+
+// Prefetch makes sure the blobs of the regular files under dir ("." for all)
+// are in memory, fetching the missing ones in one request. After a full
+// fetch it does nothing.
+func (s *Snapshot) Prefetch(dir string) error { return s.prefetch(dir, true) }
+
+func (s *Snapshot) prefetch(dir string, recursive bool) error {
+	if s.lazy == nil {
+		return nil
+	}
+	root, ok := s.Tree(dir)
+	if !ok {
+		return nil
+	}
+	var want []plumbing.Hash
+	var walk func(h plumbing.Hash) error
+	walk = func(h plumbing.Hash) error {
+		t, err := object.GetTree(s.s, h)
+		if err != nil {
+			return err
+		}
+		for _, e := range t.Entries {
+			switch {
+			case e.Mode == filemode.Dir:
+				if !recursive {
+					continue
+				}
+				if err := walk(e.Hash); err != nil {
+					return err
+				}
+			case e.Mode == filemode.Regular || e.Mode == filemode.Executable:
+				if s.s.HasEncodedObject(e.Hash) != nil {
+					want = append(want, e.Hash)
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(root); err != nil {
+		return err
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	return s.lazy(want)
 }
 
 // WriteFile replaces or creates a regular file. An existing file keeps its
@@ -447,6 +506,22 @@ func (s *Snapshot) Diff() (string, error) {
 	changes, err := s.changes()
 	if err != nil || len(changes) == 0 {
 		return "", err
+	}
+	if s.lazy != nil {
+		// The patch reads both sides of every changed file.
+		var want []plumbing.Hash
+		for _, c := range changes {
+			for _, e := range []object.ChangeEntry{c.From, c.To} {
+				if e.Name != "" && e.TreeEntry.Mode.IsFile() && s.s.HasEncodedObject(e.TreeEntry.Hash) != nil {
+					want = append(want, e.TreeEntry.Hash)
+				}
+			}
+		}
+		if len(want) > 0 {
+			if err := s.lazy(want); err != nil {
+				return "", err
+			}
+		}
 	}
 	p, err := changes.Patch()
 	if err != nil {

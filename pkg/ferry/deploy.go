@@ -152,6 +152,11 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		if err := s.CheckScope(req.Path); err != nil {
 			return "", usagef("%v", err)
 		}
+		// One request for every blob the rewriter will read (after a
+		// partial fetch; a no-op otherwise).
+		if err := s.Prefetch(req.Path); err != nil {
+			return "", err
+		}
 		pinned, err := manifest.Pin(s.FS(), req.Path, targets)
 		if err != nil {
 			return "", fmt.Errorf("pinning images on %s: %w", req.Env, err)

@@ -1,0 +1,237 @@
+package envrepo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// This file speaks git's pack protocol directly, below go-git's Clone and
+// Push, for what those cannot do: fetch a branch without its blobs
+// (partial clone, filter blob:none) and then only the blobs that are read,
+// and push exactly the objects a snapshot created.
+
+// wire is one remote's transport.
+type wire struct {
+	r  Remote
+	ep *transport.Endpoint
+	c  transport.Transport
+}
+
+func newWire(r Remote) (*wire, error) {
+	ep, err := transport.NewEndpoint(r.URL)
+	if err != nil {
+		return nil, fmt.Errorf("--repo %s: %s", r, Redact(err.Error()))
+	}
+	useInProcessFileTransport()
+	c, err := client.NewClient(ep)
+	if err != nil {
+		return nil, fmt.Errorf("--repo %s: %s", r, Redact(err.Error()))
+	}
+	return &wire{r: r, ep: ep, c: c}, nil
+}
+
+// fetchTip reads branch's tip commit and its trees into st: depth 1, and
+// without blobs when the server can later serve them one by one (it offers
+// filter and allows wanting any reachable object). It reports whether
+// blobs were left out.
+func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, allowFilter bool) (tip plumbing.Hash, filtered bool, err error) {
+	sess, err := w.c.NewUploadPackSession(w.ep, w.r.Auth)
+	if err != nil {
+		return tip, false, err
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		return tip, false, err
+	}
+	refs, err := ar.AllReferences()
+	if err != nil {
+		return tip, false, err
+	}
+	ref, err := refs.Reference(plumbing.NewBranchReferenceName(branch))
+	if err != nil {
+		return tip, false, fmt.Errorf("couldn't find remote ref %q", "refs/heads/"+branch)
+	}
+	tip = ref.Hash()
+	caps := ar.Capabilities
+	req := packp.NewUploadPackRequestFromCapabilities(caps)
+	req.Wants = []plumbing.Hash{tip}
+	if caps.Supports(capability.Shallow) {
+		req.Depth = packp.DepthCommits(1)
+		if err := req.Capabilities.Set(capability.Shallow); err != nil {
+			return tip, false, err
+		}
+	}
+	if allowFilter && caps.Supports(capability.Filter) &&
+		(caps.Supports(capability.AllowReachableSHA1InWant) || caps.Supports(capability.AllowTipSHA1InWant)) {
+		req.Filter = packp.FilterBlobNone()
+		if err := req.Capabilities.Set(capability.Filter); err != nil {
+			return tip, false, err
+		}
+		filtered = true
+	}
+	return tip, filtered, w.readPack(ctx, sess, req, st)
+}
+
+// fetchObjects fetches the given objects (blobs) into st in one request.
+func (w *wire) fetchObjects(ctx context.Context, st *memory.Storage, want []plumbing.Hash) error {
+	sess, err := w.c.NewUploadPackSession(w.ep, w.r.Auth)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		return err
+	}
+	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+	req.Wants = want
+	return w.readPack(ctx, sess, req, st)
+}
+
+func (w *wire) readPack(ctx context.Context, sess transport.UploadPackSession, req *packp.UploadPackRequest, st *memory.Storage) error {
+	resp, err := sess.UploadPack(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	var r io.Reader = resp
+	switch {
+	case req.Capabilities.Supports(capability.Sideband64k):
+		d := sideband.NewDemuxer(sideband.Sideband64k, resp)
+		d.Progress = w.r.Progress
+		r = d
+	case req.Capabilities.Supports(capability.Sideband):
+		d := sideband.NewDemuxer(sideband.Sideband, resp)
+		d.Progress = w.r.Progress
+		r = d
+	}
+	if err := packfile.UpdateObjectStorage(st, r); err != nil {
+		return err
+	}
+	if len(resp.Shallows) > 0 {
+		return st.SetShallow(resp.Shallows)
+	}
+	return nil
+}
+
+// errStale: the branch is not where the push expected it.
+var errStale = errors.New("stale")
+
+// push sends the objects new in the snapshot and moves branch from base to
+// commit, failing (without sending anything) if the server's branch is not
+// at base. The server checks old value again under its ref lock, so two
+// writers can never both win.
+func (w *wire) push(ctx context.Context, s *Snapshot, branch string, commit plumbing.Hash, progress io.Writer) (*packp.ReportStatus, error) {
+	sess, err := w.c.NewReceivePackSession(w.ep, w.r.Auth)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	name := plumbing.NewBranchReferenceName(branch)
+	refs, err := ar.AllReferences()
+	if err != nil {
+		return nil, err
+	}
+	if cur, err := refs.Reference(name); err != nil || cur.Hash() != s.Base {
+		got := "absent"
+		if err == nil {
+			got = cur.Hash().String()
+		}
+		return nil, fmt.Errorf("%w: remote ref %s required to be %s but is %s", errStale, name, s.Base, got)
+	}
+	hashes, err := s.newObjects(commit)
+	if err != nil {
+		return nil, fmt.Errorf("listing the objects to send: %w", err)
+	}
+	var pack bytes.Buffer
+	enc := packfile.NewEncoder(&pack, s.s, !ar.Capabilities.Supports(capability.OFSDelta))
+	if _, err := enc.Encode(hashes, 10); err != nil {
+		return nil, fmt.Errorf("packing %d objects: %w", len(hashes), err)
+	}
+	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
+	req.Commands = []*packp.Command{{Name: name, Old: s.Base, New: commit}}
+	req.Packfile = io.NopCloser(&pack)
+	if progress != nil {
+		req.Progress = progress
+		if ar.Capabilities.Supports(capability.Sideband64k) {
+			_ = req.Capabilities.Set(capability.Sideband64k)
+		} else if ar.Capabilities.Supports(capability.Sideband) {
+			_ = req.Capabilities.Set(capability.Sideband)
+		}
+	}
+	return sess.ReceivePack(ctx, req)
+}
+
+// newObjects lists what the server lacks to have commit: the commit and,
+// walking its tree against the base's, every tree and blob whose hash
+// differs at its path. Objects the snapshot never had (blobs left out by a
+// partial fetch) are, by construction, in the base, so the server has them.
+func (s *Snapshot) newObjects(commit plumbing.Hash) ([]plumbing.Hash, error) {
+	c, err := object.GetCommit(s.s, commit)
+	if err != nil {
+		return nil, err
+	}
+	out := []plumbing.Hash{commit}
+	var walk func(now, before plumbing.Hash) error
+	walk = func(now, before plumbing.Hash) error {
+		if now == before {
+			return nil
+		}
+		out = append(out, now)
+		t, err := object.GetTree(s.s, now)
+		if err != nil {
+			return err
+		}
+		old := map[string]object.TreeEntry{}
+		if !before.IsZero() {
+			if bt, err := object.GetTree(s.s, before); err == nil {
+				for _, e := range bt.Entries {
+					old[e.Name] = e
+				}
+			}
+		}
+		for _, e := range t.Entries {
+			prev, had := old[e.Name]
+			if had && prev.Hash == e.Hash {
+				continue
+			}
+			switch {
+			case e.Mode == filemode.Submodule:
+			case e.Mode == filemode.Dir:
+				base := plumbing.ZeroHash
+				if had && prev.Mode == filemode.Dir {
+					base = prev.Hash
+				}
+				if err := walk(e.Hash, base); err != nil {
+					return err
+				}
+			case s.s.HasEncodedObject(e.Hash) == nil:
+				out = append(out, e.Hash)
+			}
+		}
+		return nil
+	}
+	if err := walk(c.TreeHash, s.baseTree); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
