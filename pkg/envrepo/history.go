@@ -7,12 +7,10 @@ import (
 	"io"
 	"strings"
 
-	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -26,31 +24,34 @@ type History struct {
 	Depth   int
 	s       *memory.Storage
 	shallow map[plumbing.Hash]bool
+	lazy    func(want []plumbing.Hash) error // after a partial fetch
 }
 
 // FetchHistory reads branch with up to depth commits of history (0: all).
 func FetchHistory(ctx context.Context, r Remote, branch string, depth int) (*History, error) {
-	if ep, err := transport.NewEndpoint(r.URL); err == nil && ep.Protocol == "file" && useInProcessFileTransport() {
-		depth = 0
+	w, err := newWire(r)
+	if err != nil {
+		return nil, err
 	}
 	st := memory.NewStorage()
-	ref := plumbing.NewBranchReferenceName(branch)
-	var repo *git.Repository
-	err := withContext(ctx, func() (err error) {
-		repo, err = git.CloneContext(ctx, st, nil, &git.CloneOptions{
-			URL: r.URL, Auth: r.Auth, ReferenceName: ref, SingleBranch: true,
-			Depth: depth, Tags: git.NoTags, NoCheckout: true,
-		})
+	var tip plumbing.Hash
+	var filtered bool
+	err = withContext(ctx, func() (err error) {
+		tip, filtered, err = w.fetchTip(ctx, st, branch, depth, !r.NoFilter)
 		return err
 	})
 	if err != nil {
 		return nil, r.fetchError(branch, err)
 	}
-	head, err := repo.Reference(ref, true)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s after fetch: %w", branch, err)
+	h := &History{Branch: branch, Tip: tip, Depth: depth, s: st, shallow: map[plumbing.Hash]bool{}}
+	if filtered {
+		h.lazy = func(want []plumbing.Hash) error {
+			if err := withContext(ctx, func() error { return w.fetchObjects(ctx, st, want) }); err != nil {
+				return r.fetchError(branch, err)
+			}
+			return nil
+		}
 	}
-	h := &History{Branch: branch, Tip: head.Hash(), Depth: depth, s: st, shallow: map[plumbing.Hash]bool{}}
 	sh, err := st.Shallow()
 	if err != nil {
 		return nil, err
@@ -177,7 +178,12 @@ func (h *History) TreeAt(root plumbing.Hash, dir string) (plumbing.Hash, bool) {
 
 // At returns a read-only snapshot of commit c, sharing h's objects.
 func (h *History) At(c plumbing.Hash) (*Snapshot, error) {
-	return newSnapshot(h.s, h.Branch, c)
+	s, err := newSnapshot(h.s, h.Branch, c)
+	if err != nil {
+		return nil, err
+	}
+	s.lazy = h.lazy
+	return s, nil
 }
 
 // Graft makes dir in the working tree the subtree tree from src (the zero
@@ -210,6 +216,12 @@ func copyObjects(dst, src storer.EncodedObjectStorer, h plumbing.Hash) error {
 		return nil
 	}
 	obj, err := src.EncodedObject(plumbing.AnyObject, h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		// A blob a partial fetch left out. The server has it (it is in
+		// the history of a branch of the same repository), and dst fetches
+		// it on demand like its own.
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -267,4 +279,36 @@ func (h *History) Walk(from plumbing.Hash, fn func(c *object.Commit) bool) error
 		}
 		from = c.ParentHashes[0]
 	}
+}
+
+// Prefetch fetches, in one request, the blobs under dir in each of the
+// given commits that a partial fetch left out.
+func (h *History) Prefetch(commits []plumbing.Hash, dir string) error {
+	if h.lazy == nil {
+		return nil
+	}
+	seen := map[plumbing.Hash]bool{}
+	var want []plumbing.Hash
+	for _, c := range commits {
+		snap, err := h.At(c)
+		if err != nil {
+			return err
+		}
+		snap.lazy = func(more []plumbing.Hash) error {
+			for _, m := range more {
+				if !seen[m] {
+					seen[m] = true
+					want = append(want, m)
+				}
+			}
+			return nil
+		}
+		if err := snap.Prefetch(dir); err != nil {
+			return err
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	return h.lazy(want)
 }

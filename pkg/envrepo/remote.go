@@ -109,7 +109,7 @@ func Fetch(ctx context.Context, r Remote, branch string) (*Snapshot, error) {
 	var tip plumbing.Hash
 	var filtered bool
 	err = withContext(ctx, func() (err error) {
-		tip, filtered, err = w.fetchTip(ctx, st, branch, !r.NoFilter)
+		tip, filtered, err = w.fetchTip(ctx, st, branch, 1, !r.NoFilter)
 		return err
 	})
 	if err != nil {

@@ -44,11 +44,12 @@ func newWire(r Remote) (*wire, error) {
 	return &wire{r: r, ep: ep, c: c}, nil
 }
 
-// fetchTip reads branch's tip commit and its trees into st: depth 1, and
+// fetchTip reads branch's tip commit and its trees into st, with depth
+// commits of history (0: all), and
 // without blobs when the server can later serve them one by one (it offers
 // filter and allows wanting any reachable object). It reports whether
 // blobs were left out.
-func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, allowFilter bool) (tip plumbing.Hash, filtered bool, err error) {
+func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, depth int, allowFilter bool) (tip plumbing.Hash, filtered bool, err error) {
 	sess, err := w.c.NewUploadPackSession(w.ep, w.r.Auth)
 	if err != nil {
 		return tip, false, err
@@ -70,8 +71,10 @@ func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, 
 	caps := ar.Capabilities
 	req := packp.NewUploadPackRequestFromCapabilities(caps)
 	req.Wants = []plumbing.Hash{tip}
-	if caps.Supports(capability.Shallow) {
-		req.Depth = packp.DepthCommits(1)
+	// A server without shallow support (go-git's own, for file remotes
+	// when git is absent) sends everything.
+	if depth > 0 && caps.Supports(capability.Shallow) {
+		req.Depth = packp.DepthCommits(depth)
 		if err := req.Capabilities.Set(capability.Shallow); err != nil {
 			return tip, false, err
 		}

@@ -71,6 +71,13 @@ func History(ctx context.Context, e Env, req HistoryRequest) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	hashes := make([]plumbing.Hash, len(commits))
+	for i, c := range commits {
+		hashes[i] = c.Hash
+	}
+	if err := h.Prefetch(hashes, req.Path); err != nil {
+		return nil, err
+	}
 	// The same subtree (a promote of an unchanged app, a rollback to a
 	// state seen before) is read once.
 	cache := map[plumbing.Hash][]Image{}
@@ -94,6 +101,9 @@ func History(ctx context.Context, e Env, req HistoryRequest) ([]Entry, error) {
 		} else if ok {
 			snap, err := h.At(c.Hash)
 			if err != nil {
+				return nil, err
+			}
+			if err := snap.Prefetch(req.Path); err != nil {
 				return nil, err
 			}
 			refs, err := manifest.Images(snap.FS(), req.Path)

@@ -286,6 +286,9 @@ func effectiveImages(s *envrepo.Snapshot, scope string) (map[string]manifest.Ref
 	if _, ok := s.Tree(scope); !ok {
 		return map[string]manifest.Ref{}, nil
 	}
+	if err := s.Prefetch(scope); err != nil { // one request, after a partial fetch
+		return nil, err
+	}
 	refs, err := manifest.Images(s.FS(), scope)
 	if err != nil {
 		return nil, err
