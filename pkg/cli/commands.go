@@ -26,6 +26,8 @@ type DeployCmd struct {
 
 	OverrideRollback bool `help:"Deploy even though --path on --env was rolled back." env:"FERRY_OVERRIDE_ROLLBACK"`
 	AllowDowngrade   bool `help:"Deploy even if the image was built before the one it replaces (by default an older build that finishes last is skipped)." env:"FERRY_ALLOW_DOWNGRADE"`
+
+	HookFlags `embed:""`
 }
 
 // Run deploys.
@@ -37,13 +39,13 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 	prov := ferry.ProvenanceFromEnv(ferry.Provenance{
 		SourceRepo: c.SourceRepo, SourceCommit: c.SourceCommit, BuildID: c.BuildID, BuildURL: c.BuildURL,
 	}, g.getenv)
-	rep, err := ferry.Deploy(ctx, e, ferry.DeployRequest{
-		Env: c.Env, Images: c.Image, Path: c.Path, App: c.App, Provenance: prov, DryRun: c.DryRun, OverrideRollback: c.OverrideRollback, AllowDowngrade: c.AllowDowngrade,
+	ev := baseEvent(g, "deploy", c.Env, c.App, c.Path)
+	ev.SourceRepo, ev.SourceCommit, ev.BuildID, ev.BuildURL = prov.SourceRepo, prov.SourceCommit, prov.BuildID, prov.BuildURL
+	return g.write(ctx, &c.HookFlags, ev, c.DryRun, func() (*ferry.Report, error) {
+		return ferry.Deploy(ctx, e, ferry.DeployRequest{
+			Env: c.Env, Images: c.Image, Path: c.Path, App: c.App, Provenance: prov, DryRun: c.DryRun, OverrideRollback: c.OverrideRollback, AllowDowngrade: c.AllowDowngrade,
+		})
 	})
-	if err != nil {
-		return err
-	}
-	return g.printReport(rep)
 }
 
 // done says what a report did, e.g. "rolled back hello on production".

@@ -16,6 +16,8 @@ type PromoteCmd struct {
 	App              string `help:"App name for the audit trail (default: the last element of --path)." env:"FERRY_APP" placeholder:"NAME"`
 	OverrideRollback bool   `help:"Promote even though --path on --to was rolled back." env:"FERRY_OVERRIDE_ROLLBACK"`
 	DryRun           bool   `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
+
+	HookFlags `embed:""`
 }
 
 // Run promotes.
@@ -24,13 +26,11 @@ func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	rep, err := ferry.Promote(ctx, e, ferry.PromoteRequest{
-		From: c.From, To: c.To, Commit: c.Commit, Path: c.Path, App: c.App, OverrideRollback: c.OverrideRollback, DryRun: c.DryRun,
+	return g.write(ctx, &c.HookFlags, baseEvent(g, "promote", c.To, c.App, c.Path), c.DryRun, func() (*ferry.Report, error) {
+		return ferry.Promote(ctx, e, ferry.PromoteRequest{
+			From: c.From, To: c.To, Commit: c.Commit, Path: c.Path, App: c.App, OverrideRollback: c.OverrideRollback, DryRun: c.DryRun,
+		})
 	})
-	if err != nil {
-		return err
-	}
-	return g.printReport(rep)
 }
 
 // RollbackCmd is `ferry rollback`.
@@ -41,6 +41,8 @@ type RollbackCmd struct {
 	Path   string `help:"Directory to roll back ('.' for the whole branch)." env:"FERRY_PATH" default:"." placeholder:"DIR"`
 	App    string `help:"App name for the audit trail (default: the last element of --path)." env:"FERRY_APP" placeholder:"NAME"`
 	DryRun bool   `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
+
+	HookFlags `embed:""`
 }
 
 // Run rolls back.
@@ -53,11 +55,9 @@ func (c *RollbackCmd) Run(ctx context.Context, g *Globals) error {
 	if c.Steps != nil {
 		req.Steps, req.StepsSet = *c.Steps, true
 	}
-	rep, err := ferry.Rollback(ctx, e, req)
-	if err != nil {
-		return err
-	}
-	return g.printReport(rep)
+	return g.write(ctx, &c.HookFlags, baseEvent(g, "rollback", c.Env, c.App, c.Path), c.DryRun, func() (*ferry.Report, error) {
+		return ferry.Rollback(ctx, e, req)
+	})
 }
 
 // HistoryCmd is `ferry history`.
