@@ -55,23 +55,16 @@ func (s *Snapshot) Root() plumbing.Hash { return s.root }
 
 // Touched returns the files whose content or mode differs between the base
 // and the working tree (added, changed or removed), sorted. Only subtrees
-// whose hashes differ are compared.
+// whose hashes differ are looked into.
 func (s *Snapshot) Touched() []string {
-	changes, err := s.changes()
+	fc, err := s.FileChanges()
 	if err != nil {
 		return nil
 	}
-	seen := map[string]bool{}
-	var out []string
-	for _, c := range changes {
-		for _, n := range []string{c.From.Name, c.To.Name} {
-			if n != "" && !seen[n] {
-				seen[n] = true
-				out = append(out, n)
-			}
-		}
+	out := make([]string, len(fc))
+	for i, c := range fc {
+		out[i] = c.Path
 	}
-	sort.Strings(out)
 	return out
 }
 
@@ -82,22 +75,79 @@ type FileChange struct {
 }
 
 // FileChanges lists the files that differ between the base and the working
-// tree, sorted by path.
+// tree, sorted by path. It walks both trees together and skips every
+// subtree whose hash is unchanged, so its cost follows the size of the
+// change, not of the repository.
 func (s *Snapshot) FileChanges() ([]FileChange, error) {
-	changes, err := s.changes()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]FileChange, 0, len(changes))
-	for _, c := range changes {
-		switch {
-		case c.From.Name == "":
-			out = append(out, FileChange{c.To.Name, "added"})
-		case c.To.Name == "":
-			out = append(out, FileChange{c.From.Name, "removed"})
-		default:
-			out = append(out, FileChange{c.To.Name, "modified"})
+	var out []FileChange
+	var walk func(dir string, now, before plumbing.Hash) error
+	entries := func(h plumbing.Hash) (map[string]object.TreeEntry, error) {
+		m := map[string]object.TreeEntry{}
+		if h.IsZero() {
+			return m, nil
 		}
+		t, err := object.GetTree(s.s, h)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range t.Entries {
+			m[e.Name] = e
+		}
+		return m, nil
+	}
+	walk = func(dir string, now, before plumbing.Hash) error {
+		if now == before {
+			return nil
+		}
+		a, err := entries(now)
+		if err != nil {
+			return err
+		}
+		b, err := entries(before)
+		if err != nil {
+			return err
+		}
+		names := map[string]bool{}
+		for n := range a {
+			names[n] = true
+		}
+		for n := range b {
+			names[n] = true
+		}
+		for n := range names {
+			ea, inA := a[n]
+			eb, inB := b[n]
+			if inA && inB && ea.Hash == eb.Hash && ea.Mode == eb.Mode {
+				continue
+			}
+			p := path.Join(dir, n)
+			subA, subB := plumbing.ZeroHash, plumbing.ZeroHash
+			if inA && ea.Mode == filemode.Dir {
+				subA = ea.Hash
+			}
+			if inB && eb.Mode == filemode.Dir {
+				subB = eb.Hash
+			}
+			if !subA.IsZero() || !subB.IsZero() {
+				if err := walk(p, subA, subB); err != nil {
+					return err
+				}
+			}
+			fileA := inA && ea.Mode != filemode.Dir
+			fileB := inB && eb.Mode != filemode.Dir
+			switch {
+			case fileA && fileB:
+				out = append(out, FileChange{p, "modified"})
+			case fileA:
+				out = append(out, FileChange{p, "added"})
+			case fileB:
+				out = append(out, FileChange{p, "removed"})
+			}
+		}
+		return nil
+	}
+	if err := walk("", s.root, s.baseTree); err != nil {
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
