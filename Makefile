@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/ferrycd/ferry/pkg/cli.version=$(VERSION) -X github.com/ferrycd/ferry/pkg/cli.commit=$(COMMIT)
 
-.PHONY: help build test test-short lint demo bench fuzz e2e clean
+.PHONY: help build test test-short lint demo bench bench-all fuzz e2e clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -25,8 +25,12 @@ lint: ## gofmt and go vet
 demo: ## run the offline demo
 	$(GO) run ./cmd/ferry demo
 
-bench: ## run the benchmarks with allocation counts
+bench: ## run the benchmarks with allocation counts, then time a deploy to 2,000 apps (git vs ferry)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@$(GO) run ./bench/envbench -apps 2000
+
+bench-all: ## time a deploy to 500, 2,000 and 8,000 apps (git vs ferry); prints a Markdown table
+	@$(GO) run ./bench/envbench -apps 500,2000,8000
 
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test ./pkg/image -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-20s}
@@ -38,3 +42,14 @@ e2e: ## run the end-to-end tests against git http-backend and a local registry
 
 clean: ## remove build output
 	rm -rf bin
+
+.PHONY: image image-check pipelines
+
+image: ## build the container image (needs a Docker engine)
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t ferry:$(VERSION) .
+
+image-check: ## build ferry the Dockerfile's way, check it is static, run it in an empty chroot (root)
+	$(GO) test -count=1 -v -run '^(TestDockerfile|TestDockerignore|TestImage.*)$$' ./internal/pipelines
+
+pipelines: ## run cloudbuild.yaml, pipelines/ and action.yml against a local git host and registry; actionlint
+	$(GO) test -count=1 -v -run '^(TestRollout.*|TestCloudBuild.*|TestAction.*|TestShellcheckAction|TestEveryPipelineFileRuns|TestNoExpressionInScripts)$$' ./internal/pipelines

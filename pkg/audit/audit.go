@@ -25,6 +25,7 @@ const (
 	KeyAction       = "Ferry-Action"
 	KeyEnv          = "Ferry-Env"
 	KeyApp          = "Ferry-App"
+	KeyPath         = "Ferry-Path"
 	KeyImage        = "Ferry-Image"
 	KeyPromotedFrom = "Ferry-Promoted-From"
 	KeyRollbackTo   = "Ferry-Rollback-To"
@@ -39,6 +40,9 @@ type Record struct {
 	Action string
 	Env    string
 	App    string
+	// Path is the scope the commit wrote ("." for the whole branch); it
+	// lets later runs tell from messages alone what a commit touched.
+	Path string
 	// Images are pinned references, repo:tag@sha256:..., one trailer each.
 	Images       []string
 	PromotedFrom string // E1@sha, promote only
@@ -141,6 +145,7 @@ func (r Record) Format(body string) string {
 	add(KeyAction, r.Action)
 	add(KeyEnv, r.Env)
 	add(KeyApp, r.App)
+	add(KeyPath, r.Path)
 	for _, img := range r.Images {
 		add(KeyImage, img)
 	}
@@ -173,6 +178,8 @@ func Parse(message string) Record {
 			r.Env = kv[1]
 		case KeyApp:
 			r.App = kv[1]
+		case KeyPath:
+			r.Path = kv[1]
 		case KeyImage:
 			r.Images = append(r.Images, kv[1])
 		case KeyPromotedFrom:

@@ -426,7 +426,7 @@ func TestHostileProvenance(t *testing.T) {
 			t.Errorf("forged trailer %q", line)
 		}
 	}
-	want := []string{"Ferry-Action", "Ferry-Env", "Ferry-App", "Ferry-Image", "Ferry-Source-Repo", "Ferry-Source-Commit", "Ferry-Build-ID"}
+	want := []string{"Ferry-Action", "Ferry-Env", "Ferry-App", "Ferry-Path", "Ferry-Image", "Ferry-Source-Repo", "Ferry-Source-Commit", "Ferry-Build-ID"}
 	if diff := cmp.Diff(want, keys); diff != "" {
 		t.Errorf("trailer keys (-want +got):\n%s", diff)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
@@ -25,10 +26,43 @@ type History struct {
 	s       *memory.Storage
 	shallow map[plumbing.Hash]bool
 	lazy    func(want []plumbing.Hash) error // after a partial fetch
+	// loadTrees fetches trees (and their subtrees, no blobs) by hash.
+	loadTrees func(want []plumbing.Hash) error
+}
+
+// LoadTrees makes sure the trees of the given commits are present, after
+// FetchCommits, fetching the missing ones in one request.
+func (h *History) LoadTrees(commits ...plumbing.Hash) error {
+	var want []plumbing.Hash
+	for _, ch := range commits {
+		c, err := h.Commit(ch)
+		if err != nil {
+			return err
+		}
+		if h.s.HasEncodedObject(c.TreeHash) != nil {
+			want = append(want, c.TreeHash)
+		}
+	}
+	if len(want) == 0 || h.loadTrees == nil {
+		return nil
+	}
+	return h.loadTrees(want)
 }
 
 // FetchHistory reads branch with up to depth commits of history (0: all).
 func FetchHistory(ctx context.Context, r Remote, branch string, depth int) (*History, error) {
+	return fetchHistory(ctx, r, branch, depth, packp.FilterBlobNone())
+}
+
+// FetchCommits is FetchHistory without trees (filter tree:0), where the
+// server allows it: commit messages alone, a few hundred bytes a commit,
+// for questions the trailers answer. Trees of chosen commits come later
+// with LoadTrees; TreeAt of a commit whose trees are missing reports false.
+func FetchCommits(ctx context.Context, r Remote, branch string, depth int) (*History, error) {
+	return fetchHistory(ctx, r, branch, depth, packp.FilterTreeDepth(0))
+}
+
+func fetchHistory(ctx context.Context, r Remote, branch string, depth int, filter packp.Filter) (*History, error) {
 	w, err := newWire(r)
 	if err != nil {
 		return nil, err
@@ -37,13 +71,16 @@ func FetchHistory(ctx context.Context, r Remote, branch string, depth int) (*His
 	var tip plumbing.Hash
 	var filtered bool
 	err = withContext(ctx, func() (err error) {
-		tip, filtered, err = w.fetchTip(ctx, st, branch, depth, !r.NoFilter)
+		tip, filtered, err = w.fetchTip(ctx, st, branch, depth, filter)
 		return err
 	})
 	if err != nil {
 		return nil, r.fetchError(branch, err)
 	}
 	h := &History{Branch: branch, Tip: tip, Depth: depth, s: st, shallow: map[plumbing.Hash]bool{}}
+	h.loadTrees = func(want []plumbing.Hash) error {
+		return withContext(ctx, func() error { return w.fetchObjects(ctx, st, want, packp.FilterBlobNone()) })
+	}
 	if filtered {
 		h.lazy = func(want []plumbing.Hash) error {
 			if err := withContext(ctx, func() error { return w.fetchObjects(ctx, st, want) }); err != nil {
@@ -70,9 +107,19 @@ func (h *History) Complete() bool { return len(h.shallow) == 0 }
 // complete. A question is "answered" when the fetched commits settle it;
 // once the history is complete, the caller's own result is final.
 func Search(ctx context.Context, r Remote, branch string, start int, answered func(*History) (bool, error)) (*History, error) {
+	return search(ctx, r, branch, start, FetchHistory, answered)
+}
+
+// SearchCommits is Search over FetchCommits: messages only.
+func SearchCommits(ctx context.Context, r Remote, branch string, start int, answered func(*History) (bool, error)) (*History, error) {
+	return search(ctx, r, branch, start, FetchCommits, answered)
+}
+
+func search(ctx context.Context, r Remote, branch string, start int,
+	fetch func(context.Context, Remote, string, int) (*History, error), answered func(*History) (bool, error)) (*History, error) {
 	depth := max(start, 1)
 	for {
-		h, err := FetchHistory(ctx, r, branch, depth)
+		h, err := fetch(ctx, r, branch, depth)
 		if err != nil {
 			return nil, err
 		}
@@ -312,3 +359,7 @@ func (h *History) Prefetch(commits []plumbing.Hash, dir string) error {
 	}
 	return h.lazy(want)
 }
+
+// Shallow reports whether c is at the edge of the fetch (its parents were
+// not fetched).
+func (h *History) Shallow(c plumbing.Hash) bool { return h.shallow[c] }

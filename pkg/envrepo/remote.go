@@ -24,6 +24,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
@@ -109,7 +110,7 @@ func Fetch(ctx context.Context, r Remote, branch string) (*Snapshot, error) {
 	var tip plumbing.Hash
 	var filtered bool
 	err = withContext(ctx, func() (err error) {
-		tip, filtered, err = w.fetchTip(ctx, st, branch, 1, !r.NoFilter)
+		tip, filtered, err = w.fetchTip(ctx, st, branch, 1, packp.FilterBlobNone())
 		return err
 	})
 	if err != nil {

@@ -49,7 +49,7 @@ func newWire(r Remote) (*wire, error) {
 // without blobs when the server can later serve them one by one (it offers
 // filter and allows wanting any reachable object). It reports whether
 // blobs were left out.
-func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, depth int, allowFilter bool) (tip plumbing.Hash, filtered bool, err error) {
+func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, depth int, filter packp.Filter) (tip plumbing.Hash, filtered bool, err error) {
 	sess, err := w.c.NewUploadPackSession(w.ep, w.r.Auth)
 	if err != nil {
 		return tip, false, err
@@ -79,9 +79,9 @@ func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, 
 			return tip, false, err
 		}
 	}
-	if allowFilter && caps.Supports(capability.Filter) &&
+	if filter != "" && !w.r.NoFilter && caps.Supports(capability.Filter) &&
 		(caps.Supports(capability.AllowReachableSHA1InWant) || caps.Supports(capability.AllowTipSHA1InWant)) {
-		req.Filter = packp.FilterBlobNone()
+		req.Filter = filter
 		if err := req.Capabilities.Set(capability.Filter); err != nil {
 			return tip, false, err
 		}
@@ -90,8 +90,10 @@ func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, 
 	return tip, filtered, w.readPack(ctx, sess, req, st)
 }
 
-// fetchObjects fetches the given objects (blobs) into st in one request.
-func (w *wire) fetchObjects(ctx context.Context, st *memory.Storage, want []plumbing.Hash) error {
+// fetchObjects fetches the given objects into st in one request; with a
+// filter, what they reach is filtered (a tree with blob:none brings its
+// subtrees and no blobs).
+func (w *wire) fetchObjects(ctx context.Context, st *memory.Storage, want []plumbing.Hash, filter ...packp.Filter) error {
 	sess, err := w.c.NewUploadPackSession(w.ep, w.r.Auth)
 	if err != nil {
 		return err
@@ -103,6 +105,12 @@ func (w *wire) fetchObjects(ctx context.Context, st *memory.Storage, want []plum
 	}
 	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
 	req.Wants = want
+	if len(filter) > 0 && ar.Capabilities.Supports(capability.Filter) {
+		req.Filter = filter[0]
+		if err := req.Capabilities.Set(capability.Filter); err != nil {
+			return err
+		}
+	}
 	return w.readPack(ctx, sess, req, st)
 }
 

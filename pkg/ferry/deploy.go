@@ -134,6 +134,7 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		Action: audit.ActionDeploy,
 		Env:    req.Env,
 		App:    app,
+		Path:   req.Path,
 	}
 	if !req.Provenance.IsZero() {
 		rec.Sources = []audit.Source{req.Provenance}

@@ -92,7 +92,7 @@ func TestDeployEndToEnd(t *testing.T) {
 	// The audit trail, read by git itself.
 	trailers := f.repo.Git("log", "-1", "--format=%(trailers)", "candidate")
 	wantTrailers := strings.Join([]string{
-		"Ferry-Action: deploy", "Ferry-Env: candidate", "Ferry-App: hello", "Ferry-Image: " + pinned,
+		"Ferry-Action: deploy", "Ferry-Env: candidate", "Ferry-App: hello", "Ferry-Path: apps/hello", "Ferry-Image: " + pinned,
 		"Ferry-Source-Repo: https://github.com/acme/hello", "Ferry-Source-Commit: abc1234def",
 		"Ferry-Build-ID: b-1", "Ferry-Build-URL: https://ci.example.com/b-1",
 	}, "\n")

@@ -71,6 +71,7 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 		Action:       audit.ActionPromote,
 		Env:          req.To,
 		App:          app,
+		Path:         req.Path,
 		PromotedFrom: req.From + "@" + commit.Hash.String(),
 	}
 	w := writer(e, req.To, req.DryRun)
@@ -170,7 +171,9 @@ func findCommit(ctx context.Context, e Env, branch, sha, hint string) (*envrepo.
 	var found *object.Commit
 	// Even for the tip, fetch some history: the deploys it carries, whose
 	// provenance a promote records, are usually a few commits back.
-	h, err := envrepo.Search(ctx, e.Remote, branch, searchDepth, func(h *envrepo.History) (bool, error) {
+	// Messages only: finding a commit and the deploys behind it needs no
+	// trees; the chosen commit's trees are loaded once it is found.
+	h, err := envrepo.SearchCommits(ctx, e.Remote, branch, searchDepth, func(h *envrepo.History) (bool, error) {
 		if sha == "" {
 			c, err := h.Commit(h.Tip)
 			found = c
@@ -185,6 +188,9 @@ func findCommit(ctx context.Context, e Env, branch, sha, hint string) (*envrepo.
 	}
 	if found == nil {
 		return nil, nil, fmt.Errorf("commit %s is not on %s (searched all %s history); %s", sha, branch, branch, hint)
+	}
+	if err := h.LoadTrees(found.Hash); err != nil {
+		return nil, nil, err
 	}
 	return h, found, nil
 }
@@ -232,22 +238,81 @@ func repoDigest(ref string) string {
 
 // checkHold refuses to write scope on branch while the newest commit that
 // changed it is a rollback, unless override.
+//
+// It reads commit messages only (a few hundred bytes a commit, however big
+// the repo): ferry's commits name their scope in Ferry-Path. Walking back
+// from the tip, a ferry commit for the scope itself or inside it settles
+// the question (a rollback holds, anything else does not); a broader or
+// unmarked commit (by hand) may or may not have changed the scope, so the
+// walk goes on, and a rollback found beyond such commits holds only if the
+// scope's tree is still the one it wrote.
 func checkHold(ctx context.Context, e Env, branch, scope string, override bool, what string) error {
-	c, err := newestChange(ctx, e, branch, scope)
-	if err != nil || c == nil {
+	var rollback *object.Commit
+	var unsure bool // a commit on the way may have changed the scope
+	h, err := envrepo.SearchCommits(ctx, e.Remote, branch, 64, func(h *envrepo.History) (bool, error) {
+		rollback, unsure = nil, false
+		settled := false
+		last := h.Tip
+		err := h.Walk(h.Tip, func(c *object.Commit) bool {
+			last = c.Hash
+			rec := audit.Parse(c.Message)
+			switch {
+			case rec.Action == audit.ActionManual || rec.Path == "":
+				unsure = true // by hand, or before Ferry-Path: cannot tell
+				return true
+			case !overlaps(rec.Path, scope):
+				return true
+			case rec.Action == audit.ActionRollback && within(scope, rec.Path):
+				rollback, settled = c, true
+				return false
+			case within(rec.Path, scope):
+				settled = true // a deploy or promote of the scope: no hold
+				return false
+			default:
+				unsure = true // a broader write; look further
+				return true
+			}
+		})
+		if err != nil {
+			return false, err
+		}
+		// Answered, unless the walk ran into the edge of the fetch.
+		return settled || !h.Shallow(last), nil
+	})
+	if err != nil || rollback == nil {
 		return err
 	}
-	rec := audit.Parse(c.Message)
-	if rec.Action != audit.ActionRollback {
-		return nil
+	if unsure {
+		// Something since may have changed the scope: compare its tree
+		// now with the one the rollback wrote.
+		if err := h.LoadTrees(h.Tip, rollback.Hash); err != nil {
+			return err
+		}
+		tip, err := h.Commit(h.Tip)
+		if err != nil {
+			return err
+		}
+		now, _ := h.TreeAt(tip.TreeHash, scope)
+		then, _ := h.TreeAt(rollback.TreeHash, scope)
+		if now != then {
+			return nil
+		}
 	}
 	if override {
-		logger(e).Warn("replacing a rollback (--override-rollback)", "branch", branch, "path", scope, "rollback", c.Hash.String())
+		logger(e).Warn("replacing a rollback (--override-rollback)", "branch", branch, "path", scope, "rollback", rollback.Hash.String())
 		return nil
 	}
 	return fmt.Errorf("%w: %s on %s was rolled back by %s (%q); a %s would undo that. Fix forward and pass --override-rollback to %s anyway",
-		ErrHeld, scope, branch, short(c.Hash), firstLine(c.Message), what, what)
+		ErrHeld, scope, branch, short(rollback.Hash), firstLine(rollback.Message), what, what)
 }
+
+// within reports whether path p is scope or inside it.
+func within(p, scope string) bool {
+	return scope == "." || p == scope || strings.HasPrefix(p, scope+"/")
+}
+
+// overlaps reports whether writing one path can change the other.
+func overlaps(a, b string) bool { return within(a, b) || within(b, a) }
 
 // newestChange returns the newest first-parent commit on branch that changed
 // scope, or nil if none did.

@@ -348,3 +348,31 @@ func TestDiff(t *testing.T) {
 		t.Errorf("after promote: %+v, %v", res, err)
 	}
 }
+
+// Commits by hand after a rollback: one elsewhere keeps the hold (the
+// scope's tree is still the rollback's); one in the scope is a fix forward
+// and releases it.
+func TestHoldAcrossManualCommits(t *testing.T) {
+	f, c1, c2, _, _ := flow(t)
+	ctx := context.Background()
+	for _, c := range []string{c1, c2} {
+		if _, err := ferry.Promote(ctx, f.env, ferry.PromoteRequest{From: "candidate", To: "production", Commit: c, Path: "apps/hello"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ferry.Rollback(ctx, f.env, ferry.RollbackRequest{Env: "production", Path: "apps/hello"}); err != nil {
+		t.Fatal(err)
+	}
+	promote := func() error {
+		_, err := ferry.Promote(ctx, f.env, ferry.PromoteRequest{From: "candidate", To: "production", Path: "apps/hello"})
+		return err
+	}
+	f.repo.Commit("production", "tune api by hand", map[string]string{"apps/api/README.md": "x\n"})
+	if err := promote(); !errors.Is(err, ferry.ErrHeld) {
+		t.Fatalf("after a commit elsewhere: %v, want the hold", err)
+	}
+	f.repo.Commit("production", "fix hello by hand", map[string]string{"apps/hello/note.txt": "fixed\n"})
+	if err := promote(); err != nil {
+		t.Fatalf("after a fix forward by hand: %v", err)
+	}
+}

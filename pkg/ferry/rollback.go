@@ -63,7 +63,7 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 	// The restored images came from builds the history records; say which.
 	sources := deploySources(h, target.Hash)
 	var images []Image
-	rec := audit.Record{Action: audit.ActionRollback, Env: req.Env, App: app, RollbackTo: target.Hash.String()}
+	rec := audit.Record{Action: audit.ActionRollback, Env: req.Env, App: app, Path: req.Path, RollbackTo: target.Hash.String()}
 	w := writer(e, req.Env, req.DryRun)
 	w.Verify = verify
 	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {

@@ -1,0 +1,429 @@
+package pipelines
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// The files the rollouts run. TestEveryPipelineFileRuns checks that nothing
+// under pipelines/ is left out.
+const (
+	cbApp        = "pipelines/cloudbuild/app.cloudbuild.yaml"
+	cbCandidate  = "pipelines/cloudbuild/env-candidate.cloudbuild.yaml"
+	cbProduction = "pipelines/cloudbuild/env-production.cloudbuild.yaml"
+	cbRollback   = "pipelines/cloudbuild/rollback.cloudbuild.yaml"
+	ghApp        = "pipelines/github/app.yml"
+	ghEnv        = "pipelines/github/env.yml"
+	ghRollback   = "pipelines/github/rollback.yml"
+)
+
+// rollout drives one platform's pipelines.
+type rollout struct {
+	// deploy runs the app pipeline for a source commit; it returns the
+	// digest it pushed and the trailers the deploy commit must carry.
+	deploy func(t *testing.T, r *rig, sha string) (digest string, want map[string]string)
+	// candidate runs the env repo's candidate pipeline for a pushed
+	// candidate commit; it says whether it passed, and what ferry said.
+	candidate func(t *testing.T, r *rig, commit string) (ok bool, log string)
+	// production runs the env repo's production pipeline for a pushed
+	// production commit.
+	production func(t *testing.T, r *rig, commit string)
+	// rollback runs the rollback pipeline for production's apps/hello.
+	rollback func(t *testing.T, r *rig, steps string)
+}
+
+// testRollout runs a platform's pipelines in the order of a real rollout
+// and checks the env repo after each: two app builds deploy to candidate;
+// the candidate pipeline of the first promotes exactly that commit although
+// candidate has moved on, then the second's; the rollback pipeline rolls
+// production back; the rollback holds against the next promote.
+func testRollout(t *testing.T, p rollout) *rig {
+	r := newRig(t)
+	seed := r.repo.Tip("production")
+	shaA, shaB := strings.Repeat("a1", 20), strings.Repeat("b2", 20)
+
+	dA, wantA := p.deploy(t, r, shaA)
+	c1 := r.repo.Tip("candidate")
+	checkDeploy(t, r, c1, seed, dA, wantA)
+	dB, wantB := p.deploy(t, r, shaB)
+	c2 := r.repo.Tip("candidate")
+	checkDeploy(t, r, c2, c1, dB, wantB)
+
+	if ok, log := p.candidate(t, r, c1); !ok {
+		t.Fatalf("candidate pipeline for %s failed:\n%s", c1, log)
+	}
+	p1 := r.repo.Tip("production")
+	checkPromote(t, r, p1, seed, c1, shaA)
+	p.production(t, r, p1)
+
+	if ok, log := p.candidate(t, r, c2); !ok {
+		t.Fatalf("candidate pipeline for %s failed:\n%s", c2, log)
+	}
+	p2 := r.repo.Tip("production")
+	checkPromote(t, r, p2, p1, c2, shaB)
+	p.production(t, r, p2)
+
+	p.rollback(t, r, "1")
+	rb := r.repo.Tip("production")
+	if parent := r.repo.Git("rev-parse", rb+"^"); parent != p2 {
+		t.Errorf("rollback commit %s has parent %s, want production's tip %s: history is append-only", rb, parent, p2)
+	}
+	if got, want := r.tree(rb, "apps/hello"), r.tree(p1, "apps/hello"); got != want {
+		t.Errorf("after the rollback production's apps/hello is %s, want the first promote's %s", got, want)
+	}
+	tr := r.trailers(rb)
+	if !slices.Equal(tr["Ferry-Rollback-To"], []string{p1}) || !slices.Equal(tr["Ferry-Action"], []string{"rollback"}) {
+		t.Errorf("rollback commit trailers %v, want Ferry-Action: rollback and Ferry-Rollback-To: %s", tr, p1)
+	}
+	p.production(t, r, rb)
+
+	// The rollback holds: the candidate pipeline run again for c2 (a retry)
+	// fails at the promote, naming the rollback, and pushes nothing.
+	ok, log := p.candidate(t, r, c2)
+	if ok || !strings.Contains(log, "rolled back by "+rb[:12]) {
+		t.Errorf("candidate pipeline for %s after the rollback: want a failure naming %s, got ok=%v:\n%s", c2, rb[:12], ok, log)
+	}
+	if tip := r.repo.Tip("production"); tip != rb {
+		t.Errorf("production moved to %s despite the rollback's hold", tip)
+	}
+	for _, b := range []string{"candidate", "production"} {
+		if got, want := r.tree(b, "apps/other"), r.tree(seed, "apps/other"); got != want {
+			t.Errorf("%s's apps/other changed; no pipeline may touch it", b)
+		}
+	}
+	r.repo.Fsck()
+	return r
+}
+
+func checkDeploy(t *testing.T, r *rig, commit, parent, digest string, want map[string]string) {
+	t.Helper()
+	if commit == parent {
+		t.Fatalf("the app pipeline did not move candidate from %s", parent)
+	}
+	if got := r.repo.Git("rev-parse", commit+"^"); got != parent {
+		t.Errorf("deploy commit %s has parent %s, want %s", commit, got, parent)
+	}
+	if k := r.repo.Show(commit, "apps/hello/kustomization.yaml"); !strings.Contains(k, "digest: "+digest) {
+		t.Errorf("candidate's apps/hello does not pin the pushed %s:\n%s", digest, k)
+	}
+	tr := r.trailers(commit)
+	for k, v := range want {
+		if !slices.Equal(tr[k], []string{v}) {
+			t.Errorf("deploy commit %s: trailer %s = %q, want %q", commit[:12], k, tr[k], v)
+		}
+	}
+}
+
+func checkPromote(t *testing.T, r *rig, commit, parent, from, sourceSHA string) {
+	t.Helper()
+	if commit == parent {
+		t.Fatalf("the candidate pipeline did not move production from %s", parent)
+	}
+	if got := r.repo.Git("rev-parse", commit+"^"); got != parent {
+		t.Errorf("promote commit %s has parent %s, want %s", commit, got, parent)
+	}
+	if got, want := r.tree(commit, "apps/hello"), r.tree(from, "apps/hello"); got != want {
+		t.Errorf("production's apps/hello is tree %s, want exactly candidate@%s's %s", got, from[:12], want)
+	}
+	tr := r.trailers(commit)
+	if !slices.Equal(tr["Ferry-Promoted-From"], []string{"candidate@" + from}) || !slices.Equal(tr["Ferry-Source-Commit"], []string{sourceSHA}) {
+		t.Errorf("promote commit trailers %v, want Ferry-Promoted-From: candidate@%s and Ferry-Source-Commit: %s", tr, from, sourceSHA)
+	}
+}
+
+// cbBuiltinsFor is what a Cloud Build trigger sets for a push of sha to
+// branch of repo (owner/name).
+func cbBuiltinsFor(repo, branch, sha, buildID string) map[string]string {
+	b := map[string]string{
+		"PROJECT_ID": "test-project", "PROJECT_NUMBER": "123456789012", "LOCATION": "us-central1",
+		"BUILD_ID": buildID, "TRIGGER_NAME": strings.ReplaceAll(repo, "/", "-") + "-" + branch,
+		"REPO_FULL_NAME": repo, "REPO_NAME": strings.Split(repo, "/")[1],
+		"BRANCH_NAME": branch, "REF_NAME": branch,
+		"SERVICE_ACCOUNT_EMAIL": "builder@test-project.iam.gserviceaccount.com",
+	}
+	if sha != "" {
+		b["COMMIT_SHA"], b["REVISION_ID"], b["SHORT_SHA"] = sha, sha, sha[:7]
+	}
+	return b
+}
+
+func TestRolloutCloudBuild(t *testing.T) {
+	builds := 0
+	buildID := func() string {
+		builds++
+		return "0000000" + string(rune('0'+builds)) + "-b11d-4c3a-9e1f-feedfacecafe"
+	}
+	envRepo := func(r *rig) map[string]string { return map[string]string{"_ENV_REPO": r.url} }
+	testRollout(t, rollout{
+		deploy: func(t *testing.T, r *rig, sha string) (string, map[string]string) {
+			id := buildID()
+			b := r.runCloudBuild(t, cbApp, cbTrigger{
+				Builtins: cbBuiltinsFor("acme/hello", "main", sha, id),
+				Subs:     map[string]string{"_IMAGE": r.reg.Host + "/team/hello", "_ENV_REPO": r.url},
+			})
+			if b.Failed != "" {
+				t.Fatalf("%s: step %s failed:\n%s", cbApp, b.Failed, b.step(b.Failed).Res)
+			}
+			ref := r.reg.Host + "/team/hello:" + sha[:7]
+			return r.pushed[ref], map[string]string{
+				"Ferry-Action": "deploy", "Ferry-Env": "candidate", "Ferry-App": "hello",
+				"Ferry-Image":         ref + "@" + r.pushed[ref],
+				"Ferry-Source-Repo":   "https://github.com/acme/hello",
+				"Ferry-Source-Commit": sha,
+				"Ferry-Build-ID":      id,
+				"Ferry-Build-URL":     "https://console.cloud.google.com/cloud-build/builds;region=us-central1/" + id + "?project=test-project",
+			}
+		},
+		candidate: func(t *testing.T, r *rig, commit string) (bool, string) {
+			b := r.runCloudBuild(t, cbCandidate, cbTrigger{Builtins: cbBuiltinsFor("acme/env", "candidate", commit, buildID()), Subs: envRepo(r)})
+			if b.Failed != "" {
+				return false, b.step(b.Failed).Res.String()
+			}
+			return true, b.step("promote").Res.String()
+		},
+		production: func(t *testing.T, r *rig, commit string) {
+			b := r.runCloudBuild(t, cbProduction, cbTrigger{Builtins: cbBuiltinsFor("acme/env", "production", commit, buildID()), Subs: envRepo(r)})
+			if b.Failed != "" {
+				t.Fatalf("%s: step %s failed:\n%s", cbProduction, b.Failed, b.step(b.Failed).Res)
+			}
+			if h := b.step("history").Res.Stdout; !strings.Contains(h, commit[:12]) {
+				t.Errorf("%s: the history step does not list %s:\n%s", cbProduction, commit[:12], h)
+			}
+		},
+		rollback: func(t *testing.T, r *rig, steps string) {
+			// A manual trigger: no commit.
+			b := r.runCloudBuild(t, cbRollback, cbTrigger{
+				Builtins: cbBuiltinsFor("acme/env", "production", "", buildID()),
+				Subs:     map[string]string{"_ENV_REPO": r.url, "_STEPS": steps},
+			})
+			if b.Failed != "" {
+				t.Fatalf("%s: step %s failed:\n%s", cbRollback, b.Failed, b.step(b.Failed).Res)
+			}
+		},
+	})
+}
+
+func TestRolloutGitHubActions(t *testing.T) {
+	runs := 0
+	runID := func() string {
+		runs++
+		return "1500" + string(rune('0'+runs))
+	}
+	envEvent := func(r *rig, branch, sha string) ghEvent {
+		return ghEvent{
+			Name: "push", Ref: branch, SHA: sha, Repo: "acme/env", Server: r.server, RunID: runID(),
+			Actor: "ferry-bot", ActorID: "7", Token: "ghs_env-repo-own-token",
+			Vars: map[string]string{
+				"WIF_PROVIDER": "projects/123/locations/global/workloadIdentityPools/gh/providers/gh",
+				"DEPLOY_SA":    "deployer@test-project.iam.gserviceaccount.com",
+				"CLUSTER":      branch, "CLUSTER_LOCATION": "us-central1",
+			},
+			Secrets: map[string]string{"ENV_REPO_TOKEN": r.token, "GITHUB_TOKEN": "ghs_env-repo-own-token"},
+		}
+	}
+	r := testRollout(t, rollout{
+		deploy: func(t *testing.T, r *rig, sha string) (string, map[string]string) {
+			id := runID()
+			run := r.runWorkflow(t, ghApp, ghEvent{
+				Name: "push", Ref: "main", SHA: sha, Repo: "acme/hello", Server: "https://github.com", RunID: id,
+				Actor: "octocat", ActorID: "1", Token: "ghs_app-repo-own-token",
+				Vars:    map[string]string{"IMAGE": r.reg.Host + "/team/hello", "ENV_REPO": r.url},
+				Secrets: map[string]string{"ENV_REPO_TOKEN": r.token, "GITHUB_TOKEN": "ghs_app-repo-own-token"},
+			}, ferryDir)
+			if run.Jobs["build"] != "success" {
+				t.Fatalf("%s: %v\n%s", ghApp, run.Jobs, run.step("Deploy to candidate").Res)
+			}
+			ref := r.reg.Host + "/team/hello:" + sha
+			checkActionOutputs(t, run.step("Deploy to candidate"), map[string]string{
+				"changed": "true", "result": "success", "commit": r.repo.Tip("candidate"), "digest": r.pushed[ref],
+			}, r.pushed[ref])
+			return r.pushed[ref], map[string]string{
+				"Ferry-Action": "deploy", "Ferry-Env": "candidate", "Ferry-App": "hello",
+				"Ferry-Image":         ref + "@" + r.pushed[ref],
+				"Ferry-Source-Repo":   "https://github.com/acme/hello",
+				"Ferry-Source-Commit": sha,
+				"Ferry-Build-ID":      id,
+				"Ferry-Build-URL":     "https://github.com/acme/hello/actions/runs/" + id,
+			}
+		},
+		candidate: func(t *testing.T, r *rig, commit string) (bool, string) {
+			run := r.runWorkflow(t, ghEnv, envEvent(r, "candidate", commit), ferryDir)
+			if run.Jobs["apply"] != "success" {
+				t.Fatalf("%s: apply job %s", ghEnv, run.Jobs["apply"])
+			}
+			step := run.step("Promote to production")
+			if run.Jobs["promote"] == "success" {
+				checkActionOutputs(t, step, map[string]string{"changed": "true", "result": "success", "commit": r.repo.Tip("production")}, "")
+			} else {
+				checkActionOutputs(t, step, map[string]string{"changed": "false", "result": "failure", "commit": ""}, "")
+			}
+			return run.Jobs["promote"] == "success", step.Res.String()
+		},
+		production: func(t *testing.T, r *rig, commit string) {
+			run := r.runWorkflow(t, ghEnv, envEvent(r, "production", commit), ferryDir)
+			if run.Jobs["apply"] != "success" || run.Jobs["promote"] != "skipped" {
+				t.Fatalf("%s on production: jobs %v, want apply success and promote skipped", ghEnv, run.Jobs)
+			}
+		},
+		rollback: func(t *testing.T, r *rig, steps string) {
+			ev := envEvent(r, "main", strings.Repeat("c3", 20))
+			ev.Name, ev.Actor, ev.ActorID = "workflow_dispatch", "octocat", "583231"
+			ev.Inputs = map[string]string{"env": "production", "steps": steps}
+			run := r.runWorkflow(t, ghRollback, ev, ferryDir)
+			if run.Jobs["rollback"] != "success" {
+				t.Fatalf("%s: %v\n%s", ghRollback, run.Jobs, run.step("Roll back").Res)
+			}
+			// Whoever pressed the button is the rollback's author.
+			if got, want := r.repo.Git("log", "-1", "--format=%an <%ae>", "production"), "octocat <583231+octocat@users.noreply.github.com>"; got != want {
+				t.Errorf("rollback author %q, want %q", got, want)
+			}
+		},
+	})
+	for _, f := range []string{ghApp, ghEnv, ghRollback} {
+		if missed := r.unevaluated(f); len(missed) > 0 {
+			t.Errorf("%s: expressions the rollout never evaluated: %q", f, missed)
+		}
+	}
+}
+
+// checkActionOutputs checks what the action's ferry step left for the
+// workflow: its outputs, and a job summary that names the digest (if any).
+// ferry writes both itself; should it write none, the checks say so and
+// skip.
+func checkActionOutputs(t *testing.T, step ghStepRun, want map[string]string, digest string) {
+	t.Helper()
+	if strings.TrimSpace(step.RawOutput) == "" {
+		t.Logf("SKIPPED output checks of %q: ferry wrote nothing to $GITHUB_OUTPUT", step.Step)
+	} else {
+		for k, v := range want {
+			if step.Outputs[k] != v {
+				t.Errorf("%q: action output %s = %q, want %q (ferry wrote:\n%s)", step.Step, k, step.Outputs[k], v, step.RawOutput)
+			}
+		}
+	}
+	if strings.TrimSpace(step.Summary) == "" {
+		t.Logf("SKIPPED summary check of %q: ferry wrote nothing to $GITHUB_STEP_SUMMARY", step.Step)
+	} else if digest != "" && (!strings.Contains(step.Summary, "|") || !strings.Contains(step.Summary, digest)) {
+		t.Errorf("%q: job summary: want a Markdown table naming %q:\n%s", step.Step, digest, step.Summary)
+	} else if !strings.Contains(step.Summary, "ferry ") || !strings.Contains(step.Summary, want["result"]) {
+		t.Errorf("%q: job summary does not say ferry's result %q:\n%s", step.Step, want["result"], step.Summary)
+	}
+}
+
+// ferry's own build: vet, test and the image, with the build's stand-ins;
+// the image it builds takes every build arg the Dockerfile declares.
+func TestCloudBuildSelf(t *testing.T) {
+	r := newRig(t)
+	sha := strings.Repeat("d4", 20)
+	b := r.runCloudBuild(t, "cloudbuild.yaml", cbTrigger{
+		Builtins: cbBuiltinsFor("ferrycd/ferry", "main", sha, "self-build"),
+		Subs:     map[string]string{"_REGISTRY": r.reg.Host + "/ferrycd", "_VERSION": "v9.9.9"},
+	})
+	if b.Failed != "" {
+		t.Fatalf("step %s failed", b.Failed)
+	}
+	for _, tag := range []string{sha[:7], "v9.9.9"} {
+		if _, ok := r.pushed[r.reg.Host+"/ferrycd/ferry:"+tag]; !ok {
+			t.Errorf("the build pushed no image tagged %s: %v", tag, r.pushed)
+		}
+	}
+	args := b.step("image").Args
+	buildArgs := map[string]string{}
+	for _, a := range args {
+		if kv, ok := strings.CutPrefix(a, "--build-arg="); ok {
+			k, v, _ := strings.Cut(kv, "=")
+			buildArgs[k] = v
+		}
+	}
+	if want := map[string]string{"VERSION": "v9.9.9", "COMMIT": sha}; !mapsEqual(buildArgs, want) {
+		t.Errorf("docker build --build-arg %v, want %v", buildArgs, want)
+	}
+	for k := range buildArgs {
+		if _, ok := imageBuild.Vars[k]; !ok {
+			t.Errorf("--build-arg %s: the Dockerfile's build stage has no ARG %s", k, k)
+		}
+	}
+	if args[len(args)-1] != "." {
+		t.Errorf("docker build context %q, want . (the repository, with .dockerignore)", args[len(args)-1])
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Every pipeline under pipelines/ (all but its README) is run by a rollout
+// above.
+func TestEveryPipelineFileRuns(t *testing.T) {
+	var all []string
+	err := filepath.WalkDir(filepath.Join(repoRoot, "pipelines"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasSuffix(p, ".md") {
+			rel, _ := filepath.Rel(repoRoot, p)
+			all = append(all, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := []string{cbApp, cbCandidate, cbProduction, cbRollback, ghApp, ghEnv, ghRollback}
+	sort.Strings(all)
+	sort.Strings(run)
+	if !slices.Equal(all, run) {
+		t.Errorf("files under pipelines/ %q, but the rollouts run %q; run every file", all, run)
+	}
+}
+
+// Each Cloud Build file says in its leading comment what every
+// substitution it uses means.
+func TestCloudBuildSubstitutionsDocumented(t *testing.T) {
+	files := append([]string{"cloudbuild.yaml"}, pipelineFiles(t, "cloudbuild/*.yaml")...)
+	used := regexp.MustCompile(`\$\{?(_[A-Z0-9_]+)`)
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(repoRoot, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var head, body []string
+		inHead := true
+		for _, line := range strings.Split(string(data), "\n") {
+			if inHead && (strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "") {
+				head = append(head, line)
+				continue
+			}
+			inHead = false
+			body = append(body, line)
+		}
+		var cfg cbConfig
+		readYAML(t, f, &cfg)
+		names := map[string]bool{}
+		for k := range cfg.Substitutions {
+			names[k] = true
+		}
+		for _, m := range used.FindAllStringSubmatch(strings.Join(body, "\n"), -1) {
+			names[m[1]] = true
+		}
+		doc := strings.Join(head, "\n")
+		for n := range names {
+			if !regexp.MustCompile(`(?m)^#\s+` + n + `\s`).MatchString(doc) {
+				t.Errorf("%s: substitution %s is not described in the comment block at the top", f, n)
+			}
+		}
+		if !strings.Contains(doc, "Substitutions") {
+			t.Errorf("%s: no Substitutions section in the comment block at the top", f)
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package pipelines
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ferrycd/ferry/internal/testgit"
+	"github.com/ferrycd/ferry/internal/testreg"
+)
+
+// rig is the world the pipelines run in: a registry and the env repo behind
+// git http-backend on 127.0.0.1, a Secret Manager, and a record of what the
+// stand-ins did and which steps were skipped.
+type rig struct {
+	t       *testing.T
+	reg     *testreg.Registry
+	repo    *testgit.Repo
+	server  string // http://127.0.0.1:PORT, the "git host"
+	url     string // the env repo: server + /acme/env.git
+	token   string // the only credential the git host accepts
+	secrets map[string]string
+
+	mu      sync.Mutex
+	built   map[string]bool            // image refs a build step tagged
+	pushed  map[string]string          // image ref -> digest the stand-in pushed
+	skipped []string                   // "file: step (kind): why", for the log
+	seen    map[string]map[string]bool // file -> every ${{ }} expression evaluated
+}
+
+const gitToken = "env-repo-token-5eb1"
+
+// newRig starts the registry and the env repo, seeded with apps/hello and
+// apps/other on candidate and production. The git host demands the token,
+// so a pipeline that does not wire its secret through fails.
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{t: t, token: gitToken, built: map[string]bool{}, pushed: map[string]string{}, seen: map[string]map[string]bool{}}
+	r.reg = testreg.Start(t, nil)
+	r.repo = testgit.NewRepo(t, writeSeed(t, r.reg.Host), "candidate", "production")
+	// The env repo is acme/env on the host, as on GitHub.
+	owner := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			req.URL.Path = strings.TrimPrefix(req.URL.Path, "/acme")
+			req.URL.RawPath = ""
+			h.ServeHTTP(w, req)
+		})
+	}
+	srv := testgit.Serve(t, r.repo, testgit.WithBasicAuth("x-access-token", r.token), testgit.WithMiddleware(owner))
+	r.server = srv.URL
+	r.url = srv.URL + "/acme/" + r.repo.Name
+	r.secrets = map[string]string{"projects/test-project/secrets/ferry-git-token/versions/latest": r.token}
+	t.Cleanup(func() {
+		// Once each, with how often.
+		var lines []string
+		count := map[string]int{}
+		for _, s := range r.skipped {
+			if count[s]++; count[s] == 1 {
+				lines = append(lines, s)
+			}
+		}
+		for i, l := range lines {
+			lines[i] = fmt.Sprintf("%dx %s", count[l], l)
+		}
+		if len(lines) > 0 {
+			t.Logf("steps skipped (each needs a cloud, a cluster or a runner; stand-ins noted):\n  %s", strings.Join(lines, "\n  "))
+		}
+	})
+	return r
+}
+
+// skip records a step that does not run here, and why.
+func (r *rig) skip(file, step, kind, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.skipped = append(r.skipped, fmt.Sprintf("%s: %q (%s): %s", file, step, kind, why))
+}
+
+// saw records that an expression of file was evaluated.
+func (r *rig) saw(file, expr string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen[file] == nil {
+		r.seen[file] = map[string]bool{}
+	}
+	r.seen[file][expr] = true
+}
+
+// unevaluated lists the ${{ }} expressions of file that no run evaluated:
+// an expression the test never checks could be wrong.
+func (r *rig) unevaluated(file string) []string {
+	data, err := os.ReadFile(filepath.Join(repoRoot, file))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var code []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			code = append(code, line)
+		}
+	}
+	var out []string
+	for _, m := range regexp.MustCompile(`\$\{\{(.*?)\}\}`).FindAllStringSubmatch(strings.Join(code, "\n"), -1) {
+		if e := strings.TrimSpace(m[1]); !r.seen[file][e] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// build records an image tag a build step produced.
+func (r *rig) build(ref string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.built[ref] = true
+}
+
+// push stands in for a registry push of a built image: a random image goes
+// to ref on the test registry, and its digest is remembered.
+func (r *rig) push(ref string) (string, error) {
+	r.mu.Lock()
+	built := r.built[ref]
+	r.mu.Unlock()
+	if !built {
+		return "", fmt.Errorf("push of %s, which no earlier step built", ref)
+	}
+	rest, ok := strings.CutPrefix(ref, r.reg.Host+"/")
+	if !ok {
+		return "", fmt.Errorf("push of %s: not on the test registry %s; point the pipeline's image at it", ref, r.reg.Host)
+	}
+	d := r.reg.Push(r.t, rest)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pushed[ref] = d
+	return d, nil
+}
+
+// trailers returns the git trailers of a commit of the env repo.
+func (r *rig) trailers(commit string) map[string][]string {
+	r.t.Helper()
+	out := map[string][]string{}
+	for _, line := range strings.Split(r.repo.Git("log", "-1", "--format=%(trailers:only,unfold)", commit), "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok {
+			out[k] = append(out[k], v)
+		}
+	}
+	return out
+}
+
+// tree is the tree hash of path at rev.
+func (r *rig) tree(rev, path string) string {
+	r.t.Helper()
+	return r.repo.Git("rev-parse", rev+":"+path)
+}
