@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,7 +47,7 @@ type config struct {
 func parseFlags(args []string) (config, error) {
 	c := config{apps: []int{2000}}
 	fs := flag.NewFlagSet("envbench", flag.ContinueOnError)
-	fs.Func("apps", "apps in the env repo, 5 files each; a comma-separated list runs each size in turn (default 2000)", func(s string) error {
+	fs.Func("apps", "apps in the env repo, 5 files each, or a `list` of sizes to run in turn, e.g. 500,2000,8000 (default 2000)", func(s string) error {
 		c.apps = nil
 		for _, f := range strings.Split(s, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -61,7 +62,13 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.commits, "commits", 300, "commits of history on top of the first one")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (env repos, clones) and print its path")
 	fs.BoolVar(&c.json, "json", false, "print every sample as JSON instead of the Markdown table")
-	fs.StringVar(&c.ferry, "ferry", "", "ferry binary to time (default: build ./cmd/ferry as `make build` does)")
+	fs.StringVar(&c.ferry, "ferry", "", "the ferry `binary` to time (default: build ./cmd/ferry, static and stripped)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: go run ./bench/envbench [flags]\n\n"+
+			"Times one deploy to a synthetic env repo three ways: git clone, sed and push (A); a blobless\n"+
+			"sparse clone (B); ferry deploy (F). Prints a Markdown table; see docs/benchmarks.md.\n\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -103,6 +110,9 @@ type bench struct {
 
 func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	cfg, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/cgi"
-	"os"
 	"os/exec"
 	"sync/atomic"
 
@@ -36,11 +35,8 @@ func serve(h http.Handler) (*server, error) {
 	s := &server{Host: ln.Addr().String()}
 	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
-		var in, out atomic.Int64
-		r.Body = countingReader{r.Body, &in}
-		h.ServeHTTP(countingWriter{w, &out}, r)
-		s.bytes.Add(in.Load() + out.Load())
-		fmt.Fprintf(os.Stderr, "REQ %s %s %s in=%d out=%d\n", r.Method, r.URL.Path, r.URL.RawQuery, in.Load(), out.Load())
+		r.Body = countingReader{r.Body, &s.bytes}
+		h.ServeHTTP(countingWriter{w, &s.bytes}, r)
 	})}
 	go s.srv.Serve(ln)
 	return s, nil
