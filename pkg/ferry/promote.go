@@ -249,7 +249,7 @@ func repoDigest(ref string) string {
 func checkHold(ctx context.Context, e Env, branch, scope string, override bool, what string) error {
 	var rollback *object.Commit
 	var unsure bool // a commit on the way may have changed the scope
-	h, err := envrepo.SearchCommits(ctx, e.Remote, branch, 64, func(h *envrepo.History) (bool, error) {
+	h, err := envrepo.SearchCommits(ctx, e.Remote, branch, 512, func(h *envrepo.History) (bool, error) {
 		rollback, unsure = nil, false
 		settled := false
 		last := h.Tip
