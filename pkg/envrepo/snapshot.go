@@ -33,9 +33,28 @@ type Snapshot struct {
 
 	s        storer.EncodedObjectStorer
 	wire     *wire                            // set by Fetch; pushes go through it
+	trees    map[plumbing.Hash]*object.Tree   // decoded trees; a hash names one content forever
 	lazy     func(want []plumbing.Hash) error // fetches missing blobs, after a partial fetch
 	baseTree plumbing.Hash
 	root     plumbing.Hash
+}
+
+// tree decodes a tree once: every path lookup walks from the root, and the
+// directory holding thousands of apps would otherwise be decoded on every
+// file kustomize stats.
+func (s *Snapshot) tree(h plumbing.Hash) (*object.Tree, error) {
+	if t, ok := s.trees[h]; ok {
+		return t, nil
+	}
+	t, err := object.GetTree(s.s, h)
+	if err != nil {
+		return nil, err
+	}
+	if s.trees == nil {
+		s.trees = map[plumbing.Hash]*object.Tree{}
+	}
+	s.trees[h] = t
+	return t, nil
 }
 
 func newSnapshot(s storer.EncodedObjectStorer, branch string, base plumbing.Hash) (*Snapshot, error) {
@@ -86,7 +105,7 @@ func (s *Snapshot) FileChanges() ([]FileChange, error) {
 		if h.IsZero() {
 			return m, nil
 		}
-		t, err := object.GetTree(s.s, h)
+		t, err := s.tree(h)
 		if err != nil {
 			return nil, err
 		}
@@ -157,11 +176,11 @@ func (s *Snapshot) changes() (object.Changes, error) {
 	if !s.Changed() {
 		return nil, nil
 	}
-	from, err := object.GetTree(s.s, s.baseTree)
+	from, err := s.tree(s.baseTree)
 	if err != nil {
 		return nil, err
 	}
-	to, err := object.GetTree(s.s, s.root)
+	to, err := s.tree(s.root)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +249,7 @@ func (s *Snapshot) prefetch(dir string, recursive bool) error {
 	var want []plumbing.Hash
 	var walk func(h plumbing.Hash) error
 	walk = func(h plumbing.Hash) error {
-		t, err := object.GetTree(s.s, h)
+		t, err := s.tree(h)
 		if err != nil {
 			return err
 		}
@@ -413,7 +432,7 @@ func (s *Snapshot) entryIn(root plumbing.Hash, name string) (*object.TreeEntry, 
 	if !fs.ValidPath(name) || name == "." {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
 	}
-	t, err := object.GetTree(s.s, root)
+	t, err := s.tree(root)
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +455,7 @@ func (s *Snapshot) entryIn(root plumbing.Hash, name string) (*object.TreeEntry, 
 		if found.Mode != filemode.Dir {
 			return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
 		}
-		if t, err = object.GetTree(s.s, found.Hash); err != nil {
+		if t, err = s.tree(found.Hash); err != nil {
 			return nil, err
 		}
 	}
@@ -462,7 +481,7 @@ func (s *Snapshot) set(name string, e *object.TreeEntry) error {
 func (s *Snapshot) setIn(tree plumbing.Hash, parts []string, e *object.TreeEntry) (plumbing.Hash, error) {
 	var entries []object.TreeEntry
 	if !tree.IsZero() {
-		t, err := object.GetTree(s.s, tree)
+		t, err := s.tree(tree)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
@@ -666,7 +685,7 @@ func (f snapFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if !fs.ValidPath(name) || !ok {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrNotExist}
 	}
-	t, err := object.GetTree(f.s.s, h)
+	t, err := f.s.tree(h)
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,15 @@ type wire struct {
 	r  Remote
 	ep *transport.Endpoint
 	c  transport.Transport
+	// Over HTTP an upload-pack session is stateless: each request is a
+	// POST of its own, so the session (and the capabilities it was
+	// advertised) serves the later blob fetches too, one request fewer
+	// each. SSH and file sessions are a process each and are not kept.
+	up     transport.UploadPackSession
+	upCaps *capability.List
 }
+
+func (w *wire) stateless() bool { return w.ep.Protocol == "http" || w.ep.Protocol == "https" }
 
 func newWire(r Remote) (*wire, error) {
 	ep, err := transport.NewEndpoint(r.URL)
@@ -54,10 +62,18 @@ func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, 
 	if err != nil {
 		return tip, false, err
 	}
-	defer sess.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			sess.Close()
+		}
+	}()
 	ar, err := sess.AdvertisedReferencesContext(ctx)
 	if err != nil {
 		return tip, false, err
+	}
+	if w.stateless() {
+		keep, w.up, w.upCaps = true, sess, ar.Capabilities
 	}
 	refs, err := ar.AllReferences()
 	if err != nil {
@@ -94,18 +110,22 @@ func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, 
 // filter, what they reach is filtered (a tree with blob:none brings its
 // subtrees and no blobs).
 func (w *wire) fetchObjects(ctx context.Context, st *memory.Storage, want []plumbing.Hash, filter ...packp.Filter) error {
-	sess, err := w.c.NewUploadPackSession(w.ep, w.r.Auth)
-	if err != nil {
-		return err
+	sess, caps := w.up, w.upCaps
+	if sess == nil {
+		var err error
+		if sess, err = w.c.NewUploadPackSession(w.ep, w.r.Auth); err != nil {
+			return err
+		}
+		defer sess.Close()
+		ar, err := sess.AdvertisedReferencesContext(ctx)
+		if err != nil {
+			return err
+		}
+		caps = ar.Capabilities
 	}
-	defer sess.Close()
-	ar, err := sess.AdvertisedReferencesContext(ctx)
-	if err != nil {
-		return err
-	}
-	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+	req := packp.NewUploadPackRequestFromCapabilities(caps)
 	req.Wants = want
-	if len(filter) > 0 && ar.Capabilities.Supports(capability.Filter) {
+	if len(filter) > 0 && caps.Supports(capability.Filter) {
 		req.Filter = filter[0]
 		if err := req.Capabilities.Set(capability.Filter); err != nil {
 			return err
@@ -208,13 +228,13 @@ func (s *Snapshot) newObjects(commit plumbing.Hash) ([]plumbing.Hash, error) {
 			return nil
 		}
 		out = append(out, now)
-		t, err := object.GetTree(s.s, now)
+		t, err := s.tree(now)
 		if err != nil {
 			return err
 		}
 		old := map[string]object.TreeEntry{}
 		if !before.IsZero() {
-			if bt, err := object.GetTree(s.s, before); err == nil {
+			if bt, err := s.tree(before); err == nil {
 				for _, e := range bt.Entries {
 					old[e.Name] = e
 				}
