@@ -7,7 +7,6 @@ package audit
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -293,12 +292,4 @@ func trimScheme(u string) string {
 	}
 	u = strings.TrimPrefix(u, "github.com/")
 	return strings.TrimSuffix(u, ".git")
-}
-
-// SortedImages returns images sorted, so commit messages do not depend on
-// flag order.
-func SortedImages(images []string) []string {
-	out := append([]string(nil), images...)
-	sort.Strings(out)
-	return out
 }

@@ -66,7 +66,6 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 	if app == "" {
 		app = scopeName(req.Path)
 	}
-	var images []Image
 	rec := audit.Record{
 		Action:       audit.ActionPromote,
 		Env:          req.To,
@@ -74,44 +73,12 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 		Path:         req.Path,
 		PromotedFrom: req.From + "@" + commit.Hash.String(),
 	}
-	w := writer(e, req.To, req.DryRun)
-	w.Verify = verify
-	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
-		if err := s.CheckScope(req.Path); err != nil {
-			return "", usagef("%v", err)
-		}
-		before, err := effectiveImages(s, req.Path)
-		if err != nil {
-			return "", err
-		}
-		if err := s.Graft(req.Path, from, tree); err != nil {
-			return "", err
-		}
-		after, err := effectiveImages(s, req.Path)
-		if err != nil {
-			return "", err
-		}
-		images = changedImages(before, after)
-		r := rec
-		r.Images = nil
-		r.Sources = nil
-		seen := map[audit.Source]bool{}
-		for _, img := range images {
-			r.Images = append(r.Images, img.Ref)
-			if src, ok := sources[img.Name+"@"+img.Digest]; ok && !seen[src] {
-				seen[src] = true
-				r.Sources = append(r.Sources, src)
-			}
-		}
-		return r.Format(""), nil
-	})
+	rep, err := graftWrite(ctx, e, rec, req.DryRun, from, tree, sources)
 	if err != nil {
 		return nil, err
 	}
-	rep := report(audit.ActionPromote, req.To, app, req.Path, req.DryRun, res)
-	rep.Images = nonNilImages(images)
 	rep.From = req.From + "@" + commit.Hash.String()
-	if !res.Changed {
+	if !rep.Changed {
 		rep.Reason = fmt.Sprintf("%s on %s is already identical to %s at %s", req.Path, req.To, req.From, short(commit.Hash))
 	}
 	return rep, nil
@@ -314,31 +281,52 @@ func within(p, scope string) bool {
 // overlaps reports whether writing one path can change the other.
 func overlaps(a, b string) bool { return within(a, b) || within(b, a) }
 
-// newestChange returns the newest first-parent commit on branch that changed
-// scope, or nil if none did.
-func newestChange(ctx context.Context, e Env, branch, scope string) (*object.Commit, error) {
-	var found *object.Commit
-	_, err := envrepo.Search(ctx, e.Remote, branch, searchDepth, func(h *envrepo.History) (bool, error) {
-		found = nil
-		err := h.FirstParent(func(c *object.Commit, parentTree plumbing.Hash) (bool, error) {
-			if changedScope(h, c.TreeHash, parentTree, scope) {
-				found = c
-				return false, nil
-			}
-			return true, nil
-		})
-		if errors.Is(err, envrepo.ErrTruncated) {
-			return false, nil
-		}
-		return true, err
-	})
-	return found, err
-}
-
 func changedScope(h *envrepo.History, tree, parentTree plumbing.Hash, scope string) bool {
 	a, okA := h.TreeAt(tree, scope)
 	b, okB := h.TreeAt(parentTree, scope)
 	return okA != okB || a != b
+}
+
+// graftWrite makes rec.Path on rec.Env the subtree tree of from, as
+// promote and rollback both do, and commits it with the images that change
+// and the provenance sources records for them.
+func graftWrite(ctx context.Context, e Env, rec audit.Record, dryRun bool, from *envrepo.Snapshot, tree plumbing.Hash, sources map[string]audit.Source) (*Report, error) {
+	var images []Image
+	w := writer(e, rec.Env, dryRun)
+	w.Verify = verify
+	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
+		if err := s.CheckScope(rec.Path); err != nil {
+			return "", usagef("%v", err)
+		}
+		before, err := effectiveImages(s, rec.Path)
+		if err != nil {
+			return "", err
+		}
+		if err := s.Graft(rec.Path, from, tree); err != nil {
+			return "", err
+		}
+		after, err := effectiveImages(s, rec.Path)
+		if err != nil {
+			return "", err
+		}
+		images = changedImages(before, after)
+		r := rec
+		seen := map[audit.Source]bool{}
+		for _, img := range images {
+			r.Images = append(r.Images, img.Ref)
+			if src, ok := sources[img.Name+"@"+img.Digest]; ok && !seen[src] {
+				seen[src] = true
+				r.Sources = append(r.Sources, src)
+			}
+		}
+		return r.Format(""), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep := report(rec.Action, rec.Env, rec.App, rec.Path, dryRun, res)
+	rep.Images = nonNilImages(images)
+	return rep, nil
 }
 
 func verify(ctx context.Context, s *envrepo.Snapshot) error {

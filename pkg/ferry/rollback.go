@@ -62,45 +62,13 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 	}
 	// The restored images came from builds the history records; say which.
 	sources := deploySources(h, target.Hash)
-	var images []Image
 	rec := audit.Record{Action: audit.ActionRollback, Env: req.Env, App: app, Path: req.Path, RollbackTo: target.Hash.String()}
-	w := writer(e, req.Env, req.DryRun)
-	w.Verify = verify
-	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
-		if err := s.CheckScope(req.Path); err != nil {
-			return "", usagef("%v", err)
-		}
-		before, err := effectiveImages(s, req.Path)
-		if err != nil {
-			return "", err
-		}
-		if err := s.Graft(req.Path, from, tree); err != nil {
-			return "", err
-		}
-		after, err := effectiveImages(s, req.Path)
-		if err != nil {
-			return "", err
-		}
-		images = changedImages(before, after)
-		r := rec
-		r.Images = nil
-		seen := map[audit.Source]bool{}
-		for _, img := range images {
-			r.Images = append(r.Images, img.Ref)
-			if src, ok := sources[img.Name+"@"+img.Digest]; ok && !seen[src] {
-				seen[src] = true
-				r.Sources = append(r.Sources, src)
-			}
-		}
-		return r.Format(""), nil
-	})
+	rep, err := graftWrite(ctx, e, rec, req.DryRun, from, tree, sources)
 	if err != nil {
 		return nil, err
 	}
-	rep := report(audit.ActionRollback, req.Env, app, req.Path, req.DryRun, res)
-	rep.Images = nonNilImages(images)
 	rep.RollbackTo = target.Hash.String()
-	if !res.Changed {
+	if !rep.Changed {
 		rep.Reason = fmt.Sprintf("%s on %s is already as it was at %s", req.Path, req.Env, short(target.Hash))
 	}
 	return rep, nil
