@@ -82,12 +82,7 @@ func fetchHistory(ctx context.Context, r Remote, branch string, depth int, filte
 		return withContext(ctx, func() error { return w.fetchObjects(ctx, st, want, packp.FilterBlobNone()) })
 	}
 	if filtered {
-		h.lazy = func(want []plumbing.Hash) error {
-			if err := withContext(ctx, func() error { return w.fetchObjects(ctx, st, want) }); err != nil {
-				return r.fetchError(branch, err)
-			}
-			return nil
-		}
+		h.lazy = w.blobFetcher(ctx, st, branch)
 	}
 	sh, err := st.Shallow()
 	if err != nil {

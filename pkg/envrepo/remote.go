@@ -123,13 +123,7 @@ func Fetch(ctx context.Context, r Remote, branch string) (*Snapshot, error) {
 	snap.wire = w
 	if filtered {
 		// Blobs come later, only those that are read, a directory at a time.
-		snap.lazy = func(want []plumbing.Hash) error {
-			err := withContext(ctx, func() error { return w.fetchObjects(ctx, st, want) })
-			if err != nil {
-				return r.fetchError(branch, err)
-			}
-			return nil
-		}
+		snap.lazy = w.blobFetcher(ctx, st, branch)
 	}
 	return snap, nil
 }

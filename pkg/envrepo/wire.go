@@ -134,6 +134,17 @@ func (w *wire) fetchObjects(ctx context.Context, st *memory.Storage, want []plum
 	return w.readPack(ctx, sess, req, st)
 }
 
+// blobFetcher returns what a snapshot calls to fetch the blobs a partial
+// fetch of branch into st left out.
+func (w *wire) blobFetcher(ctx context.Context, st *memory.Storage, branch string) func([]plumbing.Hash) error {
+	return func(want []plumbing.Hash) error {
+		if err := withContext(ctx, func() error { return w.fetchObjects(ctx, st, want) }); err != nil {
+			return w.r.fetchError(branch, err)
+		}
+		return nil
+	}
+}
+
 func (w *wire) readPack(ctx context.Context, sess transport.UploadPackSession, req *packp.UploadPackRequest, st *memory.Storage) error {
 	resp, err := sess.UploadPack(ctx, req)
 	if err != nil {
