@@ -251,3 +251,24 @@ func (r *Repo) Symlink(branch, path, target string) {
 	Run(r.t, work, "commit", "-q", "-m", "symlink "+path)
 	Run(r.t, work, "push", "-q", "origin", "HEAD:refs/heads/"+branch)
 }
+
+// Copy returns a new bare repository with everything r has (refs, objects,
+// config), so a state that took many steps to build can start several
+// independent cases.
+func (r *Repo) Copy(t testing.TB) *Repo {
+	t.Helper()
+	root := t.TempDir()
+	c := &Repo{t: t, Dir: filepath.Join(root, r.Name), Name: r.Name}
+	if err := os.CopyFS(c.Dir, os.DirFS(r.Dir)); err != nil {
+		t.Fatalf("copying %s: %v", r.Dir, err)
+	}
+	return c
+}
+
+// Hook installs an executable hook script (e.g. "pre-receive") in r.
+func (r *Repo) Hook(name, script string) {
+	r.t.Helper()
+	if err := os.WriteFile(filepath.Join(r.Dir, "hooks", name), []byte(script), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+}
