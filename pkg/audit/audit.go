@@ -28,10 +28,13 @@ const (
 	KeyImage        = "Ferry-Image"
 	KeyPromotedFrom = "Ferry-Promoted-From"
 	KeyRollbackTo   = "Ferry-Rollback-To"
-	KeySourceRepo   = "Ferry-Source-Repo"
-	KeySourceCommit = "Ferry-Source-Commit"
-	KeyBuildID      = "Ferry-Build-ID"
-	KeyBuildURL     = "Ferry-Build-URL"
+	// KeyOverrideRollback names a rollback whose hold a write replaced with
+	// --override-rollback, one trailer per rollback.
+	KeyOverrideRollback = "Ferry-Override-Rollback"
+	KeySourceRepo       = "Ferry-Source-Repo"
+	KeySourceCommit     = "Ferry-Source-Commit"
+	KeyBuildID          = "Ferry-Build-ID"
+	KeyBuildURL         = "Ferry-Build-URL"
 )
 
 // Record is what one ferry commit says it did.
@@ -46,6 +49,9 @@ type Record struct {
 	Images       []string
 	PromotedFrom string // E1@sha, promote only
 	RollbackTo   string // sha, rollback only
+	// OverrideRollback lists the rollbacks (shas) whose hold this write
+	// replaced with --override-rollback; empty when it replaced none.
+	OverrideRollback []string
 	// Sources are the builds the commit carries: one for a deploy, one per
 	// distinct deploy carried by a promote.
 	Sources []Source
@@ -150,6 +156,9 @@ func (r Record) Format(body string) string {
 	}
 	add(KeyPromotedFrom, r.PromotedFrom)
 	add(KeyRollbackTo, r.RollbackTo)
+	for _, sha := range r.OverrideRollback {
+		add(KeyOverrideRollback, sha)
+	}
 	for _, src := range r.Sources {
 		repo := src.SourceRepo
 		if len(r.Sources) > 1 {
@@ -185,6 +194,8 @@ func Parse(message string) Record {
 			r.PromotedFrom = kv[1]
 		case KeyRollbackTo:
 			r.RollbackTo = kv[1]
+		case KeyOverrideRollback:
+			r.OverrideRollback = append(r.OverrideRollback, kv[1])
 		case KeySourceRepo, KeySourceCommit, KeyBuildID, KeyBuildURL:
 			if kv[0] == KeySourceRepo || len(r.Sources) == 0 {
 				r.Sources = append(r.Sources, Source{})

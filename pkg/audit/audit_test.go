@@ -43,6 +43,12 @@ func TestFormatParseRoundTrip(t *testing.T) {
 			rec:  Record{Action: ActionRollback, Env: "production", App: "hello", RollbackTo: "0123456789abcdef0123"},
 			want: "roll back hello on production to 0123456789ab",
 		},
+		{
+			name: "deploy over two rollbacks",
+			rec: Record{Action: ActionDeploy, Env: "production", App: "hello", Path: "apps", Images: []string{"r/hello:v3@" + digest},
+				OverrideRollback: []string{"0123456789abcdef0123", "fedcba9876543210fedc"}},
+			want: "deploy hello to production: sha256:4f1c2a9e (hello:v3)",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -55,7 +55,7 @@ func BenchmarkTreeSurgery(b *testing.B) {
 		if err := s.WriteFile("apps/app1234/deployment.yaml", fmt.Appendf(nil, "kind: Deployment\nv: %d\n", i)); err != nil {
 			b.Fatal(err)
 		}
-		if got := s.Touched(); len(got) != 1 {
+		if got, err := s.Touched(); err != nil || len(got) != 1 {
 			b.Fatalf("touched %v", got)
 		}
 	}

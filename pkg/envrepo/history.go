@@ -308,19 +308,31 @@ func (h *History) Commit(c plumbing.Hash) (*object.Commit, error) {
 	return object.GetCommit(h.s, c)
 }
 
-// Walk calls fn for from and its first parents, newest first, for as long
-// as they were fetched and fn returns true.
+// Walk calls fn for from and its first parents, newest first, until fn
+// returns false or the branch's first commit is reached. It returns
+// ErrTruncated when fn still wants more at the edge of the fetch, and any
+// other failure to read a commit as it is: a walk that could not read what
+// it walks must not look like one that saw everything.
 func (h *History) Walk(from plumbing.Hash, fn func(c *object.Commit) bool) error {
 	for {
 		c, err := object.GetCommit(h.s, from)
 		if err != nil {
-			return nil // the edge of the fetch
+			return fmt.Errorf("reading commit %s of %s: %w", from, h.Branch, err)
 		}
-		if !fn(c) || len(c.ParentHashes) == 0 || h.shallow[c.Hash] {
+		if !fn(c) || len(c.ParentHashes) == 0 {
 			return nil
+		}
+		if h.shallow[c.Hash] {
+			return ErrTruncated
 		}
 		from = c.ParentHashes[0]
 	}
+}
+
+// Has reports whether commit c was fetched.
+func (h *History) Has(c plumbing.Hash) bool {
+	_, err := object.GetCommit(h.s, c)
+	return err == nil
 }
 
 // Prefetch fetches, in one request, the blobs under dir in each of the

@@ -283,7 +283,11 @@ func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger) (*Re
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Parent: snap.Base, Files: snap.Touched()}
+	files, err := snap.Touched()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Parent: snap.Base, Files: files}
 	if !snap.Changed() {
 		return res, nil
 	}

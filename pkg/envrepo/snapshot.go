@@ -74,17 +74,18 @@ func (s *Snapshot) Root() plumbing.Hash { return s.root }
 
 // Touched returns the files whose content or mode differs between the base
 // and the working tree (added, changed or removed), sorted. Only subtrees
-// whose hashes differ are looked into.
-func (s *Snapshot) Touched() []string {
+// whose hashes differ are looked into. A tree it cannot read is an error,
+// never an empty list: what validates the change must see all of it.
+func (s *Snapshot) Touched() ([]string, error) {
 	fc, err := s.FileChanges()
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("listing the files changed on %s: %w", s.Branch, err)
 	}
 	out := make([]string, len(fc))
 	for i, c := range fc {
 		out[i] = c.Path
 	}
-	return out
+	return out, nil
 }
 
 // FileChange is one file that differs between the base and the working tree.

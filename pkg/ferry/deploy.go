@@ -143,9 +143,7 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		rec.Images = append(rec.Images, img.Ref)
 	}
 
-	if err := checkHold(ctx, e, req.Env, req.Path, req.OverrideRollback, "deploy"); err != nil {
-		return nil, err
-	}
+	hold := &holdCheck{e: e, branch: req.Env, scope: req.Path, override: req.OverrideRollback, what: "deploy"}
 	w := writer(e, req.Env, req.DryRun)
 	w.Verify = verify
 	guard := &orderGuard{r: e.Resolver, log: log, created: map[string]time.Time{}}
@@ -153,6 +151,14 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		if err := s.CheckScope(req.Path); err != nil {
 			return "", usagef("%v", err)
 		}
+		// Against this very tip, on every attempt: a rollback that lands
+		// while this deploy is in flight stops its retry.
+		over, err := hold.check(ctx, s.Base)
+		if err != nil {
+			return "", err
+		}
+		r := rec
+		r.OverrideRollback = over
 		// One request for every blob the rewriter will read (after a
 		// partial fetch; a no-op otherwise).
 		if err := s.Prefetch(req.Path); err != nil {
@@ -172,7 +178,7 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 				return "", err
 			}
 		}
-		return rec.Format(""), nil
+		return r.Format(""), nil
 	})
 	var skip *skipped
 	if errors.As(err, &skip) {

@@ -2,6 +2,7 @@ package ferry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -111,8 +112,14 @@ func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
 	}
 	for _, dir := range sortedKeys(apps) {
 		a := apps[dir]
-		old := imagesIn(s.BaseFS(), dir)
-		now := imagesIn(s.FS(), dir)
+		old, err := imagesIn(s.BaseFS(), dir)
+		if err != nil {
+			return nil, fmt.Errorf("reading the images of %s on %s: %w", dir, req.To, err)
+		}
+		now, err := imagesIn(s.FS(), dir)
+		if err != nil {
+			return nil, fmt.Errorf("reading the images of %s on %s: %w", dir, req.From, err)
+		}
 		repos := map[string]bool{}
 		for r := range old {
 			repos[r] = true
@@ -144,15 +151,21 @@ func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
 	return res, nil
 }
 
-func imagesIn(fsys fs.FS, dir string) map[string]manifest.Ref {
-	if _, err := fs.Stat(fsys, dir); err != nil {
-		return map[string]manifest.Ref{}
+// imagesIn maps repository to effective reference under dir; a dir that
+// does not exist (added or removed by the promote) has none. Any other
+// failure is an error: a diff that cannot read an image must not report it
+// unchanged.
+func imagesIn(fsys fs.FS, dir string) (map[string]manifest.Ref, error) {
+	if _, err := fs.Stat(fsys, dir); errors.Is(err, fs.ErrNotExist) {
+		return map[string]manifest.Ref{}, nil
+	} else if err != nil {
+		return nil, err
 	}
 	refs, err := manifest.Images(fsys, dir)
 	if err != nil {
-		return map[string]manifest.Ref{}
+		return nil, err
 	}
-	return manifest.Effective(refs)
+	return manifest.Effective(refs), nil
 }
 
 // appDir is the app a file belongs to: the nearest directory at or above it,

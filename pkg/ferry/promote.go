@@ -14,10 +14,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// ErrHeld: the scope was rolled back, and nothing replaces a rollback
-// without saying so.
-var ErrHeld = errors.New("held by a rollback")
-
 // searchDepth is how many commits a history question fetches first; Search
 // deepens fourfold from there when the answer lies further back.
 const searchDepth = 20
@@ -58,8 +54,8 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 		return nil, fmt.Errorf("%s does not exist on %s at %s; nothing to promote", req.Path, req.From, short(commit.Hash))
 	}
 	log.Info("promoting", "from", req.From, "commit", commit.Hash.String(), "to", req.To, "path", req.Path)
-	sources := deploySources(src, commit.Hash)
-	if err := checkHold(ctx, e, req.To, req.Path, req.OverrideRollback, "promote"); err != nil {
+	sources, err := deploySources(src, commit.Hash)
+	if err != nil {
 		return nil, err
 	}
 	app := req.App
@@ -73,7 +69,8 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 		Path:         req.Path,
 		PromotedFrom: req.From + "@" + commit.Hash.String(),
 	}
-	rep, err := graftWrite(ctx, e, rec, req.DryRun, from, tree, sources)
+	hold := &holdCheck{e: e, branch: req.To, scope: req.Path, override: req.OverrideRollback, what: "promote"}
+	rep, err := graftWrite(ctx, e, rec, hold, req.DryRun, from, tree, sources)
 	if err != nil {
 		return nil, err
 	}
@@ -163,10 +160,12 @@ func findCommit(ctx context.Context, e Env, branch, sha, hint string) (*envrepo.
 }
 
 // deploySources maps "repo@digest" to the provenance of the newest deploy on
-// the fetched first-parent history at or before commit that wrote it.
-func deploySources(h *envrepo.History, from plumbing.Hash) map[string]audit.Source {
+// the fetched first-parent history at or before commit that wrote it. What
+// lies beyond the fetch is not looked for: provenance is what the fetched
+// history records.
+func deploySources(h *envrepo.History, from plumbing.Hash) (map[string]audit.Source, error) {
 	out := map[string]audit.Source{}
-	_ = h.Walk(from, func(c *object.Commit) bool {
+	err := h.Walk(from, func(c *object.Commit) bool {
 		rec := audit.Parse(c.Message)
 		if (rec.Action != audit.ActionDeploy && rec.Action != audit.ActionPromote) || len(rec.Sources) == 0 {
 			return true
@@ -184,7 +183,10 @@ func deploySources(h *envrepo.History, from plumbing.Hash) map[string]audit.Sour
 		}
 		return true
 	})
-	return out
+	if err != nil && !errors.Is(err, envrepo.ErrTruncated) {
+		return nil, fmt.Errorf("reading the provenance on %s: %w", h.Branch, err)
+	}
+	return out, nil
 }
 
 // repoDigest turns repo:tag@digest into repo@digest.
@@ -203,100 +205,25 @@ func repoDigest(ref string) string {
 	return repo + ref[at:]
 }
 
-// checkHold refuses to write scope on branch while the newest commit that
-// changed it is a rollback, unless override.
-//
-// It reads commit messages only (a few hundred bytes a commit, however big
-// the repo): ferry's commits name their scope in Ferry-Path. Walking back
-// from the tip, a ferry commit for the scope itself or inside it settles
-// the question (a rollback holds, anything else does not); a broader or
-// unmarked commit (by hand) may or may not have changed the scope, so the
-// walk goes on, and a rollback found beyond such commits holds only if the
-// scope's tree is still the one it wrote.
-func checkHold(ctx context.Context, e Env, branch, scope string, override bool, what string) error {
-	var rollback *object.Commit
-	var unsure bool // a commit on the way may have changed the scope
-	h, err := envrepo.SearchCommits(ctx, e.Remote, branch, 512, func(h *envrepo.History) (bool, error) {
-		rollback, unsure = nil, false
-		settled := false
-		last := h.Tip
-		err := h.Walk(h.Tip, func(c *object.Commit) bool {
-			last = c.Hash
-			rec := audit.Parse(c.Message)
-			switch {
-			case rec.Action == audit.ActionManual || rec.Path == "":
-				unsure = true // by hand, or before Ferry-Path: cannot tell
-				return true
-			case !overlaps(rec.Path, scope):
-				return true
-			case rec.Action == audit.ActionRollback && within(scope, rec.Path):
-				rollback, settled = c, true
-				return false
-			case within(rec.Path, scope):
-				settled = true // a deploy or promote of the scope: no hold
-				return false
-			default:
-				unsure = true // a broader write; look further
-				return true
-			}
-		})
-		if err != nil {
-			return false, err
-		}
-		// Answered, unless the walk ran into the edge of the fetch.
-		return settled || !h.Shallow(last), nil
-	})
-	if err != nil || rollback == nil {
-		return err
-	}
-	if unsure {
-		// Something since may have changed the scope: compare its tree
-		// now with the one the rollback wrote.
-		if err := h.LoadTrees(h.Tip, rollback.Hash); err != nil {
-			return err
-		}
-		tip, err := h.Commit(h.Tip)
-		if err != nil {
-			return err
-		}
-		now, _ := h.TreeAt(tip.TreeHash, scope)
-		then, _ := h.TreeAt(rollback.TreeHash, scope)
-		if now != then {
-			return nil
-		}
-	}
-	if override {
-		logger(e).Warn("replacing a rollback (--override-rollback)", "branch", branch, "path", scope, "rollback", rollback.Hash.String())
-		return nil
-	}
-	return fmt.Errorf("%w: %s on %s was rolled back by %s (%q); a %s would undo that. Fix forward and pass --override-rollback to %s anyway",
-		ErrHeld, scope, branch, short(rollback.Hash), firstLine(rollback.Message), what, what)
-}
-
-// within reports whether path p is scope or inside it.
-func within(p, scope string) bool {
-	return scope == "." || p == scope || strings.HasPrefix(p, scope+"/")
-}
-
-// overlaps reports whether writing one path can change the other.
-func overlaps(a, b string) bool { return within(a, b) || within(b, a) }
-
-func changedScope(h *envrepo.History, tree, parentTree plumbing.Hash, scope string) bool {
-	a, okA := h.TreeAt(tree, scope)
-	b, okB := h.TreeAt(parentTree, scope)
-	return okA != okB || a != b
-}
-
 // graftWrite makes rec.Path on rec.Env the subtree tree of from, as
 // promote and rollback both do, and commits it with the images that change
-// and the provenance sources records for them.
-func graftWrite(ctx context.Context, e Env, rec audit.Record, dryRun bool, from *envrepo.Snapshot, tree plumbing.Hash, sources map[string]audit.Source) (*Report, error) {
+// and the provenance sources records for them. hold, if not nil, is checked
+// on every attempt against the tip the graft is built on.
+func graftWrite(ctx context.Context, e Env, rec audit.Record, hold *holdCheck, dryRun bool, from *envrepo.Snapshot, tree plumbing.Hash, sources map[string]audit.Source) (*Report, error) {
 	var images []Image
 	w := writer(e, rec.Env, dryRun)
 	w.Verify = verify
 	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
 		if err := s.CheckScope(rec.Path); err != nil {
 			return "", usagef("%v", err)
+		}
+		r := rec
+		if hold != nil {
+			over, err := hold.check(ctx, s.Base)
+			if err != nil {
+				return "", err
+			}
+			r.OverrideRollback = over
 		}
 		before, err := effectiveImages(s, rec.Path)
 		if err != nil {
@@ -310,7 +237,6 @@ func graftWrite(ctx context.Context, e Env, rec audit.Record, dryRun bool, from 
 			return "", err
 		}
 		images = changedImages(before, after)
-		r := rec
 		seen := map[audit.Source]bool{}
 		for _, img := range images {
 			r.Images = append(r.Images, img.Ref)
@@ -330,7 +256,11 @@ func graftWrite(ctx context.Context, e Env, rec audit.Record, dryRun bool, from 
 }
 
 func verify(ctx context.Context, s *envrepo.Snapshot) error {
-	return manifest.Validate(s.FS(), s.Touched())
+	files, err := s.Touched()
+	if err != nil {
+		return err
+	}
+	return manifest.Validate(s.FS(), files)
 }
 
 // effectiveImages maps repository to the reference the rendered manifests

@@ -61,9 +61,13 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 		app = scopeName(req.Path)
 	}
 	// The restored images came from builds the history records; say which.
-	sources := deploySources(h, target.Hash)
+	sources, err := deploySources(h, target.Hash)
+	if err != nil {
+		return nil, err
+	}
 	rec := audit.Record{Action: audit.ActionRollback, Env: req.Env, App: app, Path: req.Path, RollbackTo: target.Hash.String()}
-	rep, err := graftWrite(ctx, e, rec, req.DryRun, from, tree, sources)
+	// A rollback is never held: it is what an incident needs first.
+	rep, err := graftWrite(ctx, e, rec, nil, req.DryRun, from, tree, sources)
 	if err != nil {
 		return nil, err
 	}

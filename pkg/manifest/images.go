@@ -27,9 +27,10 @@ type Ref struct {
 
 // Images lists every image reference under dir, in path and file order. It
 // reads what Pin would rewrite (workload containers and initContainers,
-// kustomization images entries) and never fails on a file it cannot parse
-// or a value that is not a reference: history must show any past state,
-// broken ones included. Unreadable files are skipped.
+// kustomization images entries) and never fails on a file it cannot parse,
+// one too big to be a manifest, or a value that is not a reference: history
+// must show any past state, broken ones included. A file it cannot read is
+// an error: what it lists must not look complete when it is not.
 func Images(fsys fs.FS, dir string) ([]Ref, error) {
 	if !fs.ValidPath(dir) {
 		return nil, fmt.Errorf("listing images: %q is not a slash path inside the tree", dir)
@@ -37,20 +38,21 @@ func Images(fsys fs.FS, dir string) ([]Ref, error) {
 	var out []Ref
 	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if p == dir {
-				return err
-			}
-			return nil
+			return err
 		}
 		if !d.Type().IsRegular() || !isManifestName(path.Base(p)) {
 			return nil
 		}
-		if info, err := d.Info(); err != nil || info.Size() > MaxFileSize {
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Size() > MaxFileSize {
 			return nil
 		}
 		data, err := fs.ReadFile(fsys, p)
 		if err != nil {
-			return nil
+			return err
 		}
 		out = append(out, fileImages(p, data)...)
 		return nil

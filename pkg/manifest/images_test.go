@@ -1,6 +1,9 @@
 package manifest
 
 import (
+	"errors"
+	"io/fs"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -37,5 +40,38 @@ func TestImages(t *testing.T) {
 	}
 	if _, err := Images(fsys, "missing"); err == nil {
 		t.Error("missing dir: no error")
+	}
+}
+
+// failingFS fails to read one file, as a blob fetch that breaks would.
+type failingFS struct {
+	fstest.MapFS
+	bad string
+}
+
+func (f failingFS) Open(name string) (fs.File, error) {
+	if name == f.bad {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("connection reset")}
+	}
+	return f.MapFS.Open(name)
+}
+
+func (f failingFS) ReadFile(name string) ([]byte, error) {
+	if name == f.bad {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("connection reset")}
+	}
+	return f.MapFS.ReadFile(name)
+}
+
+// A file that cannot be read is an error, not a file without images: a
+// diff or a guard built on the list must not take it for complete.
+func TestImagesFailsClosed(t *testing.T) {
+	fsys := failingFS{MapFS: fstest.MapFS{
+		"apps/hello/a.yaml": {Data: []byte("kind: Pod\nspec:\n  containers:\n    - image: r.example/a:v1\n")},
+		"apps/hello/b.yaml": {Data: []byte("kind: Pod\nspec:\n  containers:\n    - image: r.example/b:v1\n")},
+	}, bad: "apps/hello/b.yaml"}
+	refs, err := Images(fsys, "apps")
+	if err == nil || !strings.Contains(err.Error(), "apps/hello/b.yaml") {
+		t.Errorf("Images over an unreadable file = %v, %v; want an error naming it", refs, err)
 	}
 }

@@ -1,0 +1,189 @@
+package ferry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ferrycd/ferry/pkg/audit"
+	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// ErrHeld: the scope was rolled back, and nothing replaces a rollback
+// without saying so.
+var ErrHeld = errors.New("held by a rollback")
+
+// holdDepth is how many commits the hold check reads first (messages only,
+// a few hundred bytes each); it deepens from there when it must.
+const holdDepth = 512
+
+// The hold rule. A rollback of scope S holds every later deploy or promote
+// whose scope overlaps S: the same scope, one inside it, or one containing
+// it. The hold is lifted only by a later commit whose scope contains S and
+// that was made with --override-rollback (it names the rollback in a
+// Ferry-Override-Rollback trailer), or by a commit by hand that changes
+// something in S (a person fixing forward). An override of a narrower or
+// another scope lands, but lifts nothing beyond what it covers.
+//
+// The check runs on every attempt of a write, against the very commit the
+// write is built on, so a rollback that lands while a write is in flight
+// stops the write's retry rather than being undone by it.
+type holdCheck struct {
+	e        Env
+	branch   string
+	scope    string
+	override bool
+	what     string // "deploy" or "promote", for the message
+}
+
+// held is one rollback whose hold covers the scope being written.
+type held struct {
+	commit *object.Commit
+	scope  string
+}
+
+// check returns the rollbacks whose hold the write on base replaces (only
+// with override; their shas go in the commit's trailers), or ErrHeld.
+func (hc *holdCheck) check(ctx context.Context, base plumbing.Hash) ([]string, error) {
+	holds, err := hc.holds(ctx, base)
+	if err != nil {
+		return nil, fmt.Errorf("checking %s on %s for a rollback: %w", hc.scope, hc.branch, err)
+	}
+	if len(holds) == 0 {
+		return nil, nil
+	}
+	if hc.override {
+		var shas []string
+		for _, h := range holds {
+			logger(hc.e).Warn("replacing a rollback (--override-rollback)", "branch", hc.branch, "path", hc.scope,
+				"held", h.scope, "rollback", h.commit.Hash.String())
+			shas = append(shas, h.commit.Hash.String())
+		}
+		return shas, nil
+	}
+	h := holds[0] // the newest
+	lift := fmt.Sprintf("Fix forward, then pass --override-rollback to a %s whose --path contains %s", hc.what, h.scope)
+	if h.scope != hc.scope && within(h.scope, hc.scope) {
+		lift += fmt.Sprintf(", or narrow --path to leave %s out", h.scope)
+	}
+	return nil, fmt.Errorf("%w: %s on %s was rolled back by %s (%q); this %s of %s would undo that. %s",
+		ErrHeld, h.scope, hc.branch, short(h.commit.Hash), firstLine(h.commit.Message), hc.what, hc.scope, lift)
+}
+
+// holds walks back from base, reading commit messages only, and returns the
+// rollbacks still holding a scope that overlaps hc.scope, newest first.
+//
+// The walk ends early at a deploy or promote whose scope contains hc.scope
+// and that was made without --override-rollback: ferry checked the same
+// rule when it made that commit, so no older rollback can hold now. Commits
+// by hand, and ferry's own from before it recorded Ferry-Path, may have
+// changed any scope: they are kept, and compared by tree only when a
+// rollback they might lift turns up.
+func (hc *holdCheck) holds(ctx context.Context, base plumbing.Hash) ([]held, error) {
+	type candidate struct {
+		held
+		manual int // how many of manual are newer than it
+	}
+	var (
+		cands  []candidate
+		manual []*object.Commit // newest first
+		lifts  []string         // scopes of overrides seen so far
+	)
+	liftedBy := func(scope string) bool {
+		for _, l := range lifts {
+			if within(scope, l) {
+				return true
+			}
+		}
+		return false
+	}
+	h, err := envrepo.SearchCommits(ctx, hc.e.Remote, hc.branch, holdDepth, func(h *envrepo.History) (bool, error) {
+		if !h.Has(base) {
+			// The branch moved on more than a fetch's depth since base
+			// was read: fetch deeper.
+			return false, nil
+		}
+		cands, manual, lifts = nil, nil, nil
+		settled := false
+		err := h.Walk(base, func(c *object.Commit) bool {
+			rec := audit.Parse(c.Message)
+			switch {
+			case rec.Action == audit.ActionManual || rec.Path == "":
+				manual = append(manual, c)
+			case !overlaps(rec.Path, hc.scope):
+			case rec.Action == audit.ActionRollback:
+				if !liftedBy(rec.Path) {
+					cands = append(cands, candidate{held{c, rec.Path}, len(manual)})
+				}
+			case len(rec.OverrideRollback) > 0:
+				lifts = append(lifts, rec.Path)
+			case within(hc.scope, rec.Path):
+				settled = true
+			}
+			return !settled
+		})
+		if errors.Is(err, envrepo.ErrTruncated) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !h.Has(base) {
+		return nil, fmt.Errorf("commit %s is not on %s", short(base), hc.branch)
+	}
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	// A commit by hand that changed a held scope is a fix forward. Load
+	// the trees of the commits by hand and their parents, in one request.
+	var need []plumbing.Hash
+	for _, m := range manual[:cands[len(cands)-1].manual] {
+		need = append(need, m.Hash)
+		if len(m.ParentHashes) > 0 {
+			need = append(need, m.ParentHashes[0])
+		}
+	}
+	if err := h.LoadTrees(need...); err != nil {
+		return nil, err
+	}
+	var out []held
+	for _, c := range cands {
+		fixed := false
+		for _, m := range manual[:c.manual] {
+			parentTree := plumbing.ZeroHash
+			if len(m.ParentHashes) > 0 {
+				p, err := h.Commit(m.ParentHashes[0])
+				if err != nil {
+					return nil, err
+				}
+				parentTree = p.TreeHash
+			}
+			if changedScope(h, m.TreeHash, parentTree, c.scope) {
+				fixed = true
+				break
+			}
+		}
+		if !fixed {
+			out = append(out, c.held)
+		}
+	}
+	return out, nil
+}
+
+// within reports whether path p is scope or inside it.
+func within(p, scope string) bool {
+	return scope == "." || p == scope || len(p) > len(scope) && p[:len(scope)] == scope && p[len(scope)] == '/'
+}
+
+// overlaps reports whether writing one path can change the other.
+func overlaps(a, b string) bool { return within(a, b) || within(b, a) }
+
+func changedScope(h *envrepo.History, tree, parentTree plumbing.Hash, scope string) bool {
+	a, okA := h.TreeAt(tree, scope)
+	b, okB := h.TreeAt(parentTree, scope)
+	return okA != okB || a != b
+}
