@@ -1,7 +1,8 @@
 // Package manifest pins container images in a tree of Kubernetes YAML files.
 //
 // [RewriteFile] and [Pin] rewrite every reference to a target repository to
-// repo:tag@sha256:... in two places:
+// repo:tag@sha256:..., and [Images] reads them, wherever a [FieldSpec] of
+// [DefaultFieldSpecs] points; one walker serves both. Today that is two places:
 //
 //   - the top-level images: list of kustomization files (kustomization.yaml,
 //     kustomization.yml, Kustomization), by setting newTag and digest on each

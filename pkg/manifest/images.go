@@ -40,7 +40,7 @@ func Images(fsys fs.FS, dir string) ([]Ref, error) {
 		if err != nil {
 			return err
 		}
-		if !d.Type().IsRegular() || !isManifestName(path.Base(p)) {
+		if !d.Type().IsRegular() || !IsManifest(path.Base(p)) {
 			return nil
 		}
 		info, err := d.Info()
@@ -83,6 +83,10 @@ func Effective(refs []Ref) map[string]Ref {
 	return m
 }
 
+// fileImages reads the references in one file through the same field specs
+// the rewriter uses. What cannot be read as a reference (a file that does
+// not parse, an aliased or duplicated image key, a value that is not a
+// reference) is left out: history shows broken states too.
 func fileImages(p string, data []byte) []Ref {
 	docs, err := decodeAll(data)
 	if err != nil {
@@ -90,76 +94,48 @@ func fileImages(p string, data []byte) []Ref {
 	}
 	var out []Ref
 	for _, doc := range docs {
-		if hasAlias(doc) && checkAliases(doc) != nil {
+		aliases := hasAlias(doc)
+		if aliases && checkAliases(doc) != nil {
 			continue
 		}
 		if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 			continue
 		}
-		root := doc.Content[0]
-		if isKustomization(p) {
-			for _, list := range lookup(root, "images") {
-				list = deref(list)
-				if list == nil || list.Kind != yaml.SequenceNode {
-					continue
-				}
-				for _, e := range list.Content {
-					if e = deref(e); e == nil || e.Kind != yaml.MappingNode {
-						continue
-					}
-					repo, err := name.NewRepository(strings.TrimSpace(effectiveName(e)), name.WeakValidation)
-					if err != nil {
-						continue
-					}
-					r := Ref{File: p, Kind: KindKustomization, Repo: repo.Name(), Tag: scalarValue(e, "newTag"), Digest: scalarValue(e, "digest")}
-					r.Value = imageString(effectiveName(e), r.Tag, r.Digest)
-					if from, err := name.NewRepository(strings.TrimSpace(scalarValue(e, "name")), name.WeakValidation); err == nil && from.Name() != r.Repo {
-						r.Replaces = from.Name()
-					}
-					out = append(out, r)
-				}
+		_ = sites(p, doc.Content[0], aliases, defaultFields, func(st site) error {
+			if r, ok := siteRef(p, st); ok {
+				out = append(out, r)
 			}
-		}
-		if workloadKinds[scalarValue(root, "kind")] {
-			seen := map[*yaml.Node]bool{}
-			walkContainers(root, seen, func(v string) {
-				if r, ok := parseImage(v); ok {
-					r.File = p
-					out = append(out, r)
-				}
-			})
-		}
+			return nil
+		})
 	}
 	return out
 }
 
-func walkContainers(n *yaml.Node, seen map[*yaml.Node]bool, fn func(string)) {
-	if n == nil || seen[n] {
-		return
-	}
-	seen[n] = true
-	n = deref(n)
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			if k.Kind != yaml.ScalarNode || (k.Value != "containers" && k.Value != "initContainers") {
-				continue
-			}
-			seq := deref(n.Content[i+1])
-			if seq == nil || seq.Kind != yaml.SequenceNode {
-				continue
-			}
-			for _, c := range seq.Content {
-				if c = deref(c); c != nil && c.Kind == yaml.MappingNode {
-					if v := scalarValue(c, "image"); v != "" {
-						fn(v)
-					}
-				}
-			}
+// siteRef reads the reference at one site.
+func siteRef(p string, st site) (Ref, bool) {
+	switch st.field.Form {
+	case FormKustomizeImage:
+		e := deref(st.node)
+		if e == nil || e.Kind != yaml.MappingNode {
+			return Ref{}, false
 		}
-	}
-	for _, c := range n.Content {
-		walkContainers(c, seen, fn)
+		repo, err := name.NewRepository(strings.TrimSpace(effectiveName(e)), name.WeakValidation)
+		if err != nil {
+			return Ref{}, false
+		}
+		r := Ref{File: p, Kind: KindKustomization, Repo: repo.Name(), Tag: scalarValue(e, "newTag"), Digest: scalarValue(e, "digest")}
+		r.Value = imageString(effectiveName(e), r.Tag, r.Digest)
+		if from, err := name.NewRepository(strings.TrimSpace(scalarValue(e, "name")), name.WeakValidation); err == nil && from.Name() != r.Repo {
+			r.Replaces = from.Name()
+		}
+		return r, true
+	default:
+		if st.keys != 1 || st.node.Kind != yaml.ScalarNode || st.node.Value == "" {
+			return Ref{}, false
+		}
+		r, ok := parseImage(st.node.Value)
+		r.File = p
+		return r, ok
 	}
 }
 

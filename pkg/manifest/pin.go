@@ -24,8 +24,8 @@ type Result struct {
 	Changes []Change          // every reference found, in path order then line order
 }
 
-// Pin rewrites all *.yaml/*.yml files (and kustomization files named
-// Kustomization) under dir in fsys; see [RewriteFile]. dir is a slash path
+// Pin rewrites every manifest (see [IsManifest]: *.yaml and *.yml in any
+// case, and kustomization files) under dir in fsys; see [RewriteFile]. dir is a slash path
 // relative to the root of fsys, "." for the whole tree; a dir that leaves the
 // tree or passes through a symbolic link is refused.
 //
@@ -52,7 +52,7 @@ func Pin(fsys fs.FS, dir string, targets []Target) (*Result, error) {
 		if err != nil {
 			return err
 		}
-		if !d.Type().IsRegular() || !isManifestName(path.Base(p)) {
+		if !d.Type().IsRegular() || !IsManifest(path.Base(p)) {
 			return nil // directories, and symbolic links to anything
 		}
 		info, err := d.Info()
@@ -106,7 +106,7 @@ func Pin(fsys fs.FS, dir string, targets []Target) (*Result, error) {
 func miscased(fsys fs.FS, dir string, repos []string) []string {
 	var out []string
 	_ = fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() || !isManifestName(path.Base(p)) {
+		if err != nil || !d.Type().IsRegular() || !IsManifest(path.Base(p)) {
 			return nil
 		}
 		if info, err := d.Info(); err != nil || info.Size() > MaxFileSize {
@@ -146,10 +146,6 @@ func miscased(fsys fs.FS, dir string, repos []string) []string {
 		return nil
 	})
 	return out
-}
-
-func isManifestName(base string) bool {
-	return strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml") || base == "Kustomization"
 }
 
 // noSymlinkIn refuses a dir reached through a symbolic link. fs.Stat, which

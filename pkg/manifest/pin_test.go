@@ -221,3 +221,63 @@ func TestPinFileTooLarge(t *testing.T) {
 		t.Errorf("error = %v, want one naming apps/hello/big.yaml and the limit", err)
 	}
 }
+
+// What validation reads, pinning writes: a manifest named x.YAML is
+// validated (build.go) and so must be pinned and read too, not skipped.
+func TestManifestNamesAnyCase(t *testing.T) {
+	fsys := fstest.MapFS{"apps/hello/Deploy.YAML": {Data: []byte(pinDeploy)}, "apps/hello/svc.Yml": {Data: []byte(pinDeploy)}}
+	target := Target{Repo: "127.0.0.1:5000/team/hello", Tag: "v2", Digest: "sha256:" + strings.Repeat("ab", 32)}
+	res, err := Pin(fsys, "apps", []Target{target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(res.Files)); !slices.Equal(got, []string{"apps/hello/Deploy.YAML", "apps/hello/svc.Yml"}) {
+		t.Errorf("pinned %v", got)
+	}
+	refs, err := Images(fsys, "apps")
+	if err != nil || len(refs) != 4 {
+		t.Errorf("Images read %d references (%v), want 4", len(refs), err)
+	}
+	for _, n := range []string{"x.yaml", "x.YML", "Kustomization", "kustomization.yml"} {
+		if !IsManifest(n) {
+			t.Errorf("IsManifest(%q) = false", n)
+		}
+	}
+	for _, n := range []string{"x.json", "README.md", "kustomization"} {
+		if IsManifest(n) {
+			t.Errorf("IsManifest(%q) = true", n)
+		}
+	}
+}
+
+// A field spec is data: a kind the defaults do not know is read and pinned
+// by adding an entry, with no new code path.
+func TestFieldSpecIsData(t *testing.T) {
+	rollout := `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+spec:
+  template:
+    spec:
+      containers:
+        - image: 127.0.0.1:5000/team/hello:v1 # app
+`
+	fields := compileFields(append(DefaultFieldSpecs(), FieldSpec{Kinds: []string{"Rollout"}, Path: "spec/template/spec/containers[]/image"}))
+	if got := fields[1].steps; !cmp.Equal(got, [][]string{{"**"}, {"containers", "initContainers"}, nil, {"image"}}) {
+		t.Errorf("steps of the workload spec: %q", got)
+	}
+	docs, err := decodeAll([]byte(rollout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, fs := range [][]field{defaultFields, fields} {
+		n := 0
+		if err := sites("r.yaml", docs[0].Content[0], false, fs, func(st site) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		found = append(found, fmt.Sprint(n))
+	}
+	if !slices.Equal(found, []string{"0", "1"}) {
+		t.Errorf("sites in a Rollout without and with its spec: %v, want [0 1]", found)
+	}
+}

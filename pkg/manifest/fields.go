@@ -1,0 +1,228 @@
+package manifest
+
+import (
+	"path"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// Form says how an image reference is written where a [FieldSpec] points.
+type Form int
+
+const (
+	// FormImage is one scalar holding repo[:tag][@digest], as a container's
+	// image does.
+	FormImage Form = iota
+	// FormKustomizeImage is an entry of a kustomization's images list: a
+	// map whose name (or newName) is the repository and whose newTag and
+	// digest pin it.
+	FormKustomizeImage
+)
+
+// FieldSpec says where image references live, in the spirit of kustomize's
+// field specs: in documents whose kind is one of Kinds (any kind when
+// empty), in files whose base name is one of Files (any manifest when
+// empty), at Path, written in Form.
+//
+// Path is a slash-separated list of steps from the document's root: a key
+// ("spec"), alternative keys ("{containers,initContainers}"), "[]" for
+// every item of a sequence, and "**" for any depth, so
+// "**/{containers,initContainers}[]/image" finds a pod template wherever a
+// kind keeps it (a CronJob's spec.jobTemplate.spec.template included).
+type FieldSpec struct {
+	Kinds []string
+	Files []string
+	Path  string
+	Form  Form
+}
+
+// WorkloadKinds are the kinds whose containers' images are pinned by
+// default. They all carry a pod template (or are a pod).
+var WorkloadKinds = []string{"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
+
+// DefaultFieldSpecs are the places ferry reads and pins images in: every
+// container and initContainer of the workload kinds, and the images list of
+// a kustomization. Reading (history, diff, the out-of-order guard) and
+// writing (the byte-exact splice) both go through this one table.
+func DefaultFieldSpecs() []FieldSpec {
+	return []FieldSpec{
+		{Files: konfig.RecognizedKustomizationFileNames(), Path: "images[]", Form: FormKustomizeImage},
+		{Kinds: WorkloadKinds, Path: "**/{containers,initContainers}[]/image", Form: FormImage},
+	}
+}
+
+var defaultFields = compileFields(DefaultFieldSpecs())
+
+// isKustomization reports whether p names a kustomization file, by the
+// names kustomize itself recognises.
+func isKustomization(p string) bool {
+	return slices.Contains(konfig.RecognizedKustomizationFileNames(), path.Base(p))
+}
+
+// IsManifest reports whether a file of this base name holds manifests:
+// *.yaml or *.yml in any case, or a kustomization file. Pinning, reading
+// and validation all decide by it.
+func IsManifest(base string) bool {
+	switch strings.ToLower(path.Ext(base)) {
+	case ".yaml", ".yml":
+		return true
+	}
+	return isKustomization(base)
+}
+
+// field is a compiled FieldSpec.
+type field struct {
+	FieldSpec
+	steps [][]string // each step's keys; nil for "[]", {"**"} for any depth
+}
+
+func compileFields(specs []FieldSpec) []field {
+	out := make([]field, len(specs))
+	for i, s := range specs {
+		out[i].FieldSpec = s
+		for _, st := range strings.Split(s.Path, "/") {
+			for st != "" {
+				switch {
+				case st == "**":
+					out[i].steps = append(out[i].steps, []string{"**"})
+					st = ""
+				case strings.HasPrefix(st, "[]"):
+					out[i].steps = append(out[i].steps, nil)
+					st = st[2:]
+				default:
+					key, rest, _ := strings.Cut(st, "[]")
+					if rest != "" || strings.HasSuffix(st, "[]") {
+						rest = "[]" + rest
+					}
+					if alts, ok := strings.CutPrefix(key, "{"); ok {
+						out[i].steps = append(out[i].steps, strings.Split(strings.TrimSuffix(alts, "}"), ","))
+					} else {
+						out[i].steps = append(out[i].steps, []string{key})
+					}
+					st = rest
+				}
+			}
+		}
+	}
+	return out
+}
+
+// applies reports whether f looks into a document of kind in file p.
+func (f *field) applies(p, kind string) bool {
+	if len(f.Files) > 0 && !slices.Contains(f.Files, path.Base(p)) {
+		return false
+	}
+	return len(f.Kinds) == 0 || slices.Contains(f.Kinds, kind)
+}
+
+// site is one place a field spec points at in a document.
+type site struct {
+	field *field
+	// node is the value as written: a scalar for FormImage, a mapping for
+	// FormKustomizeImage, or an alias to one, which callers decide about.
+	node *yaml.Node
+	// keys is how many values the field's key has in its mapping (yaml.v3
+	// keeps duplicate keys); more than one is ambiguous.
+	keys int
+}
+
+// sites calls fn for each place one of fields points at in the document
+// root of file p, once per node even where aliases reach it again. Aliases
+// are followed on the way; a walk over a document with aliases remembers
+// where it has been, so a crafted alias graph costs linear time (the
+// document's expanded size is checked before, see checkAliases).
+func sites(p string, root *yaml.Node, aliases bool, fields []field, fn func(site) error) error {
+	kind := scalarValue(root, "kind")
+	seen := map[*yaml.Node]bool{}
+	for i := range fields {
+		f := &fields[i]
+		if !f.applies(p, kind) {
+			continue
+		}
+		w := walker{f: f, seen: seen, fn: fn}
+		if aliases {
+			w.visited = map[visit]bool{}
+		}
+		if err := w.walk(root, 0, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type visit struct {
+	n    *yaml.Node
+	step int
+}
+
+type walker struct {
+	f       *field
+	seen    map[*yaml.Node]bool // sites reported
+	visited map[visit]bool      // nil when the document has no aliases
+	fn      func(site) error
+}
+
+func (w *walker) walk(n *yaml.Node, step, keys int) error {
+	if n == nil {
+		return nil
+	}
+	if step == len(w.f.steps) {
+		if w.seen[n] {
+			return nil
+		}
+		w.seen[n] = true
+		return w.fn(site{field: w.f, node: n, keys: keys})
+	}
+	if w.visited != nil {
+		if w.visited[visit{n, step}] {
+			return nil
+		}
+		w.visited[visit{n, step}] = true
+	}
+	d := deref(n)
+	if d == nil {
+		return nil
+	}
+	st := w.f.steps[step]
+	switch {
+	case len(st) == 1 && st[0] == "**":
+		if err := w.walk(n, step+1, keys); err != nil {
+			return err
+		}
+		for i, c := range d.Content {
+			if d.Kind == yaml.MappingNode && i%2 == 0 {
+				continue // keys
+			}
+			if err := w.walk(c, step, 1); err != nil {
+				return err
+			}
+		}
+	case st == nil:
+		if d.Kind != yaml.SequenceNode {
+			return nil
+		}
+		for _, c := range d.Content {
+			if err := w.walk(c, step+1, 1); err != nil {
+				return err
+			}
+		}
+	default:
+		if d.Kind != yaml.MappingNode {
+			return nil
+		}
+		// In document order, so what is read comes out in file order.
+		for i := 0; i+1 < len(d.Content); i += 2 {
+			k := d.Content[i]
+			if k.Kind != yaml.ScalarNode || !slices.Contains(st, k.Value) {
+				continue
+			}
+			if err := w.walk(d.Content[i+1], step+1, len(lookup(d, k.Value))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
