@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ferrycd/ferry/pkg/ref"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -154,7 +155,7 @@ func (r *Resolver) Exists(ctx context.Context, repo, digest string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	if err := checkDigest(digest); err != nil {
+	if err := ref.CheckDigest(digest); err != nil {
 		return fmt.Errorf("%s: %w: %v", op, ErrInvalidReference, err)
 	}
 	rp, err := r.repository(n)

@@ -1,4 +1,4 @@
-package image_test
+package ref_test
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ferrycd/ferry/pkg/image"
+	"github.com/ferrycd/ferry/pkg/ref"
 )
 
 const (
@@ -24,27 +24,27 @@ func TestParse(t *testing.T) {
 	tests := []struct {
 		name    string
 		in      string
-		want    image.Reference
+		want    ref.Ref
 		wantErr string // substring of the error; "" means success
 	}{
 		{name: "tag", in: "127.0.0.1:5000/team/hello:v1",
-			want: image.Reference{Repo: "127.0.0.1:5000/team/hello", Tag: "v1"}},
+			want: ref.Ref{Repo: "127.0.0.1:5000/team/hello", Tag: "v1"}},
 		{name: "digest", in: "127.0.0.1:5000/team/hello@" + dig,
-			want: image.Reference{Repo: "127.0.0.1:5000/team/hello", Digest: dig}},
+			want: ref.Ref{Repo: "127.0.0.1:5000/team/hello", Digest: dig}},
 		{name: "tag and digest", in: "127.0.0.1:5000/team/hello:v1@" + dig,
-			want: image.Reference{Repo: "127.0.0.1:5000/team/hello", Tag: "v1", Digest: dig}},
+			want: ref.Ref{Repo: "127.0.0.1:5000/team/hello", Tag: "v1", Digest: dig}},
 		{name: "docker hub official", in: "nginx:1.27",
-			want: image.Reference{Repo: "index.docker.io/library/nginx", Tag: "1.27"}},
+			want: ref.Ref{Repo: "index.docker.io/library/nginx", Tag: "1.27"}},
 		{name: "docker hub alias", in: "docker.io/acme/app:v2",
-			want: image.Reference{Repo: "index.docker.io/acme/app", Tag: "v2"}},
+			want: ref.Ref{Repo: "index.docker.io/acme/app", Tag: "v2"}},
 		{name: "artifact registry", in: "us-docker.pkg.dev/acme/apps/hello:abc1234",
-			want: image.Reference{Repo: "us-docker.pkg.dev/acme/apps/hello", Tag: "abc1234"}},
+			want: ref.Ref{Repo: "us-docker.pkg.dev/acme/apps/hello", Tag: "abc1234"}},
 		{name: "localhost", in: "localhost:5000/hello:latest",
-			want: image.Reference{Repo: "localhost:5000/hello", Tag: "latest"}},
+			want: ref.Ref{Repo: "localhost:5000/hello", Tag: "latest"}},
 		{name: "separators", in: "reg.example/a__b/c-d--e/f.g_h:V1.0_rc-1",
-			want: image.Reference{Repo: "reg.example/a__b/c-d--e/f.g_h", Tag: "V1.0_rc-1"}},
+			want: ref.Ref{Repo: "reg.example/a__b/c-d--e/f.g_h", Tag: "V1.0_rc-1"}},
 		{name: "ipv6", in: "[::1]:5000/team/hello:v1",
-			want: image.Reference{Repo: "[::1]:5000/team/hello", Tag: "v1"}},
+			want: ref.Ref{Repo: "[::1]:5000/team/hello", Tag: "v1"}},
 
 		{name: "empty", in: "", wantErr: `invalid image reference "": empty`},
 		{name: "no tag", in: "127.0.0.1:5000/team/hello",
@@ -73,7 +73,7 @@ func TestParse(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := image.Parse(tc.in)
+			got, err := ref.Parse(tc.in)
 			if tc.wantErr != "" {
 				if err == nil {
 					t.Fatalf("Parse(%q) = %+v, want error containing %q", tc.in, got, tc.wantErr)
@@ -81,7 +81,7 @@ func TestParse(t *testing.T) {
 				if !strings.Contains(err.Error(), tc.wantErr) {
 					t.Errorf("Parse(%q) error = %q, want it to contain %q", tc.in, err, tc.wantErr)
 				}
-				if !errors.Is(err, image.ErrInvalidReference) {
+				if !errors.Is(err, ref.ErrInvalid) {
 					t.Errorf("Parse(%q) error %q does not match ErrInvalidReference", tc.in, err)
 				}
 				return
@@ -92,7 +92,7 @@ func TestParse(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("Parse(%q) (-want +got):\n%s", tc.in, diff)
 			}
-			again, err := image.Parse(got.String())
+			again, err := ref.Parse(got.String())
 			if err != nil {
 				t.Fatalf("Parse(%q) of String(): %v", got.String(), err)
 			}
@@ -117,36 +117,16 @@ func TestParseRepo(t *testing.T) {
 		{in: "nginx:1.27", wantErr: true},
 	}
 	for _, tc := range tests {
-		got, err := image.ParseRepo(tc.in)
+		got, err := ref.ParseRepo(tc.in)
 		if (err != nil) != tc.wantErr {
 			t.Errorf("ParseRepo(%q) error = %v, want error: %t", tc.in, err, tc.wantErr)
 			continue
 		}
-		if err != nil && !errors.Is(err, image.ErrInvalidReference) {
+		if err != nil && !errors.Is(err, ref.ErrInvalid) {
 			t.Errorf("ParseRepo(%q) error %q does not match ErrInvalidReference", tc.in, err)
 		}
 		if got != tc.want {
 			t.Errorf("ParseRepo(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestResolvedString(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in   image.Resolved
-		want string
-	}{
-		{in: image.Resolved{Repo: "r.example/app", Tag: "v1", Digest: dig}, want: "r.example/app:v1@" + dig},
-		{in: image.Resolved{Repo: "r.example/app", Digest: dig}, want: "r.example/app@" + dig},
-	}
-	for _, tc := range tests {
-		if got := tc.in.String(); got != tc.want {
-			t.Errorf("%+v.String() = %q, want %q", tc.in, got, tc.want)
-		}
-		want := image.Reference{Repo: tc.in.Repo, Tag: tc.in.Tag, Digest: tc.in.Digest}
-		if diff := cmp.Diff(want, tc.in.Ref()); diff != "" {
-			t.Errorf("Ref() (-want +got):\n%s", diff)
 		}
 	}
 }
@@ -173,25 +153,25 @@ func FuzzParse(f *testing.F) {
 	}
 	addStringCorpus(f, imageCorpusDir)
 	f.Fuzz(func(t *testing.T, s string) {
-		ref, err := image.Parse(s)
+		r, err := ref.Parse(s)
 		if err != nil {
-			if !errors.Is(err, image.ErrInvalidReference) {
+			if !errors.Is(err, ref.ErrInvalid) {
 				t.Fatalf("Parse(%q) error %q does not match ErrInvalidReference", s, err)
 			}
 			return
 		}
-		if ref.Repo == "" || (ref.Tag == "" && ref.Digest == "") {
-			t.Fatalf("Parse(%q) = %+v: missing repo, or tag and digest", s, ref)
+		if r.Repo == "" || (r.Tag == "" && r.Digest == "") {
+			t.Fatalf("Parse(%q) = %+v: missing repo, or tag and digest", s, r)
 		}
-		again, err := image.Parse(ref.String())
+		again, err := ref.Parse(r.String())
 		if err != nil {
-			t.Fatalf("Parse(%q) = %+v, but Parse(%q): %v", s, ref, ref.String(), err)
+			t.Fatalf("Parse(%q) = %+v, but Parse(%q): %v", s, r, r.String(), err)
 		}
-		if diff := cmp.Diff(ref, again); diff != "" {
-			t.Fatalf("Parse(%q).String() = %q does not round trip (-want +got):\n%s", s, ref.String(), diff)
+		if diff := cmp.Diff(r, again); diff != "" {
+			t.Fatalf("Parse(%q).String() = %q does not round trip (-want +got):\n%s", s, r.String(), diff)
 		}
-		if _, err := image.ParseRepo(ref.Repo); err != nil {
-			t.Fatalf("ParseRepo(%q) of a parsed reference: %v", ref.Repo, err)
+		if _, err := ref.ParseRepo(r.Repo); err != nil {
+			t.Fatalf("ParseRepo(%q) of a parsed reference: %v", r.Repo, err)
 		}
 	})
 }
@@ -237,4 +217,47 @@ func parseStringCorpus(data []byte) (string, error) {
 		return "", fmt.Errorf("string value: %w", err)
 	}
 	return s, nil
+}
+
+func TestSplitAndShortForms(t *testing.T) {
+	tests := []struct {
+		in          string
+		split       ref.Ref
+		short, base string
+	}{
+		{"127.0.0.1:5000/team/hello:v1@" + dig, ref.Ref{Repo: "127.0.0.1:5000/team/hello", Tag: "v1", Digest: dig}, "hello:v1@sha256:4f1c2a9e0000", "hello"},
+		{"127.0.0.1:5000/team/hello@" + dig, ref.Ref{Repo: "127.0.0.1:5000/team/hello", Digest: dig}, "hello@sha256:4f1c2a9e0000", "hello"},
+		{"nginx:1.27", ref.Ref{Repo: "nginx", Tag: "1.27"}, "nginx:1.27", "nginx"},
+		{"reg:5000/app", ref.Ref{Repo: "reg:5000/app"}, "app", "app"},
+	}
+	for _, tc := range tests {
+		got := ref.Split(tc.in)
+		if got != tc.split {
+			t.Errorf("Split(%q) = %+v, want %+v", tc.in, got, tc.split)
+		}
+		if got.String() != tc.in {
+			t.Errorf("Split(%q).String() = %q", tc.in, got.String())
+		}
+		if s := got.Short(); s != tc.short {
+			t.Errorf("Short(%q) = %q, want %q", tc.in, s, tc.short)
+		}
+		if b := got.Base(); b != tc.base {
+			t.Errorf("Base(%q) = %q, want %q", tc.in, b, tc.base)
+		}
+	}
+	if r, ok := ref.Loose(" nginx:1.27 "); !ok || r.Repo != "index.docker.io/library/nginx" || r.Tag != "1.27" {
+		t.Errorf("Loose(nginx:1.27) = %+v, %v", r, ok)
+	}
+	if _, ok := ref.Loose("{{ .Values.image }}"); ok {
+		t.Error("Loose accepts a template placeholder")
+	}
+	if got := ref.ShortDigestN(dig, 8); got != "sha256:4f1c2a9e" {
+		t.Errorf("ShortDigestN = %q", got)
+	}
+	if got := ref.ShortAt("candidate@0123456789abcdef0123"); got != "candidate@0123456789ab" {
+		t.Errorf("ShortAt = %q", got)
+	}
+	if got := ref.ShortSHA("0123456789abcdef"); got != "0123456789ab" {
+		t.Errorf("ShortSHA = %q", got)
+	}
 }
