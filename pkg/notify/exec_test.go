@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/ferrycd/ferry/internal/testenv"
 	"github.com/ferrycd/ferry/pkg/notify"
 )
 
@@ -28,7 +30,7 @@ import (
 func script(t *testing.T, body string) string {
 	t.Helper()
 	if _, err := os.Stat("/bin/sh"); err != nil {
-		t.Skip("no /bin/sh to play the hook")
+		testenv.NeedServer(t, "/bin/sh", fmt.Sprintf("it plays the hook: %v", err))
 	}
 	dir := filepath.Join(t.TempDir(), "hook dir")
 	if err := os.Mkdir(dir, 0o755); err != nil {
