@@ -37,8 +37,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test ./pkg/manifest -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $${FUZZTIME:-20s}
 	$(GO) test ./pkg/audit -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-20s}
 
-e2e: ## run the end-to-end tests against git http-backend and a local registry
+e2e: ## run the end-to-end tests (pkg/ferry, pkg/cli, internal/e2e) against git http-backend and a local registry
 	$(GO) test -race -count=1 -run 'EndToEnd|CLI' ./pkg/ferry ./pkg/cli
+	$(GO) test -race -count=1 ./internal/e2e
 
 clean: ## remove build output
 	rm -rf bin

@@ -221,11 +221,19 @@ func TestKillAtRandomMoments(t *testing.T) {
 	t.Logf("%d kills over %v; %d killed before exiting; %d rounds landed a commit", rounds, span.Round(time.Millisecond), killedMidway, landed)
 }
 
-// hang makes every manifest request wait until the test ends.
-func hang(done <-chan struct{}) func(http.Handler) http.Handler {
+// hang makes every manifest request wait until the test ends. When arrived
+// is not nil, each such request sends on it first, without blocking: a
+// buffer of one holds the news that ferry is inside a registry request.
+func hang(done <-chan struct{}, arrived chan<- struct{}) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.Contains(r.URL.Path, "/manifests/") {
+				if arrived != nil {
+					select {
+					case arrived <- struct{}{}:
+					default:
+					}
+				}
 				select {
 				case <-done:
 				case <-r.Context().Done():
@@ -238,20 +246,29 @@ func hang(done <-chan struct{}) func(http.Handler) http.Handler {
 }
 
 // SIGINT and SIGTERM stop ferry through its context, promptly and without
-// pushing anything.
+// pushing anything, when they arrive while ferry waits on the registry.
 func TestInterrupt(t *testing.T) {
-	done := make(chan struct{})
-	reg := testreg.Start(t, hang(done))
-	t.Cleanup(func() { close(done) })
-	repo, url := appsRepo(t, reg, 1)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
+			// A registry and repo of its own, so no request of another
+			// subtest's ferry can be taken for this one's.
+			done := make(chan struct{})
+			arrived := make(chan struct{}, 1)
+			reg := testreg.Start(t, hang(done, arrived))
+			t.Cleanup(func() { close(done) })
+			repo, url := appsRepo(t, reg, 1)
 			before := repo.Tip("candidate")
 			cmd, _, errb := ferry(context.Background(), nil, "deploy", "--repo", url, "--env", "candidate", "--path", "apps/app00", "--image", reg.Host+"/team/app00:v1")
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(300 * time.Millisecond) // inside the registry request
+			select {
+			case <-arrived: // ferry is inside the registry request
+			case <-time.After(30 * time.Second): // a safety net, not a measurement
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("ferry did not reach the registry within 30s:\n%s", errb)
+			}
 			cmd.Process.Signal(sig)
 			exited := make(chan error, 1)
 			go func() { exited <- cmd.Wait() }()
@@ -277,7 +294,7 @@ func TestInterrupt(t *testing.T) {
 // A registry that hangs: ferry gives up at --timeout and says so.
 func TestRegistryHangsTimeout(t *testing.T) {
 	done := make(chan struct{})
-	reg := testreg.Start(t, hang(done))
+	reg := testreg.Start(t, hang(done, nil))
 	t.Cleanup(func() { close(done) })
 	repo, url := appsRepo(t, reg, 1)
 	before := repo.Tip("candidate")

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferrycd/ferry/internal/testenv"
 )
 
 // actionInputs says how each action.yml input reaches ferry: as the
@@ -45,9 +47,10 @@ var actionInputs = []struct {
 	{input: "notify-webhook", command: "deploy", flag: "--notify-webhook", env: "FERRY_NOTIFY_WEBHOOK", value: "https://hooks.example/ferry"},
 	{input: "notify-slack", command: "deploy", flag: "--notify-slack", env: "FERRY_NOTIFY_SLACK", value: "https://hooks.slack.example/T/B/x"},
 	{input: "extra-args", value: "--timeout=10m   -v\n--attempts 3 /bi?"}, // /bi? would glob to /bin
-	// Not ferry's: they choose how ferry is installed (TestActionInstallStep).
-	{input: "install", value: "true"},
-	{input: "version"},
+	// Not ferry's: they choose how ferry is installed (TestActionInstallStep,
+	// TestActionInstallVersion, TestActionInstallInput); ferry sees neither.
+	{input: "install", value: "false"},
+	{input: "version", value: "v1.2.3"},
 }
 
 // fakeFerry writes a ferry that records its argv and environment and writes
@@ -149,9 +152,6 @@ func TestActionInputsReachFerry(t *testing.T) {
 	helps := map[string]string{}
 	for _, tc := range actionInputs {
 		t.Run(tc.input, func(t *testing.T) {
-			if tc.input == "version" || tc.input == "install" {
-				t.Skip("does not reach ferry: chooses how the action installs it (TestActionInstallStep)")
-			}
 			record := filepath.Join(t.TempDir(), "call")
 			command := tc.command
 			if command == "" {
@@ -287,8 +287,7 @@ func TestActionHostileInputs(t *testing.T) {
 	}
 }
 
-// Every output the action declares is written by ferry itself. Until ferry
-// writes $GITHUB_OUTPUT the check skips, saying so.
+// Every output the action declares is written by ferry itself.
 func TestActionOutputsWritten(t *testing.T) {
 	a := loadAction(t)
 	r := newRig(t)
@@ -305,7 +304,7 @@ func TestActionOutputsWritten(t *testing.T) {
 		t.Fatalf("deploy through the action failed:\n%s", step.Res)
 	}
 	if strings.TrimSpace(step.RawOutput) == "" {
-		t.Skip("ferry wrote nothing to $GITHUB_OUTPUT: it does not write CI outputs yet, so the action's outputs are empty")
+		t.Fatalf("ferry wrote nothing to $GITHUB_OUTPUT, so the action's outputs are empty:\n%s", step.Res)
 	}
 	written, err := parseOutputs(step.RawOutput)
 	if err != nil {
@@ -424,13 +423,110 @@ func TestActionInstallStep(t *testing.T) {
 	}
 }
 
+// version: installs that ferry with go install from the module proxy, into
+// the same directory, instead of building the action's source.
+func TestActionInstallVersion(t *testing.T) {
+	a := loadAction(t)
+	i := slices.IndexFunc(a.Runs.Steps, func(s ghStep) bool { return s.Name == "Install ferry" })
+	if i < 0 {
+		t.Fatal(`action.yml has no step "Install ferry"`)
+	}
+	st := a.Runs.Steps[i]
+	// A go that records how it was called and installs a ferry that says
+	// where it came from.
+	fakeGo := t.TempDir()
+	record := filepath.Join(t.TempDir(), "go-call")
+	script := "#!/bin/sh\n" +
+		`printf '%s\n' "$*" "GOBIN=$GOBIN" >"$FAKE_GO_RECORD"` + "\n" +
+		`printf '#!/bin/sh\necho "ferry from go install"\n' >"$GOBIN/ferry"` + "\n" +
+		`chmod +x "$GOBIN/ferry"` + "\n"
+	if err := os.WriteFile(filepath.Join(fakeGo, "go"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t)
+	ev := actionEvent()
+	j := &ghJobRun{t: t, r: r, file: "action.yml", in: "action.yml", job: "job", ev: ev, github: githubContext(ev),
+		env: map[string]string{}, steps: map[string]any{}, pathDir: fakeGo, inputs: map[string]any{}, run: &ghRun{}}
+	env := j.evalMap(st.Env, map[string]any{
+		"inputs": map[string]any{"version": "v1.2.3"},
+		"github": map[string]any{"action_ref": "v1"},
+	})
+	env["GITHUB_ACTION_PATH"] = repoRoot
+	env["FAKE_GO_RECORD"] = record
+	script = st.Run + "\necho \"bin=$RUNNER_TEMP/ferry-bin\" >>\"$GITHUB_OUTPUT\"\necho \"path=$(cat \"$GITHUB_PATH\")\" >>\"$GITHUB_OUTPUT\"\n"
+	res, raw, _ := j.bash(script, env)
+	if res.Code != 0 {
+		t.Fatalf("install step:\n%s", res)
+	}
+	out, err := parseOutputs(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatalf("the install step did not run go: %v\n%s", err, res)
+	}
+	want := "install github.com/ferrycd/ferry/cmd/ferry@v1.2.3\nGOBIN=" + out["bin"] + "\n"
+	if string(call) != want {
+		t.Errorf("the install step ran go as\n%s\nwant\n%s", call, want)
+	}
+	if out["path"] != out["bin"] {
+		t.Errorf("install step added %q to GITHUB_PATH, want %q", out["path"], out["bin"])
+	}
+	if !strings.Contains(res.Stdout, "ferry from go install") {
+		t.Errorf("the install step did not run the ferry go installed:\n%s", res.Stdout)
+	}
+}
+
+// install: 'true' (the default) sets up Go and builds ferry; 'false' runs
+// neither step and uses the ferry on PATH.
+func TestActionInstallInput(t *testing.T) {
+	a := loadAction(t)
+	r := newRig(t)
+	fake := fakeFerry(t, a)
+	installSteps := func(with map[string]string) []string {
+		t.Helper()
+		r.mu.Lock()
+		before := len(r.skipped)
+		r.mu.Unlock()
+		record := filepath.Join(t.TempDir(), "call")
+		_, step, ok := r.runAction(t, with, map[string]string{"FAKE_FERRY_RECORD": record}, fake)
+		if !ok {
+			t.Fatalf("the action failed with %v:\n%s", with, step.Res)
+		}
+		readRecord(t, record) // ferry ran
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		var ran []string
+		for _, s := range r.skipped[before:] {
+			for _, name := range []string{"Set up Go", "Install ferry"} {
+				if strings.HasPrefix(s, fmt.Sprintf("action.yml: %q ", name)) {
+					ran = append(ran, name)
+				}
+			}
+		}
+		return ran
+	}
+	both := []string{"Set up Go", "Install ferry"}
+	for _, tc := range []struct {
+		with map[string]string
+		want []string
+	}{
+		{map[string]string{"command": "history"}, both},
+		{map[string]string{"command": "history", "install": "true"}, both},
+		{map[string]string{"command": "history", "install": "false"}, nil},
+	} {
+		// A step that reaches the runner here is recorded as skipped: by its
+		// uses: (setup-go) or by name (Install ferry, TestActionInstallStep).
+		if diff := cmp.Diff(tc.want, installSteps(tc.with)); diff != "" {
+			t.Errorf("with %v, the install steps that ran (-want +got):\n%s", tc.with, diff)
+		}
+	}
+}
+
 func goTool(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go not on PATH")
-	}
-	return p
+	return testenv.LookPath(t, "go", "the install step builds ferry with it")
 }
 
 func goEnv(t *testing.T, name string) string {
@@ -462,7 +558,7 @@ func toolPath(t *testing.T, name string) string {
 func TestActionlint(t *testing.T) {
 	bin := toolPath(t, "actionlint")
 	if bin == "" {
-		t.Skip("actionlint not installed; .ci/run installs it (go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12)")
+		testenv.NeedServer(t, "actionlint", "not on PATH or in GOPATH/bin; .ci/run installs it (go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12)")
 	}
 	files := pipelineFiles(t, "github/*.yml")
 	if len(files) == 0 {
@@ -474,7 +570,7 @@ func TestActionlint(t *testing.T) {
 		t.Errorf("actionlint:\n%s%s", res.Stdout, res.Stderr)
 	}
 	if _, err := exec.LookPath("shellcheck"); err != nil {
-		t.Log("shellcheck not installed: actionlint did not check the run: scripts")
+		testenv.NeedServer(t, "shellcheck", "not on PATH, so actionlint did not check the run: scripts; .ci/run installs it (apt-get install shellcheck)")
 	}
 }
 
@@ -482,7 +578,7 @@ func TestActionlint(t *testing.T) {
 func TestShellcheckAction(t *testing.T) {
 	bin := toolPath(t, "shellcheck")
 	if bin == "" {
-		t.Skip("shellcheck not installed; .ci/run installs it (apt-get install shellcheck)")
+		testenv.NeedServer(t, "shellcheck", "not on PATH or in GOPATH/bin; .ci/run installs it (apt-get install shellcheck)")
 	}
 	a := loadAction(t)
 	for _, st := range a.Runs.Steps {

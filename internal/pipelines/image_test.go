@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ferrycd/ferry/internal/testenv"
 	"github.com/ferrycd/ferry/internal/testgit"
 	"github.com/ferrycd/ferry/internal/testreg"
 	"github.com/google/go-cmp/cmp"
@@ -219,7 +221,7 @@ func inRoot(t *testing.T, root string, args ...string) execResult {
 	case errors.As(err, &ee):
 		return execResult{Stdout: out.String(), Stderr: errb.String(), Code: ee.ExitCode()}
 	default:
-		t.Skipf("cannot chroot here (%v); TestImageRunsInEmptyRoot needs CAP_SYS_CHROOT", err)
+		testenv.NeedServer(t, "chroot", fmt.Sprintf("cannot chroot here (%v); TestImageRunsInEmptyRoot needs CAP_SYS_CHROOT", err))
 		return execResult{}
 	}
 }
@@ -229,11 +231,11 @@ func inRoot(t *testing.T, root string, args ...string) execResult {
 // no git, curl or shell, and it trusts exactly the CA bundle.
 func TestImageRunsInEmptyRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("chroot needs root; run as root (CI does) to run ferry in an empty root")
+		testenv.NeedServer(t, "root", "chroot needs root; run as root (CI does) to run ferry in an empty root")
 	}
 	hostCAs, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
 	if err != nil {
-		t.Skipf("no CA bundle on this machine to put in the root (%v); install ca-certificates", err)
+		testenv.NeedServer(t, "a CA bundle", fmt.Sprintf("none on this machine to put in the root (%v); Debian: apt-get install ca-certificates", err))
 	}
 
 	t.Run("version", func(t *testing.T) {
@@ -349,11 +351,7 @@ func requireToken(token string, h http.Handler) http.Handler {
 
 func gitPath(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("git")
-	if err != nil {
-		t.Skip("git not installed; .ci/run installs it")
-	}
-	return p
+	return testenv.LookPath(t, "git", "Debian: apt-get install git; .ci/run installs it")
 }
 
 // writeSeed writes the env repo every test starts from: apps/hello, a

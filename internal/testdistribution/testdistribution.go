@@ -6,7 +6,8 @@
 // challenges for credentials and rejects wrong ones.
 //
 // It needs the docker-registry binary (Debian: apt-get install
-// docker-registry) and skips the test when it is missing.
+// docker-registry); when it is missing the test skips, or fails under
+// FERRY_REQUIRE_SERVERS=1 (internal/testenv).
 package testdistribution
 
 import (
@@ -29,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferrycd/ferry/internal/testenv"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -59,10 +61,7 @@ type Registry struct {
 // (then SIGTERM and wait). It returns once /v2/ answers 401.
 func Start(t testing.TB) *Registry {
 	t.Helper()
-	bin, err := exec.LookPath(Binary)
-	if err != nil {
-		t.Skipf("%s not found (Debian: apt-get install docker-registry; .ci/run installs it): %v", Binary, err)
-	}
+	bin := testenv.LookPath(t, Binary, "Debian: apt-get install docker-registry; .ci/run installs it")
 	r := &Registry{User: User, Password: randomHex(t, 16), dir: t.TempDir()}
 	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ferrycd/ferry/internal/testenv"
 )
 
 // Repo is a bare repository on disk.
@@ -141,10 +143,7 @@ func Serve(t testing.TB, r *Repo, opts ...ServeOption) *Server {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	gitPath, err := exec.LookPath("git")
-	if err != nil {
-		t.Skip("git not installed")
-	}
+	gitPath := testenv.LookPath(t, "git", "git http-backend serves the repository; Debian: apt-get install git; .ci/run installs it")
 	var h http.Handler = &cgi.Handler{
 		Path: gitPath,
 		Args: []string{"http-backend"},
@@ -179,12 +178,11 @@ func Serve(t testing.TB, r *Repo, opts ...ServeOption) *Server {
 // RepoURL is the smart-HTTP URL of r on s.
 func (s *Server) RepoURL(r *Repo) string { return s.URL + "/" + r.Name }
 
-// RequireGit skips the test when the git binary is missing.
+// RequireGit ends the test when the git binary is missing: a skip, or a
+// failure under FERRY_REQUIRE_SERVERS=1 (internal/testenv).
 func RequireGit(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed; .ci/run installs it")
-	}
+	testenv.LookPath(t, "git", "Debian: apt-get install git; .ci/run installs it")
 }
 
 // Run runs git in dir and fails the test on error.

@@ -4,8 +4,9 @@
 // Sessions run as the user the tests run as; their commands (git-upload-pack,
 // git-receive-pack) are the real git's.
 //
-// It needs /usr/sbin/sshd and ssh-keygen (Debian: openssh-server) and skips
-// the test when they are missing.
+// It needs /usr/sbin/sshd and ssh-keygen (Debian: openssh-server); when
+// they are missing the test skips, or fails under FERRY_REQUIRE_SERVERS=1
+// (internal/testenv).
 package testsshd
 
 import (
@@ -23,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferrycd/ferry/internal/testenv"
 )
 
 // SSHD is where Debian's openssh-server installs the daemon. sshd insists
@@ -99,7 +102,8 @@ func WithHostKeyTypes(types ...string) Option {
 }
 
 // Start starts sshd on a free port of 127.0.0.1 and stops it (SIGTERM, then
-// wait) when the test ends. It skips the test when sshd is not installed.
+// wait) when the test ends. When sshd is not installed the test skips, or
+// fails under FERRY_REQUIRE_SERVERS=1.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	o := options{hostKeyTypes: []string{"ed25519"}}
@@ -107,7 +111,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		opt(&o)
 	}
 	if _, err := os.Stat(SSHD); err != nil {
-		t.Skipf("%s not found (Debian: apt-get install openssh-server; .ci/run installs it): %v", SSHD, err)
+		testenv.NeedServer(t, "sshd", fmt.Sprintf("%v (Debian: apt-get install openssh-server; .ci/run installs it)", err))
 	}
 	requireKeygen(t)
 	u, err := user.Current()
@@ -116,7 +120,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	if os.Geteuid() == 0 {
 		if err := os.MkdirAll(privsepDir, 0o755); err != nil {
-			t.Skipf("sshd needs its privilege separation directory %s: %v", privsepDir, err)
+			testenv.NeedServer(t, "sshd", fmt.Sprintf("its privilege separation directory %s: %v", privsepDir, err))
 		}
 	}
 
@@ -266,11 +270,7 @@ func (s *Server) Log() string { return s.log.String() }
 
 func requireKeygen(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("ssh-keygen")
-	if err != nil {
-		t.Skipf("ssh-keygen not found (Debian: apt-get install openssh-client): %v", err)
-	}
-	return p
+	return testenv.LookPath(t, "ssh-keygen", "Debian: apt-get install openssh-client")
 }
 
 func freePort() (int, error) {

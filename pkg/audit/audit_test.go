@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferrycd/ferry/internal/testenv"
 )
 
 const digest = "sha256:4f1c2a9e0000000000000000000000000000000000000000000000000000beef"
@@ -82,9 +84,7 @@ func TestFormatCannotForgeTrailers(t *testing.T) {
 
 // git's own parser must read the trailers the same way.
 func TestGitInterpretTrailers(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
+	testenv.LookPath(t, "git", "git interpret-trailers checks the trailers; Debian: apt-get install git")
 	rec := Record{Action: ActionDeploy, Env: "candidate", App: "hello",
 		Images:  []string{"r/hello:v1@" + digest, "r/sidecar:v2@" + digest},
 		Sources: []Source{{SourceCommit: "abc", BuildID: "b1"}}}

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ferrycd/ferry/internal/testenv"
 )
 
 // The demo runs with no git binary on PATH: git is served in-process.
@@ -50,10 +52,7 @@ func TestDemoWithoutGit(t *testing.T) {
 	}
 
 	// The repo it leaves behind is one git itself accepts.
-	git, err := exec.LookPath("/usr/bin/git")
-	if err != nil {
-		return
-	}
+	git := testenv.LookPath(t, "/usr/bin/git", "git fsck checks the repo the demo leaves; Debian: apt-get install git")
 	cmd := exec.Command(git, "-C", filepath.Join(dir, "env.git"), "fsck", "--strict")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("git fsck: %v\n%s", err, b)

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferrycd/ferry/internal/testenv"
 )
 
 // The -update flag may be defined by another test file of this package too;
@@ -102,10 +104,7 @@ func TestBuildGolden(t *testing.T) {
 // TestBuildMatchesKubectl checks Build byte for byte against the kustomize
 // that kubectl embeds, run on the same tree on disk.
 func TestBuildMatchesKubectl(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not installed")
-	}
+	kubectl := testenv.LookPath(t, "kubectl", "Google's kubectl package, which the go machine image ships (Debian's kubernetes-client 1.20 embeds too old a kustomize)")
 	tree := buildTestTree(t)
 	for _, tc := range buildGood {
 		t.Run(tc.dir, func(t *testing.T) {
@@ -226,9 +225,7 @@ func TestBuildRemoteResource(t *testing.T) {
 // and leaves that directory behind, as it cleans up through the read-only
 // fsys.
 func TestBuildRemoteBase(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
+	testenv.LookPath(t, "git", "kustomize runs it to clone a remote base; Debian: apt-get install git")
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	t.Setenv("GIT_TERMINAL_PROMPT", "0")

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/ferrycd/ferry/internal/testenv"
 	"github.com/ferrycd/ferry/pkg/notify"
 )
 
@@ -28,7 +30,7 @@ import (
 func script(t *testing.T, body string) string {
 	t.Helper()
 	if _, err := os.Stat("/bin/sh"); err != nil {
-		t.Skip("no /bin/sh to play the hook")
+		testenv.NeedServer(t, "/bin/sh", fmt.Sprintf("it plays the hook: %v", err))
 	}
 	dir := filepath.Join(t.TempDir(), "hook dir")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -89,6 +91,15 @@ func TestExecEnvironment(t *testing.T) {
 		"FERRY_ROLLBACK_TO":     "",
 		"FERRY_ERROR":           "",
 		"FERRY_TEST_INHERITED":  "kept",
+	}
+	// Every other FERRY_* variable of this process is inherited as it is
+	// (CI's FERRY_REQUIRE_SERVERS, a developer's FERRY_REPO).
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "FERRY_") {
+			if _, ours := want[k]; !ours {
+				want[k] = v
+			}
+		}
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("FERRY_* variables the hook saw (-want +got):\n%s", diff)
