@@ -33,7 +33,8 @@ bench-all: ## time a deploy to 500, 2,000 and 8,000 apps (git vs ferry); prints 
 	@$(GO) run ./bench/envbench -apps 500,2000,8000
 
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
-	$(GO) test ./pkg/image -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./pkg/ref -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./pkg/ref -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $${FUZZTIME:-20s}
 	$(GO) test ./pkg/manifest -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $${FUZZTIME:-20s}
 	$(GO) test ./pkg/audit -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-20s}
 

@@ -6,11 +6,11 @@ package ref
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"unicode"
-
-	"github.com/google/go-containerregistry/pkg/name"
+	"unicode/utf8"
 )
 
 // ErrInvalid is matched (errors.Is) by every error Parse returns.
@@ -130,14 +130,13 @@ func parseRepo(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("no repository")
 	}
-	r, err := name.NewRepository(s)
+	registry, path, err := split(s)
 	if err != nil {
 		return "", repoHint(s, err)
 	}
-	if err := checkRegistry(r.RegistryStr()); err != nil {
+	if err := checkRegistry(registry); err != nil {
 		return "", err
 	}
-	path := r.RepositoryStr()
 	// ggcr checks the length as written; Docker Hub's "library/" prefix can
 	// push the canonical name, which String returns, over the limit.
 	if len(path) > 255 {
@@ -148,7 +147,45 @@ func parseRepo(s string) (string, error) {
 			return "", fmt.Errorf("repository path %q: each '/'-separated part must be lowercase letters and digits, joined by '.', '_', '__' or '-'", path)
 		}
 	}
-	return r.Name(), nil
+	return registry + "/" + path, nil
+}
+
+// The rules of go-containerregistry's name.NewRepository (which the
+// registry client uses), written out so that this package needs nothing
+// but the standard library; TestCanonicalAgreesWithGGCR holds them equal.
+const (
+	defaultRegistry = "index.docker.io"
+	repositoryChars = "abcdefghijklmnopqrstuvwxyz0123456789_-./"
+)
+
+// split returns the registry and the repository path of s, in their
+// canonical forms: Docker Hub when no registry is named, and its
+// "library/" namespace for a one-element path.
+func split(s string) (registry, path string, err error) {
+	if s == "" {
+		return "", "", errors.New("a repository name must be specified")
+	}
+	path = s
+	if reg, rest, ok := strings.Cut(s, "/"); ok && (reg == "localhost" || strings.ContainsAny(reg, ".:")) {
+		registry, path = reg, rest
+	}
+	if n := utf8.RuneCountInString(path); n < 1 || n > 255 {
+		return "", "", fmt.Errorf("repository must be between 1 and 255 characters in length: %s", path)
+	}
+	if strings.ContainsFunc(path, func(r rune) bool { return !strings.ContainsRune(repositoryChars, r) }) {
+		return "", "", fmt.Errorf("repository can only contain the characters `%s`: %s", repositoryChars, path)
+	}
+	if u, err := url.Parse("//" + registry); err != nil || u.Host != registry {
+		return "", "", fmt.Errorf("registries must be valid RFC 3986 URI authorities: %s", registry)
+	}
+	switch registry {
+	case "", "docker.io":
+		registry = defaultRegistry
+	}
+	if registry == defaultRegistry && !strings.Contains(path, "/") {
+		path = "library/" + path
+	}
+	return registry, path, nil
 }
 
 // repoHint adds to ggcr's error for repo what most likely went wrong when
@@ -196,7 +233,6 @@ func CheckDigest(d string) error {
 	return nil
 }
 
-
 // Split cuts a reference as written into repository, tag and digest,
 // without checking or normalising anything: "r:5000/a:v1@sha256:..." gives
 // {r:5000/a v1 sha256:...}. A ':' counts as a tag's only after the last '/'.
@@ -227,11 +263,11 @@ func Loose(s string) (Ref, bool) {
 // "index.docker.io/library/nginx"). It is lenient, as the container
 // runtimes that read manifests are; Parse and ParseRepo are strict.
 func Canonical(repo string) (string, bool) {
-	r, err := name.NewRepository(strings.TrimSpace(repo), name.WeakValidation)
+	registry, path, err := split(strings.TrimSpace(repo))
 	if err != nil {
 		return "", false
 	}
-	return r.Name(), true
+	return registry + "/" + path, true
 }
 
 // Abbreviations in text output: twelve hex digits tell hashes apart in any

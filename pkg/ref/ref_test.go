@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/ferrycd/ferry/pkg/ref"
 )
@@ -260,4 +261,40 @@ func TestSplitAndShortForms(t *testing.T) {
 	if got := ref.ShortSHA("0123456789abcdef"); got != "0123456789ab" {
 		t.Errorf("ShortSHA = %q", got)
 	}
+}
+
+// Canonical and ParseRepo follow go-containerregistry's name rules, which
+// the registry client applies; this holds the copy equal to the original.
+func TestCanonicalAgreesWithGGCR(t *testing.T) {
+	inputs := []string{
+		"nginx", "library/nginx", "docker.io/nginx", "docker.io/library/nginx", "index.docker.io/nginx",
+		"acme/app", "127.0.0.1:5000/team/hello", "localhost/a", "localhost:5000/a", "localhost",
+		"[::1]:5000/team/hello", "us-docker.pkg.dev/acme/apps/hello", "reg.example/a__b/c-d--e/f.g_h",
+		"Reg.Example:443/a", "reg.example/A", "a/B", "", "/", "a/", "reg.example/", "a b", "reg.example:x/a",
+		"reg.example:/a", "ü/a", "reg.example/ü", "{{ .Values.image }}", "a//b", strings.Repeat("a", 256),
+		"reg.example/" + strings.Repeat("a", 255), "reg.exa mple/a", "reg.example/a:b", "user@reg/a", "%41/a",
+	}
+	for _, in := range inputs {
+		want, werr := name.NewRepository(in, name.WeakValidation)
+		got, ok := ref.Canonical(in)
+		if (werr == nil) != ok || ok && got != want.Name() {
+			t.Errorf("Canonical(%q) = %q, %v; go-containerregistry: %q, %v", in, got, ok, want.Name(), werr)
+		}
+	}
+}
+
+func FuzzCanonical(f *testing.F) {
+	for _, s := range []string{"nginx", "127.0.0.1:5000/team/hello", "[::1]:5000/a", "docker.io/x", "a/B"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		want, werr := name.NewRepository(in, name.WeakValidation)
+		got, ok := ref.Canonical(in)
+		if strings.TrimSpace(in) != in {
+			return // Canonical trims, as manifests are read
+		}
+		if (werr == nil) != ok || ok && got != want.Name() {
+			t.Errorf("Canonical(%q) = %q, %v; go-containerregistry: %q, %v", in, got, ok, want.Name(), werr)
+		}
+	})
 }
