@@ -8,6 +8,8 @@ package audit
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ferrycd/ferry/pkg/ref"
 )
 
 // Actions ferry records in Ferry-Action.
@@ -78,33 +80,21 @@ func (r Record) Subject() string {
 	var what []string
 	var short []string
 	for _, img := range r.Images {
-		repo, tag, digest := splitPinned(img)
-		if len(digest) > len("sha256:")+8 {
-			digest = digest[:len("sha256:")+8]
-		}
-		what = append(what, digest)
-		base := repo[strings.LastIndex(repo, "/")+1:]
-		if tag != "" {
-			short = append(short, base+":"+tag)
-		} else {
-			short = append(short, base)
-		}
+		r := ref.Split(img)
+		what = append(what, ref.ShortDigestN(r.Digest, 8))
+		short = append(short, ref.Ref{Repo: r.Base(), Tag: r.Tag}.String())
 	}
 	var s string
 	switch r.Action {
 	case ActionPromote:
 		s = fmt.Sprintf("promote %s to %s", app, r.Env)
 		if r.PromotedFrom != "" {
-			from := r.PromotedFrom
-			if i := strings.IndexByte(from, '@'); i >= 0 && len(from)-i > 13 {
-				from = from[:i+13]
-			}
-			s += " from " + from
+			s += " from " + ref.ShortAt(r.PromotedFrom)
 		}
 	case ActionRollback:
 		s = fmt.Sprintf("roll back %s on %s", app, r.Env)
 		if r.RollbackTo != "" {
-			s += " to " + shortSHA(r.RollbackTo)
+			s += " to " + ref.ShortSHA(r.RollbackTo)
 		}
 		return oneLine(s)
 	default:
@@ -264,17 +254,6 @@ func isToken(k string) bool {
 	return true
 }
 
-// splitPinned splits repo:tag@digest; the registry host may carry a port.
-func splitPinned(s string) (repo, tag, digest string) {
-	if i := strings.IndexByte(s, '@'); i >= 0 {
-		s, digest = s[:i], s[i+1:]
-	}
-	if i := strings.LastIndexByte(s, ':'); i > strings.LastIndexByte(s, '/') {
-		return s[:i], s[i+1:], digest
-	}
-	return s, "", digest
-}
-
 func or(a, b string) string {
 	if a != "" {
 		return a
@@ -288,13 +267,6 @@ func (r Record) Source() Source {
 		return Source{}
 	}
 	return r.Sources[0]
-}
-
-func shortSHA(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
 }
 
 func trimScheme(u string) string {

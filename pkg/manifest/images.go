@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/ferrycd/ferry/pkg/ref"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -119,14 +119,14 @@ func siteRef(p string, st site) (Ref, bool) {
 		if e == nil || e.Kind != yaml.MappingNode {
 			return Ref{}, false
 		}
-		repo, err := name.NewRepository(strings.TrimSpace(effectiveName(e)), name.WeakValidation)
-		if err != nil {
+		repo, ok := ref.Canonical(effectiveName(e))
+		if !ok {
 			return Ref{}, false
 		}
-		r := Ref{File: p, Kind: KindKustomization, Repo: repo.Name(), Tag: scalarValue(e, "newTag"), Digest: scalarValue(e, "digest")}
-		r.Value = imageString(effectiveName(e), r.Tag, r.Digest)
-		if from, err := name.NewRepository(strings.TrimSpace(scalarValue(e, "name")), name.WeakValidation); err == nil && from.Name() != r.Repo {
-			r.Replaces = from.Name()
+		r := Ref{File: p, Kind: KindKustomization, Repo: repo, Tag: scalarValue(e, "newTag"), Digest: scalarValue(e, "digest")}
+		r.Value = ref.Ref{Repo: effectiveName(e), Tag: r.Tag, Digest: r.Digest}.String()
+		if from, ok := ref.Canonical(scalarValue(e, "name")); ok && from != r.Repo {
+			r.Replaces = from
 		}
 		return r, true
 	default:
@@ -140,21 +140,11 @@ func siteRef(p string, st site) (Ref, bool) {
 }
 
 func parseImage(v string) (Ref, bool) {
-	v = strings.TrimSpace(v)
-	s := v
-	var r Ref
-	if i := strings.IndexByte(s, '@'); i >= 0 {
-		s, r.Digest = s[:i], s[i+1:]
-	}
-	if i := strings.LastIndexByte(s, ':'); i > strings.LastIndexByte(s, '/') {
-		s, r.Tag = s[:i], s[i+1:]
-	}
-	repo, err := name.NewRepository(s, name.WeakValidation)
-	if err != nil {
+	r, ok := ref.Loose(v)
+	if !ok {
 		return Ref{}, false
 	}
-	r.Repo, r.Kind, r.Value = repo.Name(), KindContainer, v
-	return r, true
+	return Ref{Kind: KindContainer, Repo: r.Repo, Tag: r.Tag, Digest: r.Digest, Value: strings.TrimSpace(v)}, true
 }
 
 // SortedRepos returns the keys of an Effective map in order.

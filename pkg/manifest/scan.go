@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ferrycd/ferry/pkg/ref"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -376,8 +377,8 @@ func (s *scanner) kustomizeEntry(e *yaml.Node) error {
 	f := finding{
 		change: Change{
 			File: s.path, Line: e.Line, Kind: KindKustomization, Repo: t.Repo,
-			Old: imageString(eff, oldTag, oldDigest),
-			New: imageString(eff, newTag, t.Digest),
+			Old: ref.Ref{Repo: eff, Tag: oldTag, Digest: oldDigest}.String(),
+			New: ref.Ref{Repo: eff, Tag: newTag, Digest: t.Digest}.String(),
 		},
 	}
 	if sp, err := s.src.position(e.Line, e.Column); err == nil {
@@ -462,15 +463,4 @@ func (s *scanner) insertion(e *yaml.Node, t *target, kvs []keyValue, style yaml.
 	}
 	// Inserting before the last line's break keeps a missing final newline missing.
 	return edit{at, at, b.String()}, nil
-}
-
-func imageString(repo, tag, digest string) string {
-	s := repo
-	if tag != "" {
-		s += ":" + tag
-	}
-	if digest != "" {
-		s += "@" + digest
-	}
-	return s
 }

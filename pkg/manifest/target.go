@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ferrycd/ferry/pkg/ref"
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
@@ -19,12 +20,7 @@ type Target struct {
 
 // Ref returns the reference written for t: Repo:Tag@Digest, or Repo@Digest
 // when Tag is empty.
-func (t Target) Ref() string {
-	if t.Tag == "" {
-		return t.Repo + "@" + t.Digest
-	}
-	return t.Repo + ":" + t.Tag + "@" + t.Digest
-}
+func (t Target) Ref() string { return ref.Ref{Repo: t.Repo, Tag: t.Tag, Digest: t.Digest}.String() }
 
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
@@ -42,9 +38,9 @@ type target struct {
 func compileTargets(targets []Target) ([]target, error) {
 	out := make([]target, 0, len(targets))
 	for _, t := range targets {
-		repo, err := name.NewRepository(t.Repo, name.WeakValidation)
-		if err != nil {
-			return nil, fmt.Errorf("target repository %q: %w", t.Repo, err)
+		canonical, ok := ref.Canonical(t.Repo)
+		if !ok || strings.TrimSpace(t.Repo) != t.Repo {
+			return nil, fmt.Errorf("target repository %q is not a repository name", t.Repo)
 		}
 		if t.Tag != "" {
 			if _, err := name.NewTag(t.Repo+":"+t.Tag, name.WeakValidation); err != nil {
@@ -57,7 +53,7 @@ func compileTargets(targets []Target) ([]target, error) {
 		if !refChars.MatchString(t.Ref()) {
 			return nil, fmt.Errorf("target %q: unexpected characters in %q", t.Repo, t.Ref())
 		}
-		c := target{Target: t, canonical: repo.Name()}
+		c := target{Target: t, canonical: canonical}
 		if i := slices.IndexFunc(out, func(o target) bool { return o.canonical == c.canonical }); i >= 0 {
 			if out[i].Target == t {
 				continue
@@ -81,11 +77,11 @@ func matchImage(targets []target, image string) *target {
 
 // matchRepo is matchImage for a bare repository (kustomization name/newName).
 func matchRepo(targets []target, repo string) *target {
-	r, err := name.NewRepository(strings.TrimSpace(repo), name.WeakValidation)
-	if err != nil {
+	canonical, ok := ref.Canonical(repo)
+	if !ok {
 		return nil
 	}
-	return matchCanonical(targets, r.Name())
+	return matchCanonical(targets, canonical)
 }
 
 func matchCanonical(targets []target, canonical string) *target {
