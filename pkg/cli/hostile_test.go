@@ -186,6 +186,14 @@ func TestHostileInput(t *testing.T) {
 			code: cli.ExitUsage, want: `goes through the symlink "apps/link"`},
 		{name: "path into .git", args: deploy("--image", hello, "--path", ".git/hooks"),
 			code: cli.ExitUsage, want: "points into .git"},
+		// A trailing slash is the same scope (TestPathTrailingSlash); other
+		// unclean forms are refused with the clean one as a hint.
+		{name: "path ./apps/hello", args: deploy("--image", hello, "--path", "./apps/hello"),
+			code: cli.ExitUsage, want: `path "./apps/hello" is not clean; did you mean "apps/hello"?`},
+		{name: "path apps//hello", args: []string{"history", "--env", "candidate", "--path", "apps//hello"},
+			code: cli.ExitUsage, want: `path "apps//hello" is not clean; did you mean "apps/hello"?`},
+		{name: "path apps/hello//", args: []string{"rollback", "--env", "candidate", "--path", "apps/hello//"},
+			code: cli.ExitUsage, want: `path "apps/hello//" is not clean; did you mean "apps/hello"?`},
 		{name: "path with a backslash", args: deploy("--image", hello, "--path", `apps\hello`),
 			code: cli.ExitUsage, want: "use forward slashes"},
 		{name: "path is a file", args: deploy("--image", host+"/team/hello:v2", "--path", "apps/hello/deployment.yaml", "--dry-run"),
