@@ -103,7 +103,7 @@ type Report struct {
 // it. When nothing changes it returns a report with Changed false and
 // pushes nothing.
 func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
-	if err := checkDeploy(req); err != nil {
+	if err := checkDeploy(&req); err != nil {
 		return nil, err
 	}
 	log := logger(e)
@@ -205,7 +205,7 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 	return rep, nil
 }
 
-func checkDeploy(req DeployRequest) error {
+func checkDeploy(req *DeployRequest) error {
 	if strings.TrimSpace(req.Env) == "" {
 		return usagef("--env is required (the branch to deploy to, e.g. candidate)")
 	}
@@ -223,9 +223,17 @@ func checkDeploy(req DeployRequest) error {
 	if err := checkBranch("--env", req.Env); err != nil {
 		return err
 	}
-	if err := envrepo.CleanScope(req.Path); err != nil {
+	return cleanPath(&req.Path)
+}
+
+// cleanPath checks a --path value and rewrites it to the form every
+// operation works with and records ("apps/hello/" is "apps/hello").
+func cleanPath(p *string) error {
+	clean, err := envrepo.NormalScope(*p)
+	if err != nil {
 		return usagef("--path: %v", err)
 	}
+	*p = clean
 	return nil
 }
 
