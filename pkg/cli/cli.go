@@ -385,8 +385,13 @@ func (g *Globals) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// redactor replaces secrets in everything written through it. Secrets are
-// added after parsing, so it is installed first and filled in later.
+// redactor replaces secrets in everything written through it, and shows
+// control characters other than newline, tab and CR escaped (ESC as
+// \u001b, see ferry.Printable), so repository content cannot drive the
+// terminal. JSON is not harmed: encoding/json and slog escape C0 already,
+// and DEL or a C1 control inside a JSON string become the JSON escape for
+// the same character. Secrets are added after parsing, so it is installed
+// first and filled in later.
 type redactor struct{ secrets []string }
 
 func (r *redactor) add(s string) {
@@ -407,6 +412,7 @@ func (rw redactWriter) Write(p []byte) (int, error) {
 	for _, sec := range rw.r.secrets {
 		s = strings.ReplaceAll(s, sec, "***")
 	}
+	s = ferry.Printable(s, "\n\t\r")
 	if _, err := io.WriteString(rw.w, s); err != nil {
 		return 0, err
 	}

@@ -50,7 +50,25 @@ func TestWriteTextEscapes(t *testing.T) {
 	}, true)
 	// The patch keeps its lines and tabs; everything else is escaped.
 	if hasControl(diff.String(), "\n\t\r") || !strings.Contains(diff.String(), `+a: "x\u001b]0;pwned\u0007\u001b[2J\u009b1m\u007f`) ||
-		strings.Count(diff.String(), shown) < 6 {
+		strings.Count(diff.String(), shown) != 5 {
 		t.Errorf("diff:\n%q", diff.String())
+	}
+}
+func TestPrintable(t *testing.T) {
+	tests := []struct{ in, keep, want string }{
+		{"plain text, é € 日本", "", "plain text, é € 日本"},
+		{"a\x1b[2Jb", "", `a\u001b[2Jb`},
+		{"bell\x07", "", `bell\u0007`},
+		{"del\x7f", "", `del\u007f`},
+		{"c1 \u009b2J \u0085", "", `c1 \u009b2J \u0085`},
+		{"bare \x9b byte", "", `bare \x9b byte`},
+		{"lines\n\ttab\r\n", "\n\t\r", "lines\n\ttab\r\n"},
+		{"lines\n\ttab\r\n", "\n", `lines` + "\n" + `\u0009tab\u000d` + "\n"},
+		{"\u00a0nbsp stays", "", "\u00a0nbsp stays"},
+	}
+	for _, tc := range tests {
+		if got := ferry.Printable(tc.in, tc.keep); got != tc.want {
+			t.Errorf("Printable(%q, %q) = %q, want %q", tc.in, tc.keep, got, tc.want)
+		}
 	}
 }
