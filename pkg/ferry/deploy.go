@@ -149,7 +149,12 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 	w := writer(e, req.Env, req.DryRun)
 	w.Verify = verify
 	guard := &orderGuard{r: e.Resolver, log: log, created: map[string]time.Time{}}
+	// skip is why the last round refused to replace a newer build. That
+	// round changes nothing, so the writer ends as for any no-op and its
+	// result counts the rounds it really ran.
+	var skip string
 	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
+		skip = ""
 		if err := s.CheckScope(req.Path); err != nil {
 			return "", usagef("%v", err)
 		}
@@ -163,8 +168,8 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 			return "", fmt.Errorf("pinning images on %s: %w", req.Env, err)
 		}
 		if !req.AllowDowngrade {
-			if reason := guard.check(ctx, pinned.Changes, targets); reason != "" {
-				return "", &skipped{reason}
+			if skip = guard.check(ctx, pinned.Changes, targets); skip != "" {
+				return "", nil
 			}
 		}
 		for _, f := range sortedKeys(pinned.Files) {
@@ -174,14 +179,13 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		}
 		return rec.Format(""), nil
 	})
-	var skip *skipped
-	if errors.As(err, &skip) {
-		log.Warn("not deploying an older build", "reason", skip.reason)
-		return &Report{Action: audit.ActionDeploy, Branch: req.Env, App: app, Path: req.Path, Attempts: 1,
-			Images: images, Files: []string{}, DryRun: req.DryRun, Reason: skip.reason, Skipped: true}, nil
-	}
 	if err != nil {
 		return nil, err
+	}
+	if skip != "" {
+		log.Warn("not deploying an older build", "reason", skip)
+		return &Report{Action: audit.ActionDeploy, Branch: req.Env, App: app, Path: req.Path, Attempts: res.Attempts,
+			Images: images, Files: []string{}, DryRun: req.DryRun, Reason: skip, Skipped: true}, nil
 	}
 	rep := &Report{
 		Action:   audit.ActionDeploy,
@@ -280,11 +284,6 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
-
-// skipped ends a deploy without a change, for a reason worth reporting.
-type skipped struct{ reason string }
-
-func (s *skipped) Error() string { return s.reason }
 
 // orderGuard refuses to replace a pinned image with one built earlier:
 // pipelines finish out of order, and the older build must not win.
