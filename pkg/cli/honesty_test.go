@@ -143,7 +143,7 @@ func TestJSONOnFailure(t *testing.T) {
 			want: failure{Action: "rollback", Branch: "production", Path: "apps/hello", App: "hello", Error: "cannot roll apps/hello on production back 5 step(s)", ExitCode: code(1)}},
 		{name: "history of a missing branch, token in the URL",
 			args: []string{"history", "--env", "staging", "--output", "json"},
-			want: failure{Action: "history", Branch: "staging", Path: ".", Error: `"staging" does not exist in http://x-access-token:***@`, ExitCode: code(1)}},
+			want: failure{Action: "history", Branch: "staging", Path: ".", Error: `"staging" does not exist in ` + url + "; create it first", ExitCode: code(1)}},
 		{name: "diff",
 			args: []string{"diff", "--from", "candidate", "--to", "candidate", "--output", "json"},
 			want: failure{Action: "diff", Branch: "candidate", Path: ".", Error: `--from and --to are both "candidate"`, ExitCode: code(2)}},
