@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,4 +91,34 @@ func TestPathTrailingSlash(t *testing.T) {
 		}
 	}
 	slashed.Fsck()
+}
+
+// A failed run's hooks hear of the scope in its clean form too.
+func TestPathTrailingSlashInFailureEvent(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	repo := testgit.NewRepoFromTemplate(t, "../../testdata/envrepo", []string{"REGISTRY", reg.Host}, "candidate", "production")
+	srv := testgit.Serve(t, repo)
+	dir := t.TempDir()
+	hook := filepath.Join(dir, "hook")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\nprintf '%s\\n' \"$FERRY_PATH\" >> "+filepath.Join(dir, "paths")+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"FERRY_REPO": srv.RepoURL(repo)}
+	for _, args := range [][]string{
+		{"deploy", "--env", "candidate", "--image", reg.Host + "/team/hello:v9"},
+		{"promote", "--from", "candidate", "--to", "nope"},
+		{"rollback", "--env", "candidate", "--steps", "9"},
+	} {
+		args = append(args, "--path", "apps/hello/", "--exec-hook", hook, "--notify-on", "failure")
+		if code, _, errOut := run(t, env, args...); code != 1 {
+			t.Errorf("ferry %s: exit %d, want 1: %s", strings.Join(args, " "), code, errOut)
+		}
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "paths"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "apps/hello\napps/hello\napps/hello\n"; string(got) != want {
+		t.Errorf("FERRY_PATH of the failure events: %q, want %q", got, want)
+	}
 }
