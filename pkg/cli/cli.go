@@ -216,9 +216,7 @@ func (c *CLI) describe(command string) failure {
 	case "diff":
 		f.Branch, f.Path = c.Diff.To, c.Diff.Path
 	}
-	if clean, err := envrepo.NormalScope(f.Path); err == nil {
-		f.Path = clean
-	}
+	f.Path = cleanPath(f.Path)
 	switch f.Action {
 	case "deploy", "promote", "rollback":
 		if f.App == "" && f.Path != "" && f.Path != "." {
@@ -226,6 +224,16 @@ func (c *CLI) describe(command string) failure {
 		}
 	}
 	return f
+}
+
+// cleanPath is --path in the form ferry records ("apps/hello/" is
+// "apps/hello"), for what is reported before or without ferry's own check;
+// a path that check would refuse is left as given.
+func cleanPath(p string) string {
+	if clean, err := envrepo.NormalScope(p); err == nil {
+		return clean
+	}
+	return p
 }
 
 // wantsJSON reports whether the command line or FERRY_OUTPUT asks for JSON
