@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/mail"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,7 +45,7 @@ type Globals struct {
 	Output     string        `help:"Result format on stdout: text or json." enum:"text,json" default:"text" env:"FERRY_OUTPUT"`
 	LogFormat  string        `help:"Log format on stderr: text or json." enum:"text,json" default:"text" env:"FERRY_LOG_FORMAT"`
 	Verbose    bool          `help:"Log each step, not only warnings and errors." short:"v" env:"FERRY_VERBOSE"`
-	Timeout    time.Duration `help:"Give up on the whole run after this long." default:"5m" env:"FERRY_TIMEOUT"`
+	Timeout    time.Duration `help:"Give up on the whole run after this long; there is always a limit (0 is refused: give a large value such as 2h)." default:"5m" env:"FERRY_TIMEOUT"`
 	Attempts   int           `help:"Rounds of fetch, edit and push before giving up when other writers keep moving the branch or the connection drops." default:"30" env:"FERRY_ATTEMPTS"`
 
 	stdout, stderr io.Writer
@@ -82,8 +83,22 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cli := &CLI{}
 	red := &redactor{}
 	cli.rawStderr = stderr
-	stdout, stderr = red.writer(stdout), red.writer(stderr)
+	out := &watchWriter{w: red.writer(stdout)}
+	stdout, stderr = out, red.writer(stderr)
 	cli.stdout, cli.stderr, cli.getenv = stdout, stderr, getenv
+	// jsonFailure reports a failure, already told on stderr, as one JSON
+	// object on stdout when asJSON, unless a result is there already (diff
+	// --exit-code, a report followed by a --strict-hooks failure). It
+	// returns the exit status.
+	jsonFailure := func(asJSON bool, err error, code int, f failure) int {
+		if asJSON && !out.used {
+			f.Error, f.ExitCode = red.redact(err.Error()), code
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(f)
+		}
+		return code
+	}
 	parser, err := kong.New(cli,
 		kong.Name("ferry"),
 		kong.Description("ferry carries images through environments the GitOps way: it pins digests in an environment repo, promotes verified commits, and keeps the branch history as the audit trail."),
@@ -110,19 +125,27 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			}
 		}
 	}()
-	kctx, err := parser.Parse(args)
+	kctx, err := parser.Parse(negativeNumbers(parser.Model, args))
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
+		// What was parsed before the error is not to be trusted; only the
+		// command is reported.
+		var f failure
 		if pe := (*kong.ParseError)(nil); errors.As(err, &pe) && pe.Context != nil && pe.Context.Selected() != nil {
-			fmt.Fprintf(stderr, "Run \"ferry %s --help\" for usage.\n", pe.Context.Selected().Name)
+			f.Action = pe.Context.Selected().Name
+			fmt.Fprintf(stderr, "Run \"ferry %s --help\" for usage.\n", f.Action)
 		} else {
 			fmt.Fprintln(stderr, "Run \"ferry --help\" for usage.")
 		}
-		return ExitUsage
+		return jsonFailure(wantsJSON(args, getenv), err, ExitUsage, f)
 	}
 	red.add(cli.GitToken)
 	if _, _, pass := envrepo.SplitCredentials(cli.Repo); pass != "" {
 		red.add(pass)
+	}
+	if err := checkTimeout(cli.Timeout); err != nil {
+		fmt.Fprintf(stderr, "ferry: %v\n", err)
+		return jsonFailure(cli.Output == "json", err, ExitUsage, cli.describe(kctx.Command()))
 	}
 	if cli.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -142,12 +165,143 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			err = fmt.Errorf("interrupted; nothing was pushed unless a commit is reported above: %w", err)
 		}
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
+		code := ExitError
 		if errors.Is(err, ferry.ErrUsage) {
-			return ExitUsage
+			code = ExitUsage
 		}
-		return ExitError
+		return jsonFailure(cli.Output == "json", err, code, cli.describe(kctx.Command()))
 	}
 	return ExitOK
+}
+
+// checkTimeout refuses a --timeout that is not positive: 0 used to mean
+// "no limit", and a run that can hang forever is not one ferry starts.
+func checkTimeout(d time.Duration) error {
+	switch {
+	case d == 0:
+		return fmt.Errorf("%w: --timeout 0: must be positive; ferry never runs without a time limit (give a large value such as 2h)", ferry.ErrUsage)
+	case d < 0:
+		return fmt.Errorf("%w: --timeout %s: must be positive", ferry.ErrUsage, d)
+	}
+	return nil
+}
+
+// failure is the one JSON object printed on stdout when a run with
+// --output json fails: the message as stderr has it (redacted), the exit
+// status, and what the command line said about the run.
+type failure struct {
+	Action   string `json:"action,omitempty"`
+	Branch   string `json:"branch,omitempty"`
+	Path     string `json:"path,omitempty"`
+	App      string `json:"app,omitempty"`
+	Error    string `json:"error"`
+	ExitCode int    `json:"exitCode"`
+}
+
+// describe fills in what the parsed command line says about the run: the
+// command, the branch it writes or reads, the scope in its clean form and
+// the app (given, or named after the scope as the writes name it).
+func (c *CLI) describe(command string) failure {
+	var f failure
+	f.Action, _, _ = strings.Cut(command, " ")
+	switch f.Action {
+	case "deploy":
+		f.Branch, f.Path, f.App = c.Deploy.Env, c.Deploy.Path, c.Deploy.App
+	case "promote":
+		f.Branch, f.Path, f.App = c.Promote.To, c.Promote.Path, c.Promote.App
+	case "rollback":
+		f.Branch, f.Path, f.App = c.Rollback.Env, c.Rollback.Path, c.Rollback.App
+	case "history":
+		f.Branch, f.Path = c.History.Env, c.History.Path
+	case "diff":
+		f.Branch, f.Path = c.Diff.To, c.Diff.Path
+	}
+	f.Path = cleanPath(f.Path)
+	switch f.Action {
+	case "deploy", "promote", "rollback":
+		if f.App == "" && f.Path != "" && f.Path != "." {
+			f.App = f.Path[strings.LastIndexByte(f.Path, '/')+1:]
+		}
+	}
+	return f
+}
+
+// cleanPath is --path in the form ferry records ("apps/hello/" is
+// "apps/hello"), for what is reported before or without ferry's own check;
+// a path that check would refuse is left as given.
+func cleanPath(p string) string {
+	if clean, err := envrepo.NormalScope(p); err == nil {
+		return clean
+	}
+	return p
+}
+
+// wantsJSON reports whether the command line or FERRY_OUTPUT asks for JSON
+// output, read from the raw arguments for when they do not parse. The last
+// --output wins, as in parsing.
+func wantsJSON(args []string, getenv func(string) string) bool {
+	v, seen := "", false
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--output" && i+1 < len(args) {
+			v, seen = args[i+1], true
+		} else if rest, ok := strings.CutPrefix(a, "--output="); ok {
+			v, seen = rest, true
+		}
+	}
+	if !seen {
+		v = getenv("FERRY_OUTPUT")
+	}
+	return v == "json"
+}
+
+// negativeNumbers joins a flag that takes a number or a duration to a
+// negative value given as the next argument ("--attempts -1" becomes
+// "--attempts=-1"). kong takes any argument starting with "-" for a flag
+// and stops with "(short flag)"; joined, the value reaches the check that
+// says what it must be. Only values that look like numbers are joined, so
+// "--env -x" still gets kong's hint, and a flag never swallows the next
+// flag (kong.WithHyphenPrefixedParameters would: "--repo --env x" would
+// take "--env" for the repository).
+func negativeNumbers(app *kong.Application, args []string) []string {
+	numeric := map[string]bool{}
+	var walk func(n *kong.Node)
+	walk = func(n *kong.Node) {
+		for _, f := range n.Flags {
+			if !f.Target.IsValid() {
+				continue
+			}
+			t := f.Target.Type()
+			for t.Kind() == reflect.Pointer {
+				t = t.Elem()
+			}
+			switch t.Kind() {
+			case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Float32, reflect.Float64:
+				numeric["--"+f.Name] = true // time.Duration is an int64
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(app.Node)
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if numeric[a] && i+1 < len(args) && len(args[i+1]) > 1 && args[i+1][0] == '-' &&
+			(args[i+1][1] >= '0' && args[i+1][1] <= '9' || args[i+1][1] == '.') {
+			out = append(out, a+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // envResolver makes kong read env vars through getenv rather than the
@@ -385,8 +539,13 @@ func (g *Globals) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// redactor replaces secrets in everything written through it. Secrets are
-// added after parsing, so it is installed first and filled in later.
+// redactor replaces secrets in everything written through it, and shows
+// control characters other than newline, tab and CR escaped (ESC as
+// \u001b, see ferry.Printable), so repository content cannot drive the
+// terminal. JSON is not harmed: encoding/json and slog escape C0 already,
+// and DEL or a C1 control inside a JSON string become the JSON escape for
+// the same character. Secrets are added after parsing, so it is installed
+// first and filled in later.
 type redactor struct{ secrets []string }
 
 func (r *redactor) add(s string) {
@@ -402,13 +561,31 @@ type redactWriter struct {
 	w io.Writer
 }
 
-func (rw redactWriter) Write(p []byte) (int, error) {
-	s := envrepo.Redact(string(p))
-	for _, sec := range rw.r.secrets {
+// redact replaces URL credentials and the secrets added so far.
+func (r *redactor) redact(s string) string {
+	s = envrepo.Redact(s)
+	for _, sec := range r.secrets {
 		s = strings.ReplaceAll(s, sec, "***")
 	}
+	return s
+}
+
+func (rw redactWriter) Write(p []byte) (int, error) {
+	s := ferry.Printable(rw.r.redact(string(p)), "\n\t\r")
 	if _, err := io.WriteString(rw.w, s); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// watchWriter notes whether anything was written to stdout, so that a
+// failure adds its JSON object only where no result was printed.
+type watchWriter struct {
+	w    io.Writer
+	used bool
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.used = w.used || len(p) > 0
+	return w.w.Write(p)
 }

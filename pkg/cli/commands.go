@@ -39,7 +39,7 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 	prov := ferry.ProvenanceFromEnv(ferry.Provenance{
 		SourceRepo: c.SourceRepo, SourceCommit: c.SourceCommit, BuildID: c.BuildID, BuildURL: c.BuildURL,
 	}, g.getenv)
-	ev := baseEvent(g, "deploy", c.Env, c.App, c.Path)
+	ev := baseEvent(g, "deploy", c.Env, c.App, cleanPath(c.Path))
 	ev.SourceRepo, ev.SourceCommit, ev.BuildID, ev.BuildURL = prov.SourceRepo, prov.SourceCommit, prov.BuildID, prov.BuildURL
 	return g.write(ctx, &c.HookFlags, ev, c.DryRun, func() (*ferry.Report, error) {
 		return ferry.Deploy(ctx, e, ferry.DeployRequest{

@@ -26,7 +26,7 @@ func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	return g.write(ctx, &c.HookFlags, baseEvent(g, "promote", c.To, c.App, c.Path), c.DryRun, func() (*ferry.Report, error) {
+	return g.write(ctx, &c.HookFlags, baseEvent(g, "promote", c.To, c.App, cleanPath(c.Path)), c.DryRun, func() (*ferry.Report, error) {
 		return ferry.Promote(ctx, e, ferry.PromoteRequest{
 			From: c.From, To: c.To, Commit: c.Commit, Path: c.Path, App: c.App, OverrideRollback: c.OverrideRollback, DryRun: c.DryRun,
 		})
@@ -55,7 +55,7 @@ func (c *RollbackCmd) Run(ctx context.Context, g *Globals) error {
 	if c.Steps != nil {
 		req.Steps, req.StepsSet = *c.Steps, true
 	}
-	return g.write(ctx, &c.HookFlags, baseEvent(g, "rollback", c.Env, c.App, c.Path), c.DryRun, func() (*ferry.Report, error) {
+	return g.write(ctx, &c.HookFlags, baseEvent(g, "rollback", c.Env, c.App, cleanPath(c.Path)), c.DryRun, func() (*ferry.Report, error) {
 		return ferry.Rollback(ctx, e, req)
 	})
 }
@@ -69,6 +69,9 @@ type HistoryCmd struct {
 
 // Run prints the history.
 func (c *HistoryCmd) Run(ctx context.Context, g *Globals) error {
+	if c.Limit < 1 { // 0 would silently mean 20
+		return fmt.Errorf("%w: --limit %d: must be positive", ferry.ErrUsage, c.Limit)
+	}
 	e, err := g.env()
 	if err != nil {
 		return err

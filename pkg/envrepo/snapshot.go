@@ -410,6 +410,17 @@ func CleanScope(dir string) error {
 	return nil
 }
 
+// NormalScope checks a --path value as CleanScope does and returns the one
+// form ferry works with and records: a trailing slash, as a shell's tab
+// completion adds it, is dropped ("apps/hello/" is "apps/hello", "./" is
+// "."). Other unclean forms ("./apps/hello", "apps//hello") are refused.
+func NormalScope(dir string) (string, error) {
+	if err := CleanScope(dir); err != nil {
+		return "", err
+	}
+	return path.Clean(dir), nil
+}
+
 func checkPath(name string) error {
 	if name == "." || name == "" {
 		return &fs.PathError{Op: "write", Path: name, Err: fs.ErrInvalid}

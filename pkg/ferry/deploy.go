@@ -103,7 +103,7 @@ type Report struct {
 // it. When nothing changes it returns a report with Changed false and
 // pushes nothing.
 func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
-	if err := checkDeploy(req); err != nil {
+	if err := checkDeploy(&req); err != nil {
 		return nil, err
 	}
 	log := logger(e)
@@ -147,7 +147,12 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 	w := writer(e, req.Env, req.DryRun)
 	w.Verify = verify
 	guard := &orderGuard{r: e.Resolver, log: log, created: map[string]time.Time{}}
+	// skip is why the last round refused to replace a newer build. That
+	// round changes nothing, so the writer ends as for any no-op and its
+	// result counts the rounds it really ran.
+	var skip string
 	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
+		skip = ""
 		if err := s.CheckScope(req.Path); err != nil {
 			return "", usagef("%v", err)
 		}
@@ -169,8 +174,8 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 			return "", fmt.Errorf("pinning images on %s: %w", req.Env, err)
 		}
 		if !req.AllowDowngrade {
-			if reason := guard.check(ctx, pinned.Changes, targets); reason != "" {
-				return "", &skipped{reason}
+			if skip = guard.check(ctx, pinned.Changes, targets); skip != "" {
+				return "", nil
 			}
 		}
 		for _, f := range sortedKeys(pinned.Files) {
@@ -180,14 +185,13 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		}
 		return r.Format(""), nil
 	})
-	var skip *skipped
-	if errors.As(err, &skip) {
-		log.Warn("not deploying an older build", "reason", skip.reason)
-		return &Report{Action: audit.ActionDeploy, Branch: req.Env, App: app, Path: req.Path, Attempts: 1,
-			Images: images, Files: []string{}, DryRun: req.DryRun, Reason: skip.reason, Skipped: true}, nil
-	}
 	if err != nil {
 		return nil, err
+	}
+	if skip != "" {
+		log.Warn("not deploying an older build", "reason", skip)
+		return &Report{Action: audit.ActionDeploy, Branch: req.Env, App: app, Path: req.Path, Attempts: res.Attempts,
+			Images: images, Files: []string{}, DryRun: req.DryRun, Reason: skip, Skipped: true}, nil
 	}
 	rep := &Report{
 		Action:   audit.ActionDeploy,
@@ -211,7 +215,7 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 	return rep, nil
 }
 
-func checkDeploy(req DeployRequest) error {
+func checkDeploy(req *DeployRequest) error {
 	if strings.TrimSpace(req.Env) == "" {
 		return usagef("--env is required (the branch to deploy to, e.g. candidate)")
 	}
@@ -229,9 +233,17 @@ func checkDeploy(req DeployRequest) error {
 	if err := checkBranch("--env", req.Env); err != nil {
 		return err
 	}
-	if err := envrepo.CleanScope(req.Path); err != nil {
+	return cleanPath(&req.Path)
+}
+
+// cleanPath checks a --path value and rewrites it to the form every
+// operation works with and records ("apps/hello/" is "apps/hello").
+func cleanPath(p *string) error {
+	clean, err := envrepo.NormalScope(*p)
+	if err != nil {
 		return usagef("--path: %v", err)
 	}
+	*p = clean
 	return nil
 }
 
@@ -278,11 +290,6 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
-
-// skipped ends a deploy without a change, for a reason worth reporting.
-type skipped struct{ reason string }
-
-func (s *skipped) Error() string { return s.reason }
 
 // orderGuard refuses to replace a pinned image with one built earlier:
 // pipelines finish out of order, and the older build must not win.

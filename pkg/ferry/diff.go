@@ -55,8 +55,8 @@ func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
 	case req.From == req.To:
 		return nil, usagef("--from and --to are both %q", req.From)
 	}
-	if err := envrepo.CleanScope(req.Path); err != nil {
-		return nil, usagef("--path: %v", err)
+	if err := cleanPath(&req.Path); err != nil {
+		return nil, err
 	}
 	for flag, b := range map[string]string{"--from": req.From, "--to": req.To} {
 		if err := checkBranch(flag, b); err != nil {

@@ -42,8 +42,8 @@ func History(ctx context.Context, e Env, req HistoryRequest) ([]Entry, error) {
 	if strings.TrimSpace(req.Env) == "" {
 		return nil, usagef("--env is required")
 	}
-	if err := envrepo.CleanScope(req.Path); err != nil {
-		return nil, usagef("--path: %v", err)
+	if err := cleanPath(&req.Path); err != nil {
+		return nil, err
 	}
 	if err := checkBranch("--env", req.Env); err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ type PromoteRequest struct {
 // is grafted whole, so files From deleted are deleted, and nothing outside
 // Path on To changes.
 func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
-	if err := checkPromote(req); err != nil {
+	if err := checkPromote(&req); err != nil {
 		return nil, err
 	}
 	log := logger(e)
@@ -81,7 +81,7 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 	return rep, nil
 }
 
-func checkPromote(req PromoteRequest) error {
+func checkPromote(req *PromoteRequest) error {
 	switch {
 	case strings.TrimSpace(req.From) == "":
 		return usagef("--from is required (the verified environment, e.g. candidate)")
@@ -99,10 +99,7 @@ func checkPromote(req PromoteRequest) error {
 	if req.Commit != "" && !isHexPrefix(req.Commit) {
 		return usagef("--commit %q is not a commit SHA (7 to 40 hex digits)", req.Commit)
 	}
-	if err := envrepo.CleanScope(req.Path); err != nil {
-		return usagef("--path: %v", err)
-	}
-	return nil
+	return cleanPath(&req.Path)
 }
 
 // checkBranch refuses names git cannot have as branches, and full ref names

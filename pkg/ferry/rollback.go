@@ -92,8 +92,8 @@ func checkRollback(req *RollbackRequest) error {
 	if req.To == "" && req.Steps == 0 {
 		req.Steps = 1
 	}
-	if err := envrepo.CleanScope(req.Path); err != nil {
-		return usagef("--path: %v", err)
+	if err := cleanPath(&req.Path); err != nil {
+		return err
 	}
 	return checkBranch("--env", req.Env)
 }

@@ -5,9 +5,60 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 )
 
-// WriteHistory prints history entries as a table, newest first.
+// Printable returns s with the control characters a terminal acts on shown
+// escaped, the way JSON writes them: ESC is \u001b, BEL \u0007, DEL
+// \u007f, a C1 control such as U+009B (CSI) \u009b. A byte that is not
+// UTF-8 and would be a C1 control to an 8-bit terminal is \x9b. The
+// characters in keep (say "\n\t\r" for whole lines of text) pass as they
+// are. Everything a repository holds (author names, subjects, file names
+// and contents) goes through it before it reaches a terminal, so a commit
+// cannot retitle, clear or recolour the screen of whoever reads it.
+func Printable(s, keep string) string {
+	var b strings.Builder
+	last := 0 // s[last:i] is still to be copied
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f {
+			i++
+			continue
+		}
+		r, n := rune(c), 1
+		if c >= utf8.RuneSelf {
+			r, n = utf8.DecodeRuneInString(s[i:])
+		}
+		var esc string
+		switch {
+		case r == utf8.RuneError && n == 1 && c <= 0x9f:
+			esc = fmt.Sprintf(`\x%02x`, c)
+		case (r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f) && !strings.ContainsRune(keep, r):
+			esc = fmt.Sprintf(`\u%04x`, r)
+		}
+		if esc != "" {
+			if b.Len() == 0 {
+				b.Grow(len(s) + 16)
+			}
+			b.WriteString(s[last:i])
+			b.WriteString(esc)
+			last = i + n
+		}
+		i += n
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// cell is Printable for one field of a line: nothing passes raw, not even
+// a newline or a tab, which would break the table.
+func cell(s string) string { return Printable(s, "") }
+
+// WriteHistory prints history entries as a table, newest first. What came
+// from the repository is escaped (see Printable).
 func WriteHistory(w io.Writer, entries []Entry) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMMIT\tTIME\tACTION\tAUTHOR\tIMAGES\tSOURCE\tBUILD\tNOTE")
@@ -35,36 +86,37 @@ func WriteHistory(w io.Writer, entries []Entry) {
 			note = e.Subject
 		}
 		author, _, _ := strings.Cut(e.Author, " <")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Commit[:12], e.Time.Format("2006-01-02 15:04Z"), e.Action, author,
-			dash(strings.Join(imgs, ", ")), dash(strings.Join(srcs, ", ")), dash(strings.Join(builds, ", ")), note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(e.Commit[:12]), e.Time.Format("2006-01-02 15:04Z"), cell(e.Action), cell(author),
+			cell(dash(strings.Join(imgs, ", "))), cell(dash(strings.Join(srcs, ", "))), cell(dash(strings.Join(builds, ", "))), cell(note))
 	}
 	tw.Flush()
 }
 
-// WriteDiff prints a diff per app.
+// WriteDiff prints a diff per app. What came from the repository is
+// escaped (see Printable); the patch keeps its newlines, tabs and CRs.
 func WriteDiff(w io.Writer, res *DiffResult, patch bool) {
 	if !res.Changed {
-		fmt.Fprintf(w, "%s on %s is identical to %s: nothing to promote\n", res.Path, trimAt(res.To), trimAt(res.From))
+		fmt.Fprintf(w, "%s on %s is identical to %s: nothing to promote\n", cell(res.Path), cell(trimAt(res.To)), cell(trimAt(res.From)))
 		return
 	}
-	fmt.Fprintf(w, "promoting %s from %s to %s would change:\n", res.Path, shortRef(res.From), shortRef(res.To))
+	fmt.Fprintf(w, "promoting %s from %s to %s would change:\n", cell(res.Path), cell(shortRef(res.From)), cell(shortRef(res.To)))
 	for _, a := range res.Apps {
-		fmt.Fprintf(w, "\n%s\n", a.Dir)
+		fmt.Fprintf(w, "\n%s\n", cell(a.Dir))
 		for _, i := range a.Images {
-			fmt.Fprintf(w, "  image     %s  %s -> %s\n", i.Name, versionOf(i.Old, i.Name), versionOf(i.New, i.Name))
+			fmt.Fprintf(w, "  image     %s  %s -> %s\n", cell(i.Name), cell(versionOf(i.Old, i.Name)), cell(versionOf(i.New, i.Name)))
 		}
 		for _, f := range a.Added {
-			fmt.Fprintf(w, "  added     %s\n", f)
+			fmt.Fprintf(w, "  added     %s\n", cell(f))
 		}
 		for _, f := range a.Removed {
-			fmt.Fprintf(w, "  removed   %s\n", f)
+			fmt.Fprintf(w, "  removed   %s\n", cell(f))
 		}
 		for _, f := range a.Modified {
-			fmt.Fprintf(w, "  modified  %s\n", f)
+			fmt.Fprintf(w, "  modified  %s\n", cell(f))
 		}
 	}
 	if patch && res.Patch != "" {
-		fmt.Fprintf(w, "\n%s", res.Patch)
+		fmt.Fprintf(w, "\n%s", Printable(res.Patch, "\n\t\r"))
 	}
 }
 
