@@ -29,4 +29,3 @@ func TestResolvedString(t *testing.T) {
 		}
 	}
 }
-
