@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"os/exec"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferrycd/ferry/internal/backoff"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -241,18 +241,10 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 	var lastErr error
 	for i := 1; i <= attempts; i++ {
 		if i > 1 {
-			wait := base << (i - 2)
-			if wait <= 0 || wait > maxWait {
-				wait = maxWait
-			}
-			wait = time.Duration(rand.Int64N(int64(wait)) + 1)
+			wait := backoff.Delay(base, maxWait, i-1) + 1
 			log.Info("retrying on a fresh fetch", "branch", w.Branch, "attempt", i, "wait", wait.Round(time.Millisecond), "after", Redact(lastErr.Error()))
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, fmt.Errorf("updating %s: %w (last: %v)", w.Branch, ctx.Err(), lastErr)
-			case <-t.C:
+			if err := backoff.Sleep(ctx, wait); err != nil {
+				return nil, fmt.Errorf("updating %s: %w (last: %v)", w.Branch, err, lastErr)
 			}
 		}
 		res, err := w.once(ctx, edit, log)

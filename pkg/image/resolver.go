@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"time"
 
+	"github.com/ferrycd/ferry/internal/backoff"
 	"github.com/ferrycd/ferry/pkg/ref"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -226,11 +226,11 @@ func (r *Resolver) describe(ctx context.Context, op string, ref name.Reference) 
 					errs: []error{ErrUnavailable, err},
 				}
 			}
-			delay := r.backoff(attempt)
+			delay := backoff.Delay(r.base, maxBackoff, attempt)
 			r.log.WarnContext(ctx, "registry request failed, retrying",
 				"op", op, "attempt", attempt, "of", r.attempts, "delay", delay,
 				"error", newRedactor(ctx, auth).redact(err.Error()))
-			if serr := sleep(ctx, delay); serr != nil {
+			if serr := backoff.Sleep(ctx, delay); serr != nil {
 				return nil, fmt.Errorf("%s: %w (waiting to retry after %d failed attempts; last error: %s)",
 					op, serr, attempt, newRedactor(ctx, auth).redact(err.Error()))
 			}
@@ -259,32 +259,4 @@ func (r *Resolver) fetch(ctx context.Context, p *remote.Puller, ref name.Referen
 		return nil, err
 	}
 	return &d.Descriptor, nil
-}
-
-// backoff returns the wait before attempt+1: full jitter over a window
-// that doubles with every attempt, from base up to maxBackoff.
-func (r *Resolver) backoff(attempt int) time.Duration {
-	if r.base <= 0 {
-		return 0
-	}
-	window := maxBackoff
-	if shift := attempt - 1; shift < 32 && r.base <= maxBackoff>>shift {
-		window = r.base << shift
-	}
-	return rand.N(window)
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

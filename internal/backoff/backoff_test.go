@@ -1,11 +1,14 @@
-package image
+package backoff
 
 import (
+	"context"
 	"testing"
 	"time"
 )
 
-func TestBackoff(t *testing.T) {
+const maxBackoff = 30 * time.Second
+
+func TestDelay(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		base    time.Duration
@@ -21,10 +24,9 @@ func TestBackoff(t *testing.T) {
 		{base: 0, attempt: 3, window: 1},
 	}
 	for _, tc := range tests {
-		r := NewResolver(WithRetry(4, tc.base))
 		var longest time.Duration
 		for range 2000 {
-			d := r.backoff(tc.attempt)
+			d := Delay(tc.base, maxBackoff, tc.attempt)
 			if d < 0 || d >= tc.window {
 				t.Fatalf("backoff(%d) with base %v = %v, want in [0, %v)", tc.attempt, tc.base, d, tc.window)
 			}
@@ -34,5 +36,16 @@ func TestBackoff(t *testing.T) {
 		if tc.window > 1 && longest < tc.window/2 {
 			t.Errorf("backoff(%d) with base %v: longest of 2000 waits %v, want some above %v", tc.attempt, tc.base, longest, tc.window/2)
 		}
+	}
+}
+
+func TestSleepEndsWithContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Sleep(ctx, time.Hour); err != context.Canceled {
+		t.Errorf("Sleep on a cancelled context = %v, want context.Canceled", err)
+	}
+	if err := Sleep(context.Background(), time.Millisecond); err != nil {
+		t.Errorf("Sleep = %v", err)
 	}
 }
