@@ -109,3 +109,29 @@ func TestWalkFailsClosed(t *testing.T) {
 		t.Errorf("walk past a missing commit: %d commits, %v; want a read error", n, err)
 	}
 }
+
+// An operation that outlives its context is aborted and awaited, so its
+// goroutine does not run on; one that cannot be aborted is left after a
+// bounded grace.
+func TestWithContextAborts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	blocked := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		<-blocked
+		cancel()
+	}()
+	err := withContext(ctx, func() error {
+		close(blocked)
+		<-ended // a read that returns once its session is closed
+		return errors.New("use of closed network connection")
+	}, func() { close(ended) })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("withContext = %v, want context.Canceled", err)
+	}
+	select {
+	case <-ended:
+	default:
+		t.Error("abort was not called")
+	}
+}

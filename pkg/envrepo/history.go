@@ -73,13 +73,13 @@ func fetchHistory(ctx context.Context, r Remote, branch string, depth int, filte
 	err = withContext(ctx, func() (err error) {
 		tip, filtered, err = w.fetchTip(ctx, st, branch, depth, filter)
 		return err
-	})
+	}, w.abort)
 	if err != nil {
 		return nil, r.fetchError(branch, err)
 	}
 	h := &History{Branch: branch, Tip: tip, Depth: depth, s: st, shallow: map[plumbing.Hash]bool{}}
 	h.loadTrees = func(want []plumbing.Hash) error {
-		return withContext(ctx, func() error { return w.fetchObjects(ctx, st, want, packp.FilterBlobNone()) })
+		return withContext(ctx, func() error { return w.fetchObjects(ctx, st, want, packp.FilterBlobNone()) }, w.abort)
 	}
 	if filtered {
 		h.lazy = w.blobFetcher(ctx, st, branch)

@@ -13,39 +13,49 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/ferrycd/ferry/internal/backoff"
 	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/client"
-	"github.com/go-git/go-git/v5/plumbing/transport/server"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/skeema/knownhosts"
 )
 
 // withContext runs a git operation and returns when it ends or ctx is done.
-// go-git's SSH transport dials and handshakes without the context, so a
-// server that accepts and never speaks would otherwise outlive --timeout.
-// The abandoned operation ends with the process: ferry is one-shot.
-func withContext(ctx context.Context, op func() error) error {
+// When ctx is done first, abort (if not nil) closes what the operation is
+// blocked on, and withContext waits for it to end, at most abortGrace. One
+// operation cannot be interrupted: go-git dials and handshakes SSH without a
+// context, so a server that accepts and never speaks keeps that goroutine
+// until the process ends (ferry is one-shot); withContext returns on time
+// all the same.
+func withContext(ctx context.Context, op func() error, abort func()) error {
 	done := make(chan error, 1)
 	go func() { done <- op() }()
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
 	}
+	if abort != nil {
+		abort()
+	}
+	t := time.NewTimer(abortGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	return ctx.Err()
 }
+
+// abortGrace is how long an aborted operation may take to notice.
+const abortGrace = 2 * time.Second
 
 // Sentinel errors callers branch on.
 var (
@@ -76,29 +86,6 @@ type Remote struct {
 // String is the URL without credentials, safe to print.
 func (r Remote) String() string { return Redact(r.URL) }
 
-var (
-	fileOnce      sync.Once
-	fileInProcess bool
-)
-
-// useInProcessFileTransport serves file:// remotes from go-git's own
-// server when the git binary is absent, so ferry needs no git at run time.
-// That server cannot do shallow fetches, so local remotes are then fetched
-// whole; local repos are the demo's and tests', not big production ones.
-func useInProcessFileTransport() bool {
-	fileOnce.Do(func() {
-		if _, err := exec.LookPath("git-upload-pack"); err == nil {
-			return
-		}
-		if _, err := exec.LookPath("git"); err == nil {
-			return
-		}
-		client.InstallProtocol("file", server.DefaultServer)
-		fileInProcess = true
-	})
-	return fileInProcess
-}
-
 // Fetch reads the tip of branch into a new in-memory Snapshot: one branch,
 // depth 1, no tags, nothing on disk.
 func Fetch(ctx context.Context, r Remote, branch string) (*Snapshot, error) {
@@ -112,7 +99,7 @@ func Fetch(ctx context.Context, r Remote, branch string) (*Snapshot, error) {
 	err = withContext(ctx, func() (err error) {
 		tip, filtered, err = w.fetchTip(ctx, st, branch, 1, packp.FilterBlobNone())
 		return err
-	})
+	}, w.abort)
 	if err != nil {
 		return nil, r.fetchError(branch, err)
 	}
@@ -321,7 +308,7 @@ func (w *Writer) push(ctx context.Context, snap *Snapshot, commit plumbing.Hash)
 			err = rs.Error()
 		}
 		return err
-	})
+	}, snap.wire.abort)
 	if errors.Is(err, errStale) {
 		return fmt.Errorf("%w: %v", errMoved, err)
 	}
@@ -376,22 +363,16 @@ func serverMessage(s string) string {
 }
 
 func (w *Writer) remoteTip(ctx context.Context) (plumbing.Hash, error) {
-	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{w.Remote.URL}})
-	var refs []*plumbing.Reference
-	err := withContext(ctx, func() (err error) {
-		refs, err = rem.ListContext(ctx, &git.ListOptions{Auth: w.Remote.Auth})
-		return err
-	})
+	wr, err := newWire(w.Remote)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	want := plumbing.NewBranchReferenceName(w.Branch)
-	for _, r := range refs {
-		if r.Name() == want {
-			return r.Hash(), nil
-		}
-	}
-	return plumbing.ZeroHash, nil
+	var tip plumbing.Hash
+	err = withContext(ctx, func() (err error) {
+		tip, err = wr.tip(ctx, w.Branch)
+		return err
+	}, wr.abort)
+	return tip, err
 }
 
 func short(h plumbing.Hash) string { return h.String()[:12] }

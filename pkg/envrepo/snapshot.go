@@ -31,10 +31,15 @@ type Snapshot struct {
 	// remote branch to still point at it.
 	Base plumbing.Hash
 
-	s        storer.EncodedObjectStorer
-	wire     *wire                            // set by Fetch; pushes go through it
-	trees    map[plumbing.Hash]*object.Tree   // decoded trees; a hash names one content forever
-	lazy     func(want []plumbing.Hash) error // fetches missing blobs, after a partial fetch
+	s     storer.EncodedObjectStorer
+	wire  *wire                          // set by Fetch; pushes go through it
+	trees map[plumbing.Hash]*object.Tree // decoded trees; a hash names one content forever
+	// lazy fetches the blobs a partial fetch left out. It holds the
+	// context of the Fetch that made the snapshot, against STYLE's rule,
+	// because blobs are read through fs.FS (kustomize reads that way), which
+	// carries no context; a snapshot lives only within the run that
+	// fetched it, so the run's deadline and signals still bound every read.
+	lazy     func(want []plumbing.Hash) error
 	baseTree plumbing.Hash
 	root     plumbing.Hash
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -16,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	"github.com/go-git/go-git/v5/plumbing/transport/server"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -35,6 +38,9 @@ type wire struct {
 	// each. SSH and file sessions are a process each and are not kept.
 	up     transport.UploadPackSession
 	upCaps *capability.List
+
+	mu   sync.Mutex
+	open map[io.Closer]bool // sessions in use, for abort
 }
 
 func (w *wire) stateless() bool { return w.ep.Protocol == "http" || w.ep.Protocol == "https" }
@@ -44,12 +50,78 @@ func newWire(r Remote) (*wire, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--repo %s: %s", r, Redact(err.Error()))
 	}
-	useInProcessFileTransport()
-	c, err := client.NewClient(ep)
+	c, err := transportFor(ep)
 	if err != nil {
 		return nil, fmt.Errorf("--repo %s: %s", r, Redact(err.Error()))
 	}
-	return &wire{r: r, ep: ep, c: c}, nil
+	return &wire{r: r, ep: ep, c: c, open: map[io.Closer]bool{}}, nil
+}
+
+// transportFor picks the transport of one endpoint. A file:// remote is
+// served by git's own upload-pack and receive-pack where git is installed
+// (they can fetch shallow), and by go-git's in-process server where it is
+// not, so ferry needs no git at run time; go-git's global protocol table is
+// left alone.
+func transportFor(ep *transport.Endpoint) (transport.Transport, error) {
+	if ep.Protocol == "file" && !haveGit() {
+		return server.DefaultServer, nil
+	}
+	return client.NewClient(ep)
+}
+
+var haveGit = sync.OnceValue(func() bool {
+	if _, err := exec.LookPath("git-upload-pack"); err == nil {
+		return true
+	}
+	_, err := exec.LookPath("git")
+	return err == nil
+})
+
+// track notes a session in use, so abort can close it; the returned func
+// forgets it again.
+func (w *wire) track(c io.Closer) func() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.open[c] = true
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		delete(w.open, c)
+	}
+}
+
+// abort closes every session in use: a read blocked on one returns.
+func (w *wire) abort() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for c := range w.open {
+		_ = c.Close()
+	}
+}
+
+// tip lists the branch on the remote: its commit, or zero when absent.
+func (w *wire) tip(ctx context.Context, branch string) (plumbing.Hash, error) {
+	sess, err := w.c.NewUploadPackSession(w.ep, w.r.Auth)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	defer w.track(sess)()
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return plumbing.ZeroHash, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	refs, err := ar.AllReferences()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if r, err := refs.Reference(plumbing.NewBranchReferenceName(branch)); err == nil {
+		return r.Hash(), nil
+	}
+	return plumbing.ZeroHash, nil
 }
 
 // fetchTip reads branch's tip commit and its trees into st, with depth
@@ -62,6 +134,7 @@ func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, 
 	if err != nil {
 		return tip, false, err
 	}
+	defer w.track(sess)()
 	keep := false
 	defer func() {
 		if !keep {
@@ -117,6 +190,7 @@ func (w *wire) fetchObjects(ctx context.Context, st *memory.Storage, want []plum
 			return err
 		}
 		defer sess.Close()
+		defer w.track(sess)()
 		ar, err := sess.AdvertisedReferencesContext(ctx)
 		if err != nil {
 			return err
@@ -138,7 +212,7 @@ func (w *wire) fetchObjects(ctx context.Context, st *memory.Storage, want []plum
 // fetch of branch into st left out.
 func (w *wire) blobFetcher(ctx context.Context, st *memory.Storage, branch string) func([]plumbing.Hash) error {
 	return func(want []plumbing.Hash) error {
-		if err := withContext(ctx, func() error { return w.fetchObjects(ctx, st, want) }); err != nil {
+		if err := withContext(ctx, func() error { return w.fetchObjects(ctx, st, want) }, w.abort); err != nil {
 			return w.r.fetchError(branch, err)
 		}
 		return nil
@@ -184,6 +258,7 @@ func (w *wire) push(ctx context.Context, s *Snapshot, branch string, commit plum
 		return nil, err
 	}
 	defer sess.Close()
+	defer w.track(sess)()
 	ar, err := sess.AdvertisedReferencesContext(ctx)
 	if err != nil {
 		return nil, err
