@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -226,81 +224,6 @@ func (h *History) At(c plumbing.Hash) (*Snapshot, error) {
 	}
 	s.lazy = h.lazy
 	return s, nil
-}
-
-// Graft makes dir in the working tree the subtree tree from src (the zero
-// hash removes dir), copying the objects it needs from src's storage. It
-// replaces the directory whole, so files src lacks are gone afterwards.
-func (s *Snapshot) Graft(dir string, src *Snapshot, tree plumbing.Hash) error {
-	if tree.IsZero() {
-		if dir == "." {
-			return errors.New("refusing to empty the whole repository")
-		}
-		return s.Remove(dir)
-	}
-	if err := copyObjects(s.s, src.s, tree); err != nil {
-		return fmt.Errorf("copying %s: %w", dir, err)
-	}
-	if dir == "." {
-		s.root = tree
-		return nil
-	}
-	if err := checkPath(dir); err != nil {
-		return err
-	}
-	return s.set(dir, &object.TreeEntry{Name: dir[strings.LastIndexByte(dir, '/')+1:], Mode: filemode.Dir, Hash: tree})
-}
-
-// copyObjects copies the tree h and everything below it from src to dst,
-// skipping what dst already has (an unchanged subtree costs one lookup).
-func copyObjects(dst, src storer.EncodedObjectStorer, h plumbing.Hash) error {
-	if dst.HasEncodedObject(h) == nil {
-		return nil
-	}
-	obj, err := src.EncodedObject(plumbing.AnyObject, h)
-	if errors.Is(err, plumbing.ErrObjectNotFound) {
-		// A blob a partial fetch left out. The server has it (it is in
-		// the history of a branch of the same repository), and dst fetches
-		// it on demand like its own.
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if obj.Type() == plumbing.TreeObject {
-		t, err := object.DecodeTree(src, obj)
-		if err != nil {
-			return err
-		}
-		for _, e := range t.Entries {
-			if e.Mode == filemode.Submodule {
-				continue // a commit in another repository
-			}
-			if err := copyObjects(dst, src, e.Hash); err != nil {
-				return err
-			}
-		}
-	}
-	// Copy the bytes: memory storage objects must not be shared.
-	r, err := obj.Reader()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	n := dst.NewEncodedObject()
-	n.SetType(obj.Type())
-	w, err := n.Writer()
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(w, r); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	_, err = dst.SetEncodedObject(n)
-	return err
 }
 
 // Commit returns a fetched commit.
