@@ -245,3 +245,17 @@ func TestViolations(t *testing.T) {
 		})
 	}
 }
+
+// The command line speaks flags; git transports, auth and host keys are
+// envrepo's. pkg/cli imports no go-git (nor SSH) itself.
+func TestCLIImportsNoGit(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, module+"/pkg/cli").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		if strings.HasPrefix(imp, "github.com/go-git/") || strings.HasPrefix(imp, "golang.org/x/crypto/ssh") {
+			t.Errorf("pkg/cli imports %s; reach git through pkg/envrepo (envrepo.Open and its options)", imp)
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/mail"
 	"os"
 	"reflect"
@@ -23,11 +22,6 @@ import (
 	"github.com/ferrycd/ferry/pkg/envrepo"
 	"github.com/ferrycd/ferry/pkg/ferry"
 	"github.com/ferrycd/ferry/pkg/image"
-	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
-	"golang.org/x/crypto/ssh"
 )
 
 // DefaultAuthor commits when --author is not given.
@@ -158,6 +152,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if errors.As(err, &silent) {
 			return silent.code
 		}
+		err = hint(err)
 		if errors.Is(err, context.DeadlineExceeded) && cli.Timeout > 0 {
 			err = fmt.Errorf("%w (gave up after --timeout %s)", err, cli.Timeout)
 		}
@@ -387,17 +382,17 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-func (g *Globals) author() (object.Signature, error) {
+func (g *Globals) author() (envrepo.Author, error) {
 	a, err := mail.ParseAddress(g.Author)
 	if err != nil || a.Name == "" {
-		return object.Signature{}, fmt.Errorf("%w: --author %q: want \"Name <email>\"", ferry.ErrUsage, g.Author)
+		return envrepo.Author{}, fmt.Errorf("%w: --author %q: want \"Name <email>\"", ferry.ErrUsage, g.Author)
 	}
-	sig := object.Signature{Name: a.Name, Email: a.Address}
+	sig := envrepo.Author{Name: a.Name, Email: a.Address}
 	// Like git, honour GIT_AUTHOR_DATE for reproducible commits.
 	if d := g.getenv("GIT_AUTHOR_DATE"); d != "" {
 		t, err := parseGitDate(d)
 		if err != nil {
-			return object.Signature{}, fmt.Errorf("%w: GIT_AUTHOR_DATE %q: %v", ferry.ErrUsage, d, err)
+			return envrepo.Author{}, fmt.Errorf("%w: GIT_AUTHOR_DATE %q: %v", ferry.ErrUsage, d, err)
 		}
 		sig.When = t
 	}
@@ -428,90 +423,58 @@ func (g *Globals) remote() (envrepo.Remote, error) {
 	if strings.TrimSpace(g.Repo) == "" {
 		return envrepo.Remote{}, fmt.Errorf("%w: --repo is required (or FERRY_REPO): the environment repository's URL or path", ferry.ErrUsage)
 	}
-	url, user, pass := envrepo.SplitCredentials(g.Repo)
-	r := envrepo.Remote{URL: url}
+	opts := []envrepo.Option{envrepo.WithLogger(g.logger()), envrepo.WithToken(g.GitUser, g.GitToken)}
 	if isTerminal(g.rawStderr) && g.LogFormat != "json" {
-		r.Progress = g.stderr // the server's "Counting objects" meters
+		opts = append(opts, envrepo.WithProgress(g.stderr)) // the server's "Counting objects" meters
 	}
-	ep, err := transport.NewEndpoint(url)
-	if err != nil {
-		return r, fmt.Errorf("%w: --repo %s: %v", ferry.ErrUsage, envrepo.Redact(g.Repo), envrepo.Redact(err.Error()))
+	if g.SSHKey != "" {
+		opts = append(opts, envrepo.WithSSHKey(g.SSHKey))
 	}
-	switch ep.Protocol {
-	case "http", "https":
-		switch {
-		case g.GitToken != "":
-			r.Auth = &githttp.BasicAuth{Username: g.GitUser, Password: g.GitToken}
-		case pass != "" || user != "":
-			if pass == "" { // https://TOKEN@host: the token sits in the user slot
-				user, pass = g.GitUser, user
-			}
-			r.Auth = &githttp.BasicAuth{Username: user, Password: pass}
-		}
-	case "ssh":
-		auth, err := g.sshAuth(ep)
-		if err != nil {
-			return r, err
-		}
-		if auth != nil {
-			r.Auth = auth
-		}
+	if g.KnownHosts != "" {
+		opts = append(opts, envrepo.WithKnownHosts(g.KnownHosts))
 	}
-	return r, nil
+	if g.Insecure {
+		opts = append(opts, envrepo.WithInsecureIgnoreHostKey())
+	}
+	r, err := envrepo.Open(g.Repo, opts...)
+	var urlErr *envrepo.URLError
+	var fileErr *envrepo.FileError
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.As(err, &urlErr):
+		return r, fmt.Errorf("%w: --repo %s: %v", ferry.ErrUsage, urlErr.URL, urlErr.Err)
+	case errors.As(err, &fileErr) && fileErr.What == "known hosts" && fileErr.Path == "":
+		return r, fmt.Errorf("no known_hosts to verify the SSH host key (pass --known-hosts): %w", fileErr.Err)
+	case errors.As(err, &fileErr) && fileErr.What == "known hosts":
+		return r, fmt.Errorf("%w: --known-hosts %s: %v", ferry.ErrUsage, fileErr.Path, fileErr.Err)
+	case errors.As(err, &fileErr):
+		return r, fmt.Errorf("reading --ssh-key %s: %w", fileErr.Path, fileErr.Err)
+	case errors.Is(err, envrepo.ErrNoSSHAuth):
+		return r, fmt.Errorf("no --ssh-key and no ssh-agent: %w", errors.Unwrap(err))
+	}
+	return r, err
 }
 
-func (g *Globals) sshAuth(ep *transport.Endpoint) (transport.AuthMethod, error) {
-	user := ep.User
-	if user == "" {
-		user = "git"
-	}
-	port := ep.Port
-	if port <= 0 {
-		port = 22
-	}
-	hostPort := net.JoinHostPort(ep.Host, strconv.Itoa(port))
-	var helper gitssh.HostKeyCallbackHelper
-	switch {
-	case g.Insecure:
-		slog.New(slog.NewTextHandler(g.stderr, nil)).Warn("SSH host key verification is OFF (--insecure-skip-host-key-check)")
-		helper.HostKeyCallback = ssh.InsecureIgnoreHostKey()
-	case g.KnownHosts != "":
-		if _, err := os.Stat(g.KnownHosts); err != nil {
-			return nil, fmt.Errorf("%w: --known-hosts %s: %v", ferry.ErrUsage, g.KnownHosts, errors.Unwrap(err))
+// hint adds to an error from the env repo what the user can do about it,
+// in the CLI's words: the flags to pass or check.
+func hint(err error) error {
+	for _, h := range []struct {
+		target error
+		say    string
+	}{
+		{envrepo.ErrAuthRequired, "; pass --git-token (or FERRY_GIT_TOKEN, GITHUB_TOKEN) or --ssh-key"},
+		{envrepo.ErrAuthRejected, "; check --git-token or --ssh-key"},
+		{envrepo.ErrHostKeyMismatch, "; verify the key and update --known-hosts"},
+		{envrepo.ErrHostKeyUnknown, "; add its verified key to --known-hosts"},
+		{envrepo.ErrKeyNotAccepted, ": check --ssh-key and the user in the URL"},
+		{envrepo.ErrNotGitRepo, " (check --repo)"},
+	} {
+		if errors.Is(err, h.target) {
+			return fmt.Errorf("%w%s", err, h.say)
 		}
-		db, err := gitssh.NewKnownHostsDb(g.KnownHosts)
-		if err != nil {
-			return nil, fmt.Errorf("%w: reading --known-hosts %s: %v", ferry.ErrUsage, g.KnownHosts, err)
-		}
-		// Ask only for the host key types known_hosts lists for this host,
-		// as OpenSSH does; otherwise a server's other key type is taken
-		// for a mismatch.
-		helper.HostKeyCallback, helper.HostKeyAlgorithms = db.HostKeyCallback(), db.HostKeyAlgorithms(hostPort)
 	}
-	if g.SSHKey == "" {
-		if helper.HostKeyCallback == nil {
-			return nil, nil // go-git: ssh-agent and the default known_hosts
-		}
-		a, err := gitssh.NewSSHAgentAuth(user)
-		if err != nil {
-			return nil, fmt.Errorf("no --ssh-key and no ssh-agent: %w", err)
-		}
-		a.HostKeyCallbackHelper = helper
-		return a, nil
-	}
-	a, err := gitssh.NewPublicKeysFromFile(user, g.SSHKey, "")
-	if err != nil {
-		return nil, fmt.Errorf("reading --ssh-key %s: %w", g.SSHKey, err)
-	}
-	if helper.HostKeyCallback == nil {
-		db, err := gitssh.NewKnownHostsDb()
-		if err != nil {
-			return nil, fmt.Errorf("no known_hosts to verify the SSH host key (pass --known-hosts): %w", err)
-		}
-		helper.HostKeyCallback, helper.HostKeyAlgorithms = db.HostKeyCallback(), db.HostKeyAlgorithms(hostPort)
-	}
-	a.HostKeyCallbackHelper = helper
-	return a, nil
+	return err
 }
 
 func (g *Globals) resolver() *image.Resolver {

@@ -151,7 +151,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 
 	env := ferry.Env{
 		Remote:   envrepo.Remote{URL: envDir},
-		Author:   object.Signature{Name: "ferry demo", Email: "demo@ferry.invalid"},
+		Author:   envrepo.Author{Name: "ferry demo", Email: "demo@ferry.invalid"},
 		Resolver: image.NewResolver(image.WithLogger(logger)),
 		Logger:   logger,
 	}

@@ -13,11 +13,10 @@ import (
 	"time"
 
 	"github.com/ferrycd/ferry/internal/testgit"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
 )
 
-var author = object.Signature{Name: "ferry", Email: "ferry@example.com"}
+var author = Author{Name: "ferry", Email: "ferry@example.com"}
 
 // seedRepo makes a repo whose candidate branch holds a regular file, an
 // executable, a symlink and a submodule entry: the entries ferry must never

@@ -67,6 +67,20 @@ var (
 	// ErrRejected: the server refused the push for a reason other than the
 	// branch moving (a hook, branch protection, permissions).
 	ErrRejected = errors.New("push rejected")
+
+	// ErrAuthRequired: the server wants credentials and got none.
+	ErrAuthRequired = errors.New("authentication required")
+	// ErrAuthRejected: the server refused the credentials given.
+	ErrAuthRejected = errors.New("credentials were rejected")
+	// ErrKeyNotAccepted: the SSH server refused the key.
+	ErrKeyNotAccepted = errors.New("SSH key not accepted (unable to authenticate with publickey)")
+	// ErrHostKeyMismatch: the SSH server's key is not the one known_hosts
+	// lists for it.
+	ErrHostKeyMismatch = errors.New("the SSH host key does not match known_hosts (key mismatch): the key changed, or someone is intercepting the connection")
+	// ErrHostKeyUnknown: known_hosts has no key for the SSH server.
+	ErrHostKeyUnknown = errors.New("the SSH host key is unknown: the host is not in known_hosts")
+	// ErrNotGitRepo: the server did not answer in git's protocol.
+	ErrNotGitRepo = errors.New("not a git repository: the server did not answer in git's protocol")
 )
 
 // Remote is an environment repository and how to reach it.
@@ -81,6 +95,13 @@ type Remote struct {
 	// Progress, if set, receives the server's progress messages during
 	// fetches and pushes (for a terminal).
 	Progress io.Writer
+}
+
+// Author is who commits: the commit's author and committer. A zero When
+// means the time of the commit.
+type Author struct {
+	Name, Email string
+	When        time.Time
 }
 
 // String is the URL without credentials, safe to print.
@@ -124,19 +145,19 @@ func (r Remote) fetchError(branch string, err error) error {
 		errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return fmt.Errorf("%w: %q does not exist in %s; create it first (e.g. git push origin HEAD:refs/heads/%s)", ErrBranchNotFound, branch, r, branch)
 	case errors.Is(err, transport.ErrAuthenticationRequired):
-		return fmt.Errorf("fetching %s from %s: authentication required; pass --git-token (or FERRY_GIT_TOKEN, GITHUB_TOKEN) or --ssh-key", branch, r)
+		return fmt.Errorf("fetching %s from %s: %w", branch, r, ErrAuthRequired)
 	case errors.Is(err, transport.ErrAuthorizationFailed):
-		return fmt.Errorf("fetching %s from %s: credentials were rejected; check --git-token or --ssh-key", branch, r)
+		return fmt.Errorf("fetching %s from %s: %w", branch, r, ErrAuthRejected)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return fmt.Errorf("fetching %s: repository %s not found", branch, r)
 	case knownhosts.IsHostKeyChanged(err):
-		return fmt.Errorf("fetching %s from %s: the SSH host key does not match known_hosts (key mismatch): the key changed, or someone is intercepting the connection; verify the key and update --known-hosts", branch, r)
+		return fmt.Errorf("fetching %s from %s: %w", branch, r, ErrHostKeyMismatch)
 	case knownhosts.IsHostUnknown(err):
-		return fmt.Errorf("fetching %s from %s: the SSH host key is unknown: the host is not in known_hosts; add its verified key to --known-hosts", branch, r)
+		return fmt.Errorf("fetching %s from %s: %w", branch, r, ErrHostKeyUnknown)
 	case strings.Contains(err.Error(), "unable to authenticate"):
-		return fmt.Errorf("fetching %s from %s: SSH key not accepted (unable to authenticate with publickey): check --ssh-key and the user in the URL", branch, r)
+		return fmt.Errorf("fetching %s from %s: %w", branch, r, ErrKeyNotAccepted)
 	case strings.Contains(err.Error(), "invalid pkt-len") || strings.Contains(err.Error(), "unexpected content-type"):
-		return fmt.Errorf("fetching %s: %s is not a git repository: the server did not answer in git's protocol (check --repo)", branch, r)
+		return fmt.Errorf("fetching %s: %s is %w", branch, r, ErrNotGitRepo)
 	}
 	if transient(err) {
 		return fmt.Errorf("%w: fetching %s from %s: %s", errTransient, branch, r, Redact(err.Error()))
@@ -186,7 +207,7 @@ type EditFunc func(ctx context.Context, s *Snapshot) (message string, err error)
 type Writer struct {
 	Remote Remote
 	Branch string
-	Author object.Signature
+	Author Author
 	// Attempts bounds fetch-edit-push rounds; 0 means 30.
 	Attempts int
 	// Backoff is the base of the exponential backoff with full jitter
@@ -283,7 +304,7 @@ func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger) (*Re
 	if w.DryRun {
 		return res, nil
 	}
-	author := w.Author
+	author := object.Signature{Name: w.Author.Name, Email: w.Author.Email, When: w.Author.When}
 	if author.When.IsZero() {
 		author.When = time.Now()
 	}

@@ -46,11 +46,11 @@ func (w *wire) stateless() bool { return w.ep.Protocol == "http" || w.ep.Protoco
 func newWire(r Remote) (*wire, error) {
 	ep, err := transport.NewEndpoint(r.URL)
 	if err != nil {
-		return nil, fmt.Errorf("--repo %s: %s", r, Redact(err.Error()))
+		return nil, &URLError{URL: r.String(), Err: errors.New(Redact(err.Error()))}
 	}
 	c, err := transportFor(ep)
 	if err != nil {
-		return nil, fmt.Errorf("--repo %s: %s", r, Redact(err.Error()))
+		return nil, &URLError{URL: r.String(), Err: errors.New(Redact(err.Error()))}
 	}
 	return &wire{r: r, ep: ep, c: c, open: map[io.Closer]bool{}}, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/ferrycd/ferry/internal/testgit"
 	"github.com/ferrycd/ferry/pkg/envrepo"
 	"github.com/ferrycd/ferry/pkg/ferry"
-	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 const (
@@ -56,7 +55,7 @@ func longHistory(b *testing.B) (string, *testgit.Repo) {
 }
 
 func benchEnv(url string) ferry.Env {
-	return ferry.Env{Remote: envrepo.Remote{URL: url}, Author: object.Signature{Name: "bench", Email: "b@example.com"}}
+	return ferry.Env{Remote: envrepo.Remote{URL: url}, Author: envrepo.Author{Name: "bench", Email: "b@example.com"}}
 }
 
 // BenchmarkGitCloneDepth1 is the reference: git's own shallow clone of the

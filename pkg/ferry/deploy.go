@@ -19,7 +19,6 @@ import (
 	"github.com/ferrycd/ferry/pkg/envrepo"
 	"github.com/ferrycd/ferry/pkg/image"
 	"github.com/ferrycd/ferry/pkg/manifest"
-	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // ErrUsage marks an error in what the caller asked for, as opposed to what
@@ -42,7 +41,7 @@ type Resolver interface {
 // how to reach the registry, and how hard to retry.
 type Env struct {
 	Remote   envrepo.Remote
-	Author   object.Signature
+	Author   envrepo.Author
 	Resolver Resolver
 	Logger   *slog.Logger
 	// Attempts and Backoff tune envrepo.Writer; zero values take its defaults.

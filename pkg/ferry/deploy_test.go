@@ -15,7 +15,6 @@ import (
 	"github.com/ferrycd/ferry/pkg/ferry"
 	"github.com/ferrycd/ferry/pkg/image"
 	"github.com/ferrycd/ferry/pkg/manifest"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -36,7 +35,7 @@ func newFixture(t *testing.T) *fixture {
 		reg: reg, repo: repo, srv: srv,
 		env: ferry.Env{
 			Remote:   envrepo.Remote{URL: srv.RepoURL(repo)},
-			Author:   object.Signature{Name: "ferry test", Email: "ferry@example.com"},
+			Author:   envrepo.Author{Name: "ferry test", Email: "ferry@example.com"},
 			Resolver: image.NewResolver(image.WithRetry(2, time.Millisecond)),
 			Backoff:  time.Millisecond,
 		},
