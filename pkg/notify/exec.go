@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ferrycd/ferry/internal/backoff"
 )
 
 // drainTimeout bounds the wait for a hook's output after it exited and its
@@ -90,7 +92,7 @@ func (h *execHook) Fire(ctx context.Context, ev Event) error {
 		delay := h.opts.backoffDelay(attempt)
 		h.opts.logger.WarnContext(ctx, "hook attempt failed, retrying",
 			"hook", h.name, "attempt", attempt, "of", n, "delay", delay, "error", err.Error())
-		if serr := sleep(ctx, delay); serr != nil {
+		if serr := backoff.Sleep(ctx, delay); serr != nil {
 			return h.fail(serr, "%v (waiting to retry after %d failed attempts; last error: %v)", serr, attempt, err)
 		}
 	}

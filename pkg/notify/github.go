@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/ferrycd/ferry/pkg/ref"
 )
 
 // GitHub records ev for GitHub Actions, reading the runner's variables
@@ -109,7 +111,7 @@ func githubSummary(ev Event) string {
 			b.WriteString(": commit " + mdCode(ev.Commit))
 		}
 		if ev.Previous != "" {
-			b.WriteString(" (previous " + mdCode(short(ev.Previous)) + ")")
+			b.WriteString(" (previous " + mdCode(ref.ShortSHA(ev.Previous)) + ")")
 		}
 		b.WriteString("\n")
 	case OnNoop:

@@ -4,9 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/ferrycd/ferry/internal/backoff"
 )
 
 // maxBackoff caps the wait between two attempts, a Retry-After included.
@@ -96,32 +97,9 @@ func WithOutput(w io.Writer) Option {
 	}
 }
 
-// backoffDelay returns the wait before attempt+1: full jitter over a window
-// that doubles with every attempt, from base up to maxBackoff.
+// backoffDelay returns the wait before attempt+1.
 func (o options) backoffDelay(attempt int) time.Duration {
-	if o.backoff <= 0 {
-		return 0
-	}
-	window := maxBackoff
-	if shift := attempt - 1; shift < 32 && o.backoff <= maxBackoff>>shift {
-		window = o.backoff << shift
-	}
-	return rand.N(window)
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Delay(o.backoff, maxBackoff, attempt)
 }
 
 // hookError is a hook's failure: a message safe to print, and the cause

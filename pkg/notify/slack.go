@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ferrycd/ferry/pkg/ref"
 )
 
 // Block Kit limits (docs.slack.dev/reference/block-kit/blocks).
@@ -62,8 +64,8 @@ func slackMessage(ev Event) slackPayload {
 		text = "ferry " + join(pastTense(ev.Action), target(ev, false))
 		summary = join("*"+capitalize(pastTense(ev.Action))+"*", target(ev, true))
 		if ev.Commit != "" {
-			text += ": commit " + short(ev.Commit)
-			summary += ": commit " + code(short(ev.Commit))
+			text += ": commit " + ref.ShortSHA(ev.Commit)
+			summary += ": commit " + code(ref.ShortSHA(ev.Commit))
 		}
 		if len(ev.Images) > 0 {
 			var refs []string
@@ -99,9 +101,9 @@ func slackMessage(ev Event) slackPayload {
 	field("App", code(ev.App))
 	field("Path", code(ev.Path))
 	if ev.Commit != "" {
-		c := code(short(ev.Commit))
+		c := code(ref.ShortSHA(ev.Commit))
 		if ev.Previous != "" {
-			c += " (was " + code(short(ev.Previous)) + ")"
+			c += " (was " + code(ref.ShortSHA(ev.Previous)) + ")"
 		}
 		field("Commit", c)
 	}
@@ -109,16 +111,16 @@ func slackMessage(ev Event) slackPayload {
 	for _, im := range ev.Images {
 		line := code(imageName(im))
 		if im.Digest != "" {
-			line += " " + code(shortDigest(im.Digest))
+			line += " " + code(ref.ShortDigest(im.Digest))
 		}
 		images = append(images, line)
 	}
 	field("Images", strings.Join(images, "\n"))
-	field("Promoted from", code(shortAt(ev.PromotedFrom)))
-	field("Rolled back to", code(short(ev.RollbackTo)))
+	field("Promoted from", code(ref.ShortAt(ev.PromotedFrom)))
+	field("Rolled back to", code(ref.ShortSHA(ev.RollbackTo)))
 	source := link(ev.SourceRepo, strings.TrimPrefix(strings.TrimPrefix(ev.SourceRepo, "https://"), "http://"))
 	if ev.SourceCommit != "" {
-		source = strings.TrimSpace(source + " " + code(short(ev.SourceCommit)))
+		source = strings.TrimSpace(source + " " + code(ref.ShortSHA(ev.SourceCommit)))
 	}
 	field("Source", source)
 	build := ev.BuildID
@@ -257,31 +259,6 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// short abbreviates a commit hash to 12 characters.
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
-}
-
-// shortAt abbreviates the hash in "branch@sha".
-func shortAt(s string) string {
-	if i := strings.LastIndexByte(s, '@'); i >= 0 {
-		return s[:i+1] + short(s[i+1:])
-	}
-	return s
-}
-
-// shortDigest abbreviates "sha256:<64 hex>" to 12 hex digits.
-func shortDigest(d string) string {
-	algo, hex, ok := strings.Cut(d, ":")
-	if !ok {
-		return short(d)
-	}
-	return algo + ":" + short(hex)
-}
-
 // imageName is repo:tag, or the ref when the tag is unknown.
 func imageName(im Image) string {
 	switch {
@@ -296,12 +273,9 @@ func imageName(im Image) string {
 // shortImage is the last path element of the repository with its tag and
 // a short digest: "hello:v1@sha256:17df661612ac".
 func shortImage(im Image) string {
-	name := imageName(im)
-	if i := strings.LastIndexByte(im.Name, '/'); i >= 0 && strings.HasPrefix(name, im.Name) {
-		name = name[i+1:]
+	if im.Name == "" {
+		r := ref.Split(im.Ref)
+		return ref.Ref{Repo: r.Repo, Tag: r.Tag, Digest: im.Digest}.Short()
 	}
-	if im.Digest != "" {
-		name += "@" + shortDigest(im.Digest)
-	}
-	return name
+	return ref.Ref{Repo: im.Name, Tag: im.Tag, Digest: im.Digest}.Short()
 }

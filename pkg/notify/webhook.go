@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ferrycd/ferry/internal/backoff"
 )
 
 // maxQuoted is how much of a response body an error quotes.
@@ -182,7 +184,7 @@ func (h *httpHook) Fire(ctx context.Context, ev Event) error {
 		}
 		h.opts.logger.WarnContext(ctx, "hook attempt failed, retrying",
 			"hook", h.name, "attempt", attempt, "of", n, "delay", delay, "error", h.secret.Replace(err.Error()))
-		if serr := sleep(ctx, delay); serr != nil {
+		if serr := backoff.Sleep(ctx, delay); serr != nil {
 			return h.fail(serr, "%v (waiting to retry after %d failed attempts; last error: %v)", serr, attempt, err)
 		}
 	}
