@@ -36,19 +36,19 @@ func TestFormatParseRoundTrip(t *testing.T) {
 		},
 		{
 			name: "promote",
-			rec: Record{Action: ActionPromote, Env: "production", App: "hello", PromotedFrom: "candidate@0123456789abcdef0123", Images: []string{"r/hello:v1@" + digest},
+			rec: Record{Action: ActionPromote, Env: "production", App: "hello", PromotedFrom: "candidate@0123456789abcdef0123456789abcdef01234567", Images: []string{"r/hello:v1@" + digest},
 				Sources: []Source{{SourceRepo: "https://github.com/acme/hello", SourceCommit: "c1", BuildID: "b1"}, {SourceCommit: "c2", BuildURL: "u2"}}},
 			want: "promote hello to production from candidate@0123456789ab: sha256:4f1c2a9e (hello:v1)",
 		},
 		{
 			name: "rollback",
-			rec:  Record{Action: ActionRollback, Env: "production", App: "hello", RollbackTo: "0123456789abcdef0123"},
+			rec:  Record{Action: ActionRollback, Env: "production", App: "hello", RollbackTo: "0123456789abcdef0123456789abcdef01234567"},
 			want: "roll back hello on production to 0123456789ab",
 		},
 		{
 			name: "deploy over two rollbacks",
 			rec: Record{Action: ActionDeploy, Env: "production", App: "hello", Path: "apps", Images: []string{"r/hello:v3@" + digest},
-				OverrideRollback: []string{"0123456789abcdef0123", "fedcba9876543210fedc"}},
+				OverrideRollback: []string{"0123456789abcdef0123456789abcdef01234567", "fedcba9876543210fedc"}},
 			want: "deploy hello to production: sha256:4f1c2a9e (hello:v3)",
 		},
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/ferrycd/ferry/pkg/demo"
 	"github.com/ferrycd/ferry/pkg/ferry"
-	"github.com/ferrycd/ferry/pkg/image"
+	"github.com/ferrycd/ferry/pkg/ref"
 )
 
 // DeployCmd is `ferry deploy`.
@@ -104,7 +104,7 @@ type ResolveCmd struct {
 
 // Run resolves.
 func (c *ResolveCmd) Run(ctx context.Context, g *Globals) error {
-	if _, err := image.Parse(c.Ref); err != nil {
+	if _, err := ref.Parse(c.Ref); err != nil {
 		return fmt.Errorf("%w: %v", ferry.ErrUsage, err)
 	}
 	res, err := g.resolver().Resolve(ctx, c.Ref)

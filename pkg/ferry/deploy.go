@@ -19,6 +19,7 @@ import (
 	"github.com/ferrycd/ferry/pkg/envrepo"
 	"github.com/ferrycd/ferry/pkg/image"
 	"github.com/ferrycd/ferry/pkg/manifest"
+	"github.com/ferrycd/ferry/pkg/ref"
 )
 
 // ErrUsage marks an error in what the caller asked for, as opposed to what
@@ -221,11 +222,11 @@ func checkDeploy(req *DeployRequest) error {
 	if len(req.Images) == 0 {
 		return usagef("--image is required (e.g. --image us-docker.pkg.dev/acme/apps/hello:abc1234)")
 	}
-	for _, ref := range req.Images {
-		if strings.TrimSpace(ref) == "" {
+	for _, img := range req.Images {
+		if strings.TrimSpace(img) == "" {
 			return usagef("--image is empty")
 		}
-		if _, err := image.Parse(ref); err != nil {
+		if _, err := ref.Parse(img); err != nil {
 			return usagef("--image: %v", err)
 		}
 	}
@@ -317,7 +318,7 @@ func (g *orderGuard) check(ctx context.Context, changes []manifest.Change, targe
 	var reasons []string
 	seen := map[string]bool{}
 	for _, c := range changes {
-		old := digestOf(c.Old)
+		old := ref.Split(c.Old).Digest
 		var t manifest.Target
 		for _, tt := range targets {
 			if tt.Repo == c.Repo {
@@ -333,24 +334,10 @@ func (g *orderGuard) check(ctx context.Context, changes []manifest.Change, targe
 			continue
 		}
 		reasons = append(reasons, fmt.Sprintf("%s: %s (built %s) is older than %s (built %s), which %s already runs",
-			t.Repo, shortDigest(t.Digest), newAt.UTC().Format(time.RFC3339), shortDigest(old), oldAt.UTC().Format(time.RFC3339), c.File))
+			t.Repo, ref.ShortDigest(t.Digest), newAt.UTC().Format(time.RFC3339), ref.ShortDigest(old), oldAt.UTC().Format(time.RFC3339), c.File))
 	}
 	if len(reasons) == 0 {
 		return ""
 	}
 	return "not deploying an older build over a newer one: " + strings.Join(reasons, "; ") + "; pass --allow-downgrade to deploy it anyway"
-}
-
-func digestOf(ref string) string {
-	if i := strings.Index(ref, "@sha256:"); i >= 0 {
-		return ref[i+1:]
-	}
-	return ""
-}
-
-func shortDigest(d string) string {
-	if len(d) > len("sha256:")+12 {
-		return d[:len("sha256:")+12]
-	}
-	return d
 }

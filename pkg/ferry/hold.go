@@ -7,6 +7,7 @@ import (
 
 	"github.com/ferrycd/ferry/pkg/audit"
 	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/ferrycd/ferry/pkg/ref"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -69,7 +70,7 @@ func (hc *holdCheck) check(ctx context.Context, base plumbing.Hash) ([]string, e
 		lift += fmt.Sprintf(", or narrow --path to leave %s out", h.scope)
 	}
 	return nil, fmt.Errorf("%w: %s on %s was rolled back by %s (%q); this %s of %s would undo that. %s",
-		ErrHeld, h.scope, hc.branch, short(h.commit.Hash), firstLine(h.commit.Message), hc.what, hc.scope, lift)
+		ErrHeld, h.scope, hc.branch, ref.ShortSHA(h.commit.Hash.String()), firstLine(h.commit.Message), hc.what, hc.scope, lift)
 }
 
 // holds walks back from base, reading commit messages only, and returns the
@@ -133,7 +134,7 @@ func (hc *holdCheck) holds(ctx context.Context, base plumbing.Hash) ([]held, err
 		return nil, err
 	}
 	if !h.Has(base) {
-		return nil, fmt.Errorf("commit %s is not on %s", short(base), hc.branch)
+		return nil, fmt.Errorf("commit %s is not on %s", ref.ShortSHA(base.String()), hc.branch)
 	}
 	if len(cands) == 0 {
 		return nil, nil

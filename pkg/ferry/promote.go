@@ -8,8 +8,8 @@ import (
 
 	"github.com/ferrycd/ferry/pkg/audit"
 	"github.com/ferrycd/ferry/pkg/envrepo"
-	"github.com/ferrycd/ferry/pkg/image"
 	"github.com/ferrycd/ferry/pkg/manifest"
+	"github.com/ferrycd/ferry/pkg/ref"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -51,7 +51,7 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 	}
 	tree, ok := src.TreeAt(commit.TreeHash, req.Path)
 	if !ok {
-		return nil, fmt.Errorf("%s does not exist on %s at %s; nothing to promote", req.Path, req.From, short(commit.Hash))
+		return nil, fmt.Errorf("%s does not exist on %s at %s; nothing to promote", req.Path, req.From, ref.ShortSHA(commit.Hash.String()))
 	}
 	log.Info("promoting", "from", req.From, "commit", commit.Hash.String(), "to", req.To, "path", req.Path)
 	sources, err := deploySources(src, commit.Hash)
@@ -76,7 +76,7 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 	}
 	rep.From = req.From + "@" + commit.Hash.String()
 	if !rep.Changed {
-		rep.Reason = fmt.Sprintf("%s on %s is already identical to %s at %s", req.Path, req.To, req.From, short(commit.Hash))
+		rep.Reason = fmt.Sprintf("%s on %s is already identical to %s at %s", req.Path, req.To, req.From, ref.ShortSHA(commit.Hash.String()))
 	}
 	return rep, nil
 }
@@ -186,20 +186,17 @@ func deploySources(h *envrepo.History, from plumbing.Hash) (map[string]audit.Sou
 	return out, nil
 }
 
-// repoDigest turns repo:tag@digest into repo@digest.
-func repoDigest(ref string) string {
-	at := strings.IndexByte(ref, '@')
-	if at < 0 {
-		return ref
+// repoDigest turns repo:tag@digest into repo@digest, the key of one image
+// whatever its tags.
+func repoDigest(s string) string {
+	r := ref.Split(s)
+	if r.Digest == "" {
+		return s
 	}
-	repo := ref[:at]
-	if c := strings.LastIndexByte(repo, ':'); c > strings.LastIndexByte(repo, '/') {
-		repo = repo[:c]
+	if canon, err := ref.ParseRepo(r.Repo); err == nil {
+		r.Repo = canon
 	}
-	if canon, err := image.ParseRepo(repo); err == nil {
-		repo = canon
-	}
-	return repo + ref[at:]
+	return r.Repository().String()
 }
 
 // graftWrite makes rec.Path on rec.Env the subtree tree of from, as
@@ -290,14 +287,7 @@ func changedImages(before, after map[string]manifest.Ref) []Image {
 }
 
 func imageOf(r manifest.Ref) Image {
-	ref := r.Repo
-	if r.Tag != "" {
-		ref += ":" + r.Tag
-	}
-	if r.Digest != "" {
-		ref += "@" + r.Digest
-	}
-	return Image{Name: r.Repo, Tag: r.Tag, Digest: r.Digest, Ref: ref}
+	return Image{Name: r.Repo, Tag: r.Tag, Digest: r.Digest, Ref: ref.Ref{Repo: r.Repo, Tag: r.Tag, Digest: r.Digest}.String()}
 }
 
 func report(action, branch, app, scope string, dryRun bool, res *envrepo.Result) *Report {
@@ -332,8 +322,6 @@ func scopeName(scope string) string {
 	}
 	return scope[strings.LastIndexByte(scope, '/')+1:]
 }
-
-func short(h plumbing.Hash) string { return h.String()[:12] }
 
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")

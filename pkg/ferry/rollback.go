@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferrycd/ferry/pkg/audit"
 	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/ferrycd/ferry/pkg/ref"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -50,7 +51,7 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 	tree, ok := h.TreeAt(target.TreeHash, req.Path)
 	if !ok {
 		return nil, fmt.Errorf("%s did not exist on %s at %s; rolling back to it would delete it, which ferry does not do (remove it with a commit of your own)",
-			req.Path, req.Env, short(target.Hash))
+			req.Path, req.Env, ref.ShortSHA(target.Hash.String()))
 	}
 	from, err := h.At(target.Hash)
 	if err != nil {
@@ -73,7 +74,7 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 	}
 	rep.RollbackTo = target.Hash.String()
 	if !rep.Changed {
-		rep.Reason = fmt.Sprintf("%s on %s is already as it was at %s", req.Path, req.Env, short(target.Hash))
+		rep.Reason = fmt.Sprintf("%s on %s is already as it was at %s", req.Path, req.Env, ref.ShortSHA(target.Hash.String()))
 	}
 	return rep, nil
 }

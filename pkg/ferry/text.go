@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
+
+	"github.com/ferrycd/ferry/pkg/ref"
 )
 
 // Printable returns s with the control characters a terminal acts on shown
@@ -70,7 +72,7 @@ func WriteHistory(w io.Writer, entries []Entry) {
 		var srcs, builds []string
 		for _, s := range e.Sources {
 			if s.SourceCommit != "" {
-				srcs = append(srcs, shortRef(s.SourceCommit))
+				srcs = append(srcs, ref.ShortAt(s.SourceCommit))
 			}
 			if s.BuildID != "" {
 				builds = append(builds, s.BuildID)
@@ -79,9 +81,9 @@ func WriteHistory(w io.Writer, entries []Entry) {
 		note := ""
 		switch {
 		case e.PromotedFrom != "":
-			note = "from " + shortRef(e.PromotedFrom)
+			note = "from " + ref.ShortAt(e.PromotedFrom)
 		case e.RollbackTo != "":
-			note = "to " + shortRef(e.RollbackTo)
+			note = "to " + ref.ShortAt(e.RollbackTo)
 		case e.Action == "manual":
 			note = e.Subject
 		}
@@ -99,11 +101,11 @@ func WriteDiff(w io.Writer, res *DiffResult, patch bool) {
 		fmt.Fprintf(w, "%s on %s is identical to %s: nothing to promote\n", cell(res.Path), cell(trimAt(res.To)), cell(trimAt(res.From)))
 		return
 	}
-	fmt.Fprintf(w, "promoting %s from %s to %s would change:\n", cell(res.Path), cell(shortRef(res.From)), cell(shortRef(res.To)))
+	fmt.Fprintf(w, "promoting %s from %s to %s would change:\n", cell(res.Path), cell(ref.ShortAt(res.From)), cell(ref.ShortAt(res.To)))
 	for _, a := range res.Apps {
 		fmt.Fprintf(w, "\n%s\n", cell(a.Dir))
 		for _, i := range a.Images {
-			fmt.Fprintf(w, "  image     %s  %s -> %s\n", cell(i.Name), cell(versionOf(i.Old, i.Name)), cell(versionOf(i.New, i.Name)))
+			fmt.Fprintf(w, "  image     %s  %s -> %s\n", cell(i.Name), cell(versionOf(i.Old)), cell(versionOf(i.New)))
 		}
 		for _, f := range a.Added {
 			fmt.Fprintf(w, "  added     %s\n", cell(f))
@@ -120,33 +122,6 @@ func WriteDiff(w io.Writer, res *DiffResult, patch bool) {
 	}
 }
 
-func shortImage(i Image) string {
-	s := i.Name[strings.LastIndexByte(i.Name, '/')+1:]
-	if i.Tag != "" {
-		s += ":" + i.Tag
-	}
-	if i.Digest != "" {
-		d := i.Digest
-		if len(d) > len("sha256:")+12 {
-			d = d[:len("sha256:")+12]
-		}
-		s += "@" + d
-	}
-	return s
-}
-
-// shortRef shortens a sha, or the sha in branch@sha, to 12 digits.
-func shortRef(s string) string {
-	prefix, sha := "", s
-	if i := strings.LastIndexByte(s, '@'); i >= 0 {
-		prefix, sha = s[:i+1], s[i+1:]
-	}
-	if len(sha) == 40 {
-		sha = sha[:12]
-	}
-	return prefix + sha
-}
-
 func trimAt(s string) string {
 	if i := strings.LastIndexByte(s, '@'); i >= 0 {
 		return s[:i]
@@ -154,13 +129,18 @@ func trimAt(s string) string {
 	return s
 }
 
+func shortImage(i Image) string {
+	return ref.Ref{Repo: i.Name, Tag: i.Tag, Digest: i.Digest}.Short()
+}
+
 // versionOf turns repo:tag@sha256:long into tag@sha256:<12 hex>.
-func versionOf(ref, repo string) string {
-	v := strings.TrimPrefix(strings.TrimPrefix(ref, repo), ":")
-	if i := strings.Index(v, "sha256:"); i >= 0 && len(v) > i+len("sha256:")+12 {
-		v = v[:i+len("sha256:")+12]
+func versionOf(s string) string {
+	r := ref.Split(s)
+	r.Repo = ""
+	if r.Digest != "" {
+		r.Digest = ref.ShortDigest(r.Digest)
 	}
-	return dash(v)
+	return dash(strings.TrimPrefix(r.String(), ":"))
 }
 
 func dash(s string) string {

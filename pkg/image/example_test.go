@@ -18,31 +18,6 @@ import (
 	"github.com/ferrycd/ferry/pkg/image"
 )
 
-func ExampleParse() {
-	ref, err := image.Parse("nginx:1.27")
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(ref.Repo, ref.Tag)
-	fmt.Println(ref)
-
-	ref, err = image.Parse("127.0.0.1:5000/team/hello:v1@sha256:4f1c2a9e00000000000000000000000000000000000000000000000000000001")
-	if err != nil {
-		panic(err)
-	}
-	fmt.Printf("%q %q %q\n", ref.Repo, ref.Tag, ref.Digest)
-
-	_, err = image.Parse("127.0.0.1:5000/team/hello")
-	fmt.Println(err)
-	fmt.Println(errors.Is(err, image.ErrInvalidReference))
-	// Output:
-	// index.docker.io/library/nginx 1.27
-	// index.docker.io/library/nginx:1.27
-	// "127.0.0.1:5000/team/hello" "v1" "sha256:4f1c2a9e00000000000000000000000000000000000000000000000000000001"
-	// invalid image reference "127.0.0.1:5000/team/hello": no tag or digest; want 127.0.0.1:5000/team/hello:<tag> or 127.0.0.1:5000/team/hello@sha256:... (ferry never assumes "latest")
-	// true
-}
-
 func ExampleResolver_Resolve() {
 	// An in-process registry holding one (empty, so reproducible) image.
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))

@@ -2,18 +2,9 @@ package image
 
 import "github.com/ferrycd/ferry/pkg/ref"
 
-// Reference is a parsed image reference; see package ref.
-type Reference = ref.Ref
-
-// ErrInvalidReference is matched by every error Parse returns.
+// ErrInvalidReference is matched by the errors of a reference that does not
+// parse; it is ref.ErrInvalid.
 var ErrInvalidReference = ref.ErrInvalid
-
-// Parse is ref.Parse: repo:tag, repo@sha256:... or repo:tag@sha256:...,
-// never a bare repository.
-func Parse(s string) (Reference, error) { return ref.Parse(s) }
-
-// ParseRepo is ref.ParseRepo.
-func ParseRepo(s string) (string, error) { return ref.ParseRepo(s) }
 
 // Resolved is a reference pinned to a digest.
 type Resolved struct {
@@ -26,6 +17,6 @@ type Resolved struct {
 func (r Resolved) String() string { return r.Ref().String() }
 
 // Ref returns the pinned reference.
-func (r Resolved) Ref() Reference {
-	return Reference{Repo: r.Repo, Tag: r.Tag, Digest: r.Digest}
+func (r Resolved) Ref() ref.Ref {
+	return ref.Ref{Repo: r.Repo, Tag: r.Tag, Digest: r.Digest}
 }

@@ -112,37 +112,37 @@ func NewResolver(opts ...Option) *Resolver {
 //
 // Errors match ErrInvalidReference, ErrNotFound (a *NotFoundError),
 // ErrUnauthorized or ErrUnavailable, or wrap ctx.Err().
-func (r *Resolver) Resolve(ctx context.Context, ref string) (Resolved, error) {
-	p, err := Parse(ref)
+func (r *Resolver) Resolve(ctx context.Context, in string) (Resolved, error) {
+	p, err := ref.Parse(in)
 	if err != nil {
 		return Resolved{}, err
 	}
 	repo, err := r.repository(p.Repo)
 	if err != nil {
-		return Resolved{}, fmt.Errorf("resolving %s: %w", ref, err)
+		return Resolved{}, fmt.Errorf("resolving %s: %w", in, err)
 	}
 	var target name.Reference = repo.Tag(p.Tag)
 	if p.Digest != "" {
 		target = repo.Digest(p.Digest)
 	}
-	desc, err := r.describe(ctx, "resolving "+ref, target)
+	desc, err := r.describe(ctx, "resolving "+in, target)
 	if err != nil {
 		return Resolved{}, err
 	}
 	if p.Tag != "" && p.Digest != "" {
 		// repo:tag@digest: the audit trail will say tag, so the tag must
 		// name that digest; a moved tag is a mistake worth stopping for.
-		byTag, err := r.describe(ctx, "resolving "+ref, repo.Tag(p.Tag))
+		byTag, err := r.describe(ctx, "resolving "+in, repo.Tag(p.Tag))
 		if err != nil {
 			return Resolved{}, err
 		}
 		if byTag.Digest.String() != desc.Digest.String() {
 			return Resolved{}, fmt.Errorf("resolving %s: %w: tag %s is %s in %s, not %s; give the tag or the digest alone, or the matching pair",
-				ref, ErrInvalidReference, p.Tag, byTag.Digest, p.Repo, p.Digest)
+				in, ErrInvalidReference, p.Tag, byTag.Digest, p.Repo, p.Digest)
 		}
 	}
 	res := Resolved{Repo: p.Repo, Tag: p.Tag, Digest: desc.Digest.String(), MediaType: string(desc.MediaType)}
-	r.log.DebugContext(ctx, "resolved image", "ref", ref, "digest", res.Digest, "mediaType", res.MediaType)
+	r.log.DebugContext(ctx, "resolved image", "in", in, "digest", res.Digest, "mediaType", res.MediaType)
 	return res, nil
 }
 
@@ -151,7 +151,7 @@ func (r *Resolver) Resolve(ctx context.Context, ref string) (Resolved, error) {
 // have it).
 func (r *Resolver) Exists(ctx context.Context, repo, digest string) error {
 	op := "checking " + repo + "@" + digest
-	n, err := ParseRepo(repo)
+	n, err := ref.ParseRepo(repo)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}

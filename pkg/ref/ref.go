@@ -274,8 +274,16 @@ func Canonical(repo string) (string, bool) {
 // repository a person reads.
 const shortLen = 12
 
-// ShortSHA abbreviates a commit hash to twelve digits.
-func ShortSHA(sha string) string { return abbrev(sha, shortLen) }
+// ShortSHA abbreviates a full commit hash (40 hex digits, or 64 for
+// SHA-256 repositories) to twelve. Anything else is returned as it is: a
+// value that is not a hash (a build's own commit name, say) means nothing
+// cut short.
+func ShortSHA(sha string) string {
+	if (len(sha) == 40 || len(sha) == 64) && strings.Trim(strings.ToLower(sha), "0123456789abcdef") == "" {
+		return sha[:shortLen]
+	}
+	return sha
+}
 
 // ShortDigest abbreviates sha256:<64 hex> to sha256:<12 hex>.
 func ShortDigest(d string) string { return ShortDigestN(d, shortLen) }
@@ -289,12 +297,12 @@ func ShortDigestN(d string, n int) string {
 	return algo + ":" + abbrev(hex, n)
 }
 
-// ShortAt abbreviates the hash in "branch@sha".
+// ShortAt abbreviates the hash in "branch@sha", or a bare sha.
 func ShortAt(s string) string {
 	if i := strings.LastIndexByte(s, '@'); i >= 0 {
 		return s[:i+1] + ShortSHA(s[i+1:])
 	}
-	return s
+	return ShortSHA(s)
 }
 
 func abbrev(s string, n int) string {

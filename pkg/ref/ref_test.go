@@ -255,11 +255,14 @@ func TestSplitAndShortForms(t *testing.T) {
 	if got := ref.ShortDigestN(dig, 8); got != "sha256:4f1c2a9e" {
 		t.Errorf("ShortDigestN = %q", got)
 	}
-	if got := ref.ShortAt("candidate@0123456789abcdef0123"); got != "candidate@0123456789ab" {
+	if got := ref.ShortAt("candidate@0123456789abcdef0123456789abcdef01234567"); got != "candidate@0123456789ab" {
 		t.Errorf("ShortAt = %q", got)
 	}
-	if got := ref.ShortSHA("0123456789abcdef"); got != "0123456789ab" {
+	if got := ref.ShortSHA("0123456789abcdef0123456789abcdef01234567"); got != "0123456789ab" {
 		t.Errorf("ShortSHA = %q", got)
+	}
+	if got := ref.ShortSHA("src-v1-build-20261130"); got != "src-v1-build-20261130" {
+		t.Errorf("ShortSHA of what is not a hash = %q, want it whole", got)
 	}
 }
 
