@@ -32,7 +32,6 @@ func ExampleParse() {
 	// true
 }
 
-
 func ExampleRef_Short() {
 	r := ref.Split("us-docker.pkg.dev/acme/apps/hello:v1@sha256:4f1c2a9e00000000000000000000000000000000000000000000000000000001")
 	fmt.Println(r.Short())
