@@ -62,6 +62,43 @@ type CLI struct {
 	Version  VersionCmd  `cmd:"" help:"Print version and build information."`
 }
 
+// errUsage marks an error in what was asked, as opposed to what happened
+// while doing it: exit status 2.
+var errUsage = errors.New("usage")
+
+// flags names, for the messages of a *ferry.FieldError, the flag that
+// sets each request field.
+var flags = map[string]string{
+	"Env": "--env", "Images": "--image", "Path": "--path", "App": "--app", "From": "--from",
+	"To": "--to", "Commit": "--commit", "Steps": "--steps", "Limit": "--limit",
+}
+
+func flagName(field string) string {
+	if f, ok := flags[field]; ok {
+		return f
+	}
+	return field
+}
+
+// explain words an error of the packages below in the CLI's terms: a
+// request field becomes its flag and a usage error, and a refusal gets the
+// flags that lift it.
+func explain(err error) error {
+	var fe *ferry.FieldError
+	var he *ferry.HeldError
+	switch {
+	case errors.As(err, &fe):
+		return fmt.Errorf("%w: %s", errUsage, strings.Replace(err.Error(), fe.Error(), fe.Format(flagName), 1))
+	case errors.As(err, &he):
+		lift := fmt.Sprintf(". Fix forward, then pass --override-rollback to a %s whose --path contains %s", he.Action, he.Scope)
+		if he.Scope != he.Path && (he.Path == "." || strings.HasPrefix(he.Scope, he.Path+"/")) {
+			lift += fmt.Sprintf(", or narrow --path to leave %s out", he.Scope)
+		}
+		return fmt.Errorf("%w%s", err, lift)
+	}
+	return hint(err)
+}
+
 // Exit statuses.
 const (
 	ExitOK    = 0
@@ -152,7 +189,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if errors.As(err, &silent) {
 			return silent.code
 		}
-		err = hint(err)
+		err = explain(err)
 		if errors.Is(err, context.DeadlineExceeded) && cli.Timeout > 0 {
 			err = fmt.Errorf("%w (gave up after --timeout %s)", err, cli.Timeout)
 		}
@@ -161,7 +198,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
 		code := ExitError
-		if errors.Is(err, ferry.ErrUsage) {
+		if errors.Is(err, errUsage) {
 			code = ExitUsage
 		}
 		return jsonFailure(cli.Output == "json", err, code, cli.describe(kctx.Command()))
@@ -174,9 +211,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 func checkTimeout(d time.Duration) error {
 	switch {
 	case d == 0:
-		return fmt.Errorf("%w: --timeout 0: must be positive; ferry never runs without a time limit (give a large value such as 2h)", ferry.ErrUsage)
+		return fmt.Errorf("%w: --timeout 0: must be positive; ferry never runs without a time limit (give a large value such as 2h)", errUsage)
 	case d < 0:
-		return fmt.Errorf("%w: --timeout %s: must be positive", ferry.ErrUsage, d)
+		return fmt.Errorf("%w: --timeout %s: must be positive", errUsage, d)
 	}
 	return nil
 }
@@ -385,14 +422,14 @@ func isTerminal(w io.Writer) bool {
 func (g *Globals) author() (envrepo.Author, error) {
 	a, err := mail.ParseAddress(g.Author)
 	if err != nil || a.Name == "" {
-		return envrepo.Author{}, fmt.Errorf("%w: --author %q: want \"Name <email>\"", ferry.ErrUsage, g.Author)
+		return envrepo.Author{}, fmt.Errorf("%w: --author %q: want \"Name <email>\"", errUsage, g.Author)
 	}
 	sig := envrepo.Author{Name: a.Name, Email: a.Address}
 	// Like git, honour GIT_AUTHOR_DATE for reproducible commits.
 	if d := g.getenv("GIT_AUTHOR_DATE"); d != "" {
 		t, err := parseGitDate(d)
 		if err != nil {
-			return envrepo.Author{}, fmt.Errorf("%w: GIT_AUTHOR_DATE %q: %v", ferry.ErrUsage, d, err)
+			return envrepo.Author{}, fmt.Errorf("%w: GIT_AUTHOR_DATE %q: %v", errUsage, d, err)
 		}
 		sig.When = t
 	}
@@ -421,7 +458,7 @@ func parseGitDate(s string) (time.Time, error) {
 
 func (g *Globals) remote() (envrepo.Remote, error) {
 	if strings.TrimSpace(g.Repo) == "" {
-		return envrepo.Remote{}, fmt.Errorf("%w: --repo is required (or FERRY_REPO): the environment repository's URL or path", ferry.ErrUsage)
+		return envrepo.Remote{}, fmt.Errorf("%w: --repo is required (or FERRY_REPO): the environment repository's URL or path", errUsage)
 	}
 	opts := []envrepo.Option{envrepo.WithLogger(g.logger()), envrepo.WithToken(g.GitUser, g.GitToken)}
 	if isTerminal(g.rawStderr) && g.LogFormat != "json" {
@@ -443,11 +480,11 @@ func (g *Globals) remote() (envrepo.Remote, error) {
 	case err == nil:
 		return r, nil
 	case errors.As(err, &urlErr):
-		return r, fmt.Errorf("%w: --repo %s: %v", ferry.ErrUsage, urlErr.URL, urlErr.Err)
+		return r, fmt.Errorf("%w: --repo %s: %v", errUsage, urlErr.URL, urlErr.Err)
 	case errors.As(err, &fileErr) && fileErr.What == "known hosts" && fileErr.Path == "":
 		return r, fmt.Errorf("no known_hosts to verify the SSH host key (pass --known-hosts): %w", fileErr.Err)
 	case errors.As(err, &fileErr) && fileErr.What == "known hosts":
-		return r, fmt.Errorf("%w: --known-hosts %s: %v", ferry.ErrUsage, fileErr.Path, fileErr.Err)
+		return r, fmt.Errorf("%w: --known-hosts %s: %v", errUsage, fileErr.Path, fileErr.Err)
 	case errors.As(err, &fileErr):
 		return r, fmt.Errorf("reading --ssh-key %s: %w", fileErr.Path, fileErr.Err)
 	case errors.Is(err, envrepo.ErrNoSSHAuth):
@@ -491,7 +528,7 @@ func (g *Globals) env() (ferry.Env, error) {
 		return ferry.Env{}, err
 	}
 	if g.Attempts < 1 {
-		return ferry.Env{}, fmt.Errorf("%w: --attempts %d: must be at least 1", ferry.ErrUsage, g.Attempts)
+		return ferry.Env{}, fmt.Errorf("%w: --attempts %d: must be at least 1", errUsage, g.Attempts)
 	}
 	return ferry.Env{Remote: r, Author: a, Resolver: g.resolver(), Logger: g.logger(), Attempts: g.Attempts}, nil
 }

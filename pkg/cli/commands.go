@@ -65,6 +65,9 @@ func done(rep *ferry.Report) string {
 }
 
 func (g *Globals) printReport(rep *ferry.Report) error {
+	if rep.Skipped {
+		rep.Reason += "; pass --allow-downgrade to deploy it anyway"
+	}
 	if g.Output == "json" {
 		return g.printJSON(rep)
 	}
@@ -105,7 +108,7 @@ type ResolveCmd struct {
 // Run resolves.
 func (c *ResolveCmd) Run(ctx context.Context, g *Globals) error {
 	if _, err := ref.Parse(c.Ref); err != nil {
-		return fmt.Errorf("%w: %v", ferry.ErrUsage, err)
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	res, err := g.resolver().Resolve(ctx, c.Ref)
 	if err != nil {

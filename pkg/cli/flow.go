@@ -70,7 +70,7 @@ type HistoryCmd struct {
 // Run prints the history.
 func (c *HistoryCmd) Run(ctx context.Context, g *Globals) error {
 	if c.Limit < 1 { // 0 would silently mean 20
-		return fmt.Errorf("%w: --limit %d: must be positive", ferry.ErrUsage, c.Limit)
+		return fmt.Errorf("%w: --limit %d: must be positive", errUsage, c.Limit)
 	}
 	e, err := g.env()
 	if err != nil {

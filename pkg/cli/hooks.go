@@ -30,7 +30,7 @@ func (h *HookFlags) dispatcher(g *Globals) (*notify.Dispatcher, error) {
 	var opts []notify.Option
 	opts = append(opts, notify.WithLogger(g.logger()))
 	if h.HookTimeout < 0 {
-		return nil, fmt.Errorf("%w: --hook-timeout %s: must be positive", ferry.ErrUsage, h.HookTimeout)
+		return nil, fmt.Errorf("%w: --hook-timeout %s: must be positive", errUsage, h.HookTimeout)
 	}
 	if h.HookTimeout > 0 {
 		opts = append(opts, notify.WithTimeout(h.HookTimeout))
@@ -38,19 +38,19 @@ func (h *HookFlags) dispatcher(g *Globals) (*notify.Dispatcher, error) {
 	d := &notify.Dispatcher{On: h.NotifyOn, Logger: g.logger()}
 	for _, u := range h.NotifyWebhook {
 		if err := notify.CheckURL(u); err != nil {
-			return nil, fmt.Errorf("%w: --notify-webhook: %v", ferry.ErrUsage, err)
+			return nil, fmt.Errorf("%w: --notify-webhook: %v", errUsage, err)
 		}
 		d.Hooks = append(d.Hooks, notify.Webhook(u, opts...))
 	}
 	for _, u := range h.NotifySlack {
 		if err := notify.CheckURL(u); err != nil {
-			return nil, fmt.Errorf("%w: --notify-slack: %v", ferry.ErrUsage, err)
+			return nil, fmt.Errorf("%w: --notify-slack: %v", errUsage, err)
 		}
 		d.Hooks = append(d.Hooks, notify.Slack(u, opts...))
 	}
 	for _, p := range h.ExecHook {
 		if p == "" {
-			return nil, fmt.Errorf("%w: --exec-hook is empty", ferry.ErrUsage)
+			return nil, fmt.Errorf("%w: --exec-hook is empty", errUsage)
 		}
 		d.Hooks = append(d.Hooks, notify.Exec([]string{p}, opts...))
 	}

@@ -1,8 +1,3 @@
-// Package ferry is the orchestration layer: deploy (and, later, promote,
-// rollback and history) as plain functions over the leaf packages: image
-// resolves references, manifest rewrites and validates YAML, envrepo reads
-// and writes a branch, audit formats the commit message. The CLI and the
-// demo call into it; it never prints.
 package ferry
 
 import (
@@ -10,48 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/ferrycd/ferry/pkg/audit"
 	"github.com/ferrycd/ferry/pkg/envrepo"
-	"github.com/ferrycd/ferry/pkg/image"
 	"github.com/ferrycd/ferry/pkg/manifest"
 	"github.com/ferrycd/ferry/pkg/ref"
 )
-
-// ErrUsage marks an error in what the caller asked for, as opposed to what
-// happened while doing it; the CLI maps it to exit status 2.
-var ErrUsage = errors.New("usage")
-
-func usagef(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
-}
-
-// Resolver turns image references into digests and says when an image was
-// built. *image.Resolver is one.
-type Resolver interface {
-	Resolve(ctx context.Context, ref string) (image.Resolved, error)
-	// Created returns the build time of repo@digest; zero means unknown.
-	Created(ctx context.Context, repo, digest string) (time.Time, error)
-}
-
-// Env is what every operation needs: where the env repo is, who commits,
-// how to reach the registry, and how hard to retry.
-type Env struct {
-	Remote   envrepo.Remote
-	Author   envrepo.Author
-	Resolver Resolver
-	Logger   *slog.Logger
-	// Attempts and Backoff tune envrepo.Writer; zero values take its defaults.
-	Attempts int
-	Backoff  time.Duration
-}
-
-// Provenance is where a deploy came from, recorded in the trailers.
-type Provenance = audit.Source
 
 // DeployRequest is one `ferry deploy`.
 type DeployRequest struct {
@@ -68,42 +29,12 @@ type DeployRequest struct {
 	DryRun         bool
 }
 
-// Image is one image a report mentions.
-type Image struct {
-	Name   string `json:"name"` // repository
-	Tag    string `json:"tag,omitempty"`
-	Digest string `json:"digest"` // sha256:...
-	Ref    string `json:"ref"`    // repo:tag@sha256:..., as written
-}
-
-// Report is the outcome of a write; the CLI prints it as text or JSON.
-type Report struct {
-	Action   string   `json:"action"`
-	Changed  bool     `json:"changed"`
-	Commit   string   `json:"commit"`
-	Parent   string   `json:"parent,omitempty"`
-	Branch   string   `json:"branch"`
-	App      string   `json:"app,omitempty"`
-	Path     string   `json:"path"`
-	Attempts int      `json:"attempts"`
-	Images   []Image  `json:"images"`
-	Files    []string `json:"files"`
-	DryRun   bool     `json:"dryRun,omitempty"`
-	Diff     string   `json:"diff,omitempty"`
-	Reason   string   `json:"reason,omitempty"`
-	// Skipped: a deploy refused to replace a newer build with an older one.
-	Skipped bool `json:"skipped,omitempty"`
-	// From is E1@sha for a promote; RollbackTo the restored commit.
-	From       string `json:"from,omitempty"`
-	RollbackTo string `json:"rollbackTo,omitempty"`
-}
-
 // Deploy resolves each image to its digest, pins every reference to it under
 // the scope on the env branch, validates the result, and commits and pushes
 // it. When nothing changes it returns a report with Changed false and
 // pushes nothing.
 func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
-	if err := checkDeploy(&req); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	log := logger(e)
@@ -113,16 +44,16 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 	targets := make([]manifest.Target, 0, len(req.Images))
 	images := make([]Image, 0, len(req.Images))
 	seen := map[string]string{}
-	for _, ref := range req.Images {
-		res, err := e.Resolver.Resolve(ctx, ref)
+	for _, in := range req.Images {
+		res, err := e.Resolver.Resolve(ctx, in)
 		if err != nil {
 			return nil, err
 		}
 		if prev, ok := seen[res.Repo]; ok {
-			return nil, usagef("--image %s and --image %s name the same repository; give each image once", prev, ref)
+			return nil, fieldErrorf("Images", "{Images} %s and {Images} %s name the same repository; give each image once", prev, in)
 		}
-		seen[res.Repo] = ref
-		log.Info("resolved", "image", ref, "digest", res.Digest)
+		seen[res.Repo] = in
+		log.Info("resolved", "image", in, "digest", res.Digest)
 		targets = append(targets, manifest.Target{Repo: res.Repo, Tag: res.Tag, Digest: res.Digest})
 		images = append(images, Image{Name: res.Repo, Tag: res.Tag, Digest: res.Digest, Ref: res.String()})
 	}
@@ -130,165 +61,44 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 	if app == "" {
 		app = deriveApp(req.Path, images[0].Name)
 	}
-	rec := audit.Record{
-		Action: audit.ActionDeploy,
-		Env:    req.Env,
-		App:    app,
-		Path:   req.Path,
-	}
+	rec := audit.Record{Action: audit.ActionDeploy, Env: req.Env, App: app, Path: req.Path}
 	if !req.Provenance.IsZero() {
 		rec.Sources = []audit.Source{req.Provenance}
 	}
 	for _, img := range images {
 		rec.Images = append(rec.Images, img.Ref)
 	}
-
-	hold := &holdCheck{e: e, branch: req.Env, scope: req.Path, override: req.OverrideRollback, what: "deploy"}
-	w := writer(e, req.Env, req.DryRun)
-	w.Verify = verify
 	guard := &orderGuard{r: e.Resolver, log: log, created: map[string]time.Time{}}
-	// skip is why the last round refused to replace a newer build. That
-	// round changes nothing, so the writer ends as for any no-op and its
-	// result counts the rounds it really ran.
-	var skip string
-	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
-		skip = ""
-		if err := s.CheckScope(req.Path); err != nil {
-			return "", usagef("%v", err)
-		}
-		// Against this very tip, on every attempt: a rollback that lands
-		// while this deploy is in flight stops its retry.
-		over, err := hold.check(ctx, s.Base)
-		if err != nil {
-			return "", err
-		}
-		r := rec
-		r.OverrideRollback = over
-		// One request for every blob the rewriter will read (after a
-		// partial fetch; a no-op otherwise).
-		if err := s.Prefetch(req.Path); err != nil {
-			return "", err
-		}
-		pinned, err := manifest.Pin(s.FS(), req.Path, targets)
-		if err != nil {
-			return "", fmt.Errorf("pinning images on %s: %w", req.Env, err)
-		}
-		if !req.AllowDowngrade {
-			if skip = guard.check(ctx, pinned.Changes, targets); skip != "" {
-				return "", nil
+	rep, err := write(ctx, e, plan{rec: rec, held: true, override: req.OverrideRollback, dryRun: req.DryRun,
+		edit: func(ctx context.Context, s *envrepo.Snapshot, rec audit.Record) (audit.Record, []Image, string, error) {
+			// One request for every blob the rewriter will read (after a
+			// partial fetch; a no-op otherwise).
+			if err := s.Prefetch(req.Path); err != nil {
+				return rec, nil, "", err
 			}
-		}
-		for _, f := range sortedKeys(pinned.Files) {
-			if err := s.WriteFile(f, pinned.Files[f]); err != nil {
-				return "", err
+			pinned, err := manifest.Pin(s.FS(), req.Path, targets)
+			if err != nil {
+				return rec, nil, "", fmt.Errorf("pinning images on %s: %w", req.Env, err)
 			}
-		}
-		return r.Format(""), nil
-	})
+			if !req.AllowDowngrade {
+				if why := guard.check(ctx, pinned.Changes, targets); why != "" {
+					return rec, images, why, nil
+				}
+			}
+			for _, f := range sortedKeys(pinned.Files) {
+				if err := s.WriteFile(f, pinned.Files[f]); err != nil {
+					return rec, nil, "", err
+				}
+			}
+			return rec, images, "", nil
+		}})
 	if err != nil {
 		return nil, err
 	}
-	if skip != "" {
-		log.Warn("not deploying an older build", "reason", skip)
-		return &Report{Action: audit.ActionDeploy, Branch: req.Env, App: app, Path: req.Path, Attempts: res.Attempts,
-			Images: images, Files: []string{}, DryRun: req.DryRun, Reason: skip, Skipped: true}, nil
-	}
-	rep := &Report{
-		Action:   audit.ActionDeploy,
-		Changed:  res.Changed,
-		Branch:   req.Env,
-		App:      app,
-		Path:     req.Path,
-		Attempts: res.Attempts,
-		Images:   images,
-		Files:    nonNil(res.Files),
-		DryRun:   req.DryRun,
-		Diff:     res.Diff,
-		Parent:   res.Parent.String(),
-	}
-	if !res.Commit.IsZero() {
-		rep.Commit = res.Commit.String()
-	}
-	if !res.Changed {
+	if !rep.Changed && !rep.Skipped {
 		rep.Reason = "already pinned: every reference in scope has these digests"
 	}
 	return rep, nil
-}
-
-func checkDeploy(req *DeployRequest) error {
-	if strings.TrimSpace(req.Env) == "" {
-		return usagef("--env is required (the branch to deploy to, e.g. candidate)")
-	}
-	if len(req.Images) == 0 {
-		return usagef("--image is required (e.g. --image us-docker.pkg.dev/acme/apps/hello:abc1234)")
-	}
-	for _, img := range req.Images {
-		if strings.TrimSpace(img) == "" {
-			return usagef("--image is empty")
-		}
-		if _, err := ref.Parse(img); err != nil {
-			return usagef("--image: %v", err)
-		}
-	}
-	if err := checkBranch("--env", req.Env); err != nil {
-		return err
-	}
-	return cleanPath(&req.Path)
-}
-
-// cleanPath checks a --path value and rewrites it to the form every
-// operation works with and records ("apps/hello/" is "apps/hello").
-func cleanPath(p *string) error {
-	clean, err := envrepo.NormalScope(*p)
-	if err != nil {
-		return usagef("--path: %v", err)
-	}
-	*p = clean
-	return nil
-}
-
-// deriveApp names the app after its directory, or after the image when the
-// scope is the whole repo.
-func deriveApp(scope, repo string) string {
-	if scope != "." && scope != "" {
-		return path.Base(scope)
-	}
-	return repo[strings.LastIndex(repo, "/")+1:]
-}
-
-func writer(e Env, branch string, dryRun bool) *envrepo.Writer {
-	return &envrepo.Writer{
-		Remote:   e.Remote,
-		Branch:   branch,
-		Author:   e.Author,
-		Attempts: e.Attempts,
-		Backoff:  e.Backoff,
-		DryRun:   dryRun,
-		Logger:   logger(e),
-	}
-}
-
-func logger(e Env) *slog.Logger {
-	if e.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return e.Logger
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // orderGuard refuses to replace a pinned image with one built earlier:
@@ -339,5 +149,5 @@ func (g *orderGuard) check(ctx context.Context, changes []manifest.Change, targe
 	if len(reasons) == 0 {
 		return ""
 	}
-	return "not deploying an older build over a newer one: " + strings.Join(reasons, "; ") + "; pass --allow-downgrade to deploy it anyway"
+	return "not deploying an older build over a newer one: " + strings.Join(reasons, "; ")
 }

@@ -230,10 +230,10 @@ func TestDeployRefusesBadInput(t *testing.T) {
 			}
 			before := f.repo.Tip("candidate")
 			_, err := ferry.Deploy(context.Background(), env, req)
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			if err == nil || !strings.Contains(flagged(err), tc.wantErr) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
 			}
-			if got := errors.Is(err, ferry.ErrUsage); got != tc.usage {
+			if got := errors.As(err, new(*ferry.FieldError)); got != tc.usage {
 				t.Errorf("usage error = %v, want %v (%v)", got, tc.usage, err)
 			}
 			if f.repo.Tip("candidate") != before {
@@ -319,7 +319,7 @@ func TestDeployOutOfOrder(t *testing.T) {
 	}
 	tip := f.repo.Tip("candidate")
 	rep := deploy("build-1", false)
-	if rep.Changed || !rep.Skipped || rep.Commit != "" || !strings.Contains(rep.Reason, "older") || !strings.Contains(rep.Reason, "--allow-downgrade") {
+	if rep.Changed || !rep.Skipped || rep.Commit != "" || !strings.Contains(rep.Reason, "older") {
 		t.Fatalf("older build: %+v", rep)
 	}
 	if f.repo.Tip("candidate") != tip || !strings.Contains(f.repo.Show("candidate", "apps/hello/deployment.yaml"), newer) {
@@ -342,4 +342,15 @@ func TestDeployOutOfOrder(t *testing.T) {
 	if !strings.Contains(f.repo.Show("candidate", "apps/hello/deployment.yaml"), newer) {
 		t.Error("rollback did not restore build-2")
 	}
+}
+
+// flagged words a request's field errors as the CLI does (pkg/cli holds
+// the one map; these tables predate the move and name the flags).
+func flagged(err error) string {
+	var fe *ferry.FieldError
+	if !errors.As(err, &fe) {
+		return err.Error()
+	}
+	flags := map[string]string{"Env": "--env", "Images": "--image", "Path": "--path", "From": "--from", "To": "--to", "Commit": "--commit", "Steps": "--steps", "Limit": "--limit"}
+	return strings.Replace(err.Error(), fe.Error(), fe.Format(func(f string) string { return flags[f] }), 1)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"strings"
 
 	"github.com/ferrycd/ferry/pkg/envrepo"
 	"github.com/ferrycd/ferry/pkg/manifest"
@@ -49,19 +48,8 @@ type ImageChange struct {
 // Diff computes what promoting Path from From's tip to To would change,
 // without writing anything.
 func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
-	switch {
-	case strings.TrimSpace(req.From) == "" || strings.TrimSpace(req.To) == "":
-		return nil, usagef("--from and --to are required")
-	case req.From == req.To:
-		return nil, usagef("--from and --to are both %q", req.From)
-	}
-	if err := cleanPath(&req.Path); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
-	}
-	for flag, b := range map[string]string{"--from": req.From, "--to": req.To} {
-		if err := checkBranch(flag, b); err != nil {
-			return nil, err
-		}
 	}
 	src, err := envrepo.FetchHistory(ctx, e.Remote, req.From, 1)
 	if err != nil {
@@ -72,7 +60,7 @@ func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
 		return nil, err
 	}
 	if err := from.CheckScope(req.Path); err != nil {
-		return nil, usagef("%v", err)
+		return nil, scopeError(err)
 	}
 	tree, ok := from.Tree(req.Path)
 	if !ok {
@@ -83,7 +71,7 @@ func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
 		return nil, err
 	}
 	if err := s.CheckScope(req.Path); err != nil {
-		return nil, usagef("%v", err)
+		return nil, scopeError(err)
 	}
 	if err := s.Graft(req.Path, from, tree); err != nil {
 		return nil, err

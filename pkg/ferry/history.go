@@ -3,7 +3,6 @@ package ferry
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/ferrycd/ferry/pkg/audit"
@@ -39,20 +38,8 @@ type Entry struct {
 // History lists the commits of Env that changed Path, newest first, on the
 // first-parent chain (a merged branch shows as its merge commit).
 func History(ctx context.Context, e Env, req HistoryRequest) ([]Entry, error) {
-	if strings.TrimSpace(req.Env) == "" {
-		return nil, usagef("--env is required")
-	}
-	if err := cleanPath(&req.Path); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
-	}
-	if err := checkBranch("--env", req.Env); err != nil {
-		return nil, err
-	}
-	if req.Limit < 0 {
-		return nil, usagef("--limit %d: must be positive", req.Limit)
-	}
-	if req.Limit == 0 {
-		req.Limit = 20
 	}
 	var commits []*object.Commit
 	h, err := envrepo.Search(ctx, e.Remote, req.Env, max(searchDepth, req.Limit*2), func(h *envrepo.History) (bool, error) {

@@ -58,20 +58,36 @@ func (hc *holdCheck) check(ctx context.Context, base plumbing.Hash) ([]string, e
 	if hc.override {
 		var shas []string
 		for _, h := range holds {
-			logger(hc.e).Warn("replacing a rollback (--override-rollback)", "branch", hc.branch, "path", hc.scope,
+			logger(hc.e).Warn("overriding a rollback's hold", "branch", hc.branch, "path", hc.scope,
 				"held", h.scope, "rollback", h.commit.Hash.String())
 			shas = append(shas, h.commit.Hash.String())
 		}
 		return shas, nil
 	}
 	h := holds[0] // the newest
-	lift := fmt.Sprintf("Fix forward, then pass --override-rollback to a %s whose --path contains %s", hc.what, h.scope)
-	if h.scope != hc.scope && within(h.scope, hc.scope) {
-		lift += fmt.Sprintf(", or narrow --path to leave %s out", h.scope)
-	}
-	return nil, fmt.Errorf("%w: %s on %s was rolled back by %s (%q); this %s of %s would undo that. %s",
-		ErrHeld, h.scope, hc.branch, ref.ShortSHA(h.commit.Hash.String()), firstLine(h.commit.Message), hc.what, hc.scope, lift)
+	return nil, &HeldError{Scope: h.scope, Branch: hc.branch, Rollback: h.commit.Hash.String(),
+		Subject: firstLine(h.commit.Message), Action: hc.what, Path: hc.scope}
 }
+
+// HeldError is a write refused because a rollback holds its scope. It
+// matches ErrHeld. The hold is lifted by a write whose scope contains Scope
+// made with OverrideRollback, or by a commit by hand that changes Scope.
+type HeldError struct {
+	Scope    string // the scope rolled back
+	Branch   string
+	Rollback string // the rollback commit
+	Subject  string // its subject line
+	Action   string // the write refused: deploy or promote
+	Path     string // the scope it would have written
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("%s: %s on %s was rolled back by %s (%q); this %s of %s would undo that", ErrHeld,
+		e.Scope, e.Branch, ref.ShortSHA(e.Rollback), e.Subject, e.Action, e.Path)
+}
+
+// Is makes errors.Is(err, ErrHeld) true.
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 
 // holds walks back from base, reading commit messages only, and returns the
 // rollbacks still holding a scope that overlaps hc.scope, newest first.

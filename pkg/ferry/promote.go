@@ -4,19 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/ferrycd/ferry/pkg/audit"
 	"github.com/ferrycd/ferry/pkg/envrepo"
-	"github.com/ferrycd/ferry/pkg/manifest"
 	"github.com/ferrycd/ferry/pkg/ref"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
-
-// searchDepth is how many commits a history question fetches first; Search
-// deepens fourfold from there when the answer lies further back.
-const searchDepth = 20
 
 // PromoteRequest is one `ferry promote`.
 type PromoteRequest struct {
@@ -34,7 +28,7 @@ type PromoteRequest struct {
 // is grafted whole, so files From deleted are deleted, and nothing outside
 // Path on To changes.
 func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
-	if err := checkPromote(&req); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	log := logger(e)
@@ -47,7 +41,7 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 		return nil, err
 	}
 	if err := from.CheckScope(req.Path); err != nil {
-		return nil, usagef("%v", err)
+		return nil, scopeError(err)
 	}
 	tree, ok := src.TreeAt(commit.TreeHash, req.Path)
 	if !ok {
@@ -69,8 +63,7 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 		Path:         req.Path,
 		PromotedFrom: req.From + "@" + commit.Hash.String(),
 	}
-	hold := &holdCheck{e: e, branch: req.To, scope: req.Path, override: req.OverrideRollback, what: "promote"}
-	rep, err := graftWrite(ctx, e, rec, hold, req.DryRun, from, tree, sources)
+	rep, err := write(ctx, e, plan{rec: rec, held: true, override: req.OverrideRollback, dryRun: req.DryRun, edit: graft(from, tree, sources)})
 	if err != nil {
 		return nil, err
 	}
@@ -79,51 +72,6 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 		rep.Reason = fmt.Sprintf("%s on %s is already identical to %s at %s", req.Path, req.To, req.From, ref.ShortSHA(commit.Hash.String()))
 	}
 	return rep, nil
-}
-
-func checkPromote(req *PromoteRequest) error {
-	switch {
-	case strings.TrimSpace(req.From) == "":
-		return usagef("--from is required (the verified environment, e.g. candidate)")
-	case strings.TrimSpace(req.To) == "":
-		return usagef("--to is required (the environment to update, e.g. production)")
-	case req.From == req.To:
-		return usagef("--from and --to are both %q; promote carries one environment's state to another", req.From)
-	}
-	if err := checkBranch("--from", req.From); err != nil {
-		return err
-	}
-	if err := checkBranch("--to", req.To); err != nil {
-		return err
-	}
-	if req.Commit != "" && !isHexPrefix(req.Commit) {
-		return usagef("--commit %q is not a commit SHA (7 to 40 hex digits)", req.Commit)
-	}
-	return cleanPath(&req.Path)
-}
-
-// checkBranch refuses names git cannot have as branches, and full ref names
-// (ferry takes the branch name, as the environment is named).
-func checkBranch(flag, b string) error {
-	if strings.HasPrefix(b, "refs/") {
-		return usagef("%s %q: give the branch name, %q", flag, b, b[strings.LastIndexByte(b, '/')+1:])
-	}
-	if err := plumbing.NewBranchReferenceName(b).Validate(); err != nil || strings.HasPrefix(b, "-") {
-		return usagef("%s %q is not a valid branch name", flag, b)
-	}
-	return nil
-}
-
-func isHexPrefix(s string) bool {
-	if len(s) < 7 || len(s) > 40 {
-		return false
-	}
-	for _, c := range strings.ToLower(s) {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // findCommit fetches branch as deep as needed to find sha on it ("" is the
@@ -197,133 +145,4 @@ func repoDigest(s string) string {
 		r.Repo = canon
 	}
 	return r.Repository().String()
-}
-
-// graftWrite makes rec.Path on rec.Env the subtree tree of from, as
-// promote and rollback both do, and commits it with the images that change
-// and the provenance sources records for them. hold, if not nil, is checked
-// on every attempt against the tip the graft is built on.
-func graftWrite(ctx context.Context, e Env, rec audit.Record, hold *holdCheck, dryRun bool, from *envrepo.Snapshot, tree plumbing.Hash, sources map[string]audit.Source) (*Report, error) {
-	var images []Image
-	w := writer(e, rec.Env, dryRun)
-	w.Verify = verify
-	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
-		if err := s.CheckScope(rec.Path); err != nil {
-			return "", usagef("%v", err)
-		}
-		r := rec
-		if hold != nil {
-			over, err := hold.check(ctx, s.Base)
-			if err != nil {
-				return "", err
-			}
-			r.OverrideRollback = over
-		}
-		before, err := effectiveImages(s, rec.Path)
-		if err != nil {
-			return "", err
-		}
-		if err := s.Graft(rec.Path, from, tree); err != nil {
-			return "", err
-		}
-		after, err := effectiveImages(s, rec.Path)
-		if err != nil {
-			return "", err
-		}
-		images = changedImages(before, after)
-		seen := map[audit.Source]bool{}
-		for _, img := range images {
-			r.Images = append(r.Images, img.Ref)
-			if src, ok := sources[img.Name+"@"+img.Digest]; ok && !seen[src] {
-				seen[src] = true
-				r.Sources = append(r.Sources, src)
-			}
-		}
-		return r.Format(""), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	rep := report(rec.Action, rec.Env, rec.App, rec.Path, dryRun, res)
-	rep.Images = nonNilImages(images)
-	return rep, nil
-}
-
-func verify(ctx context.Context, s *envrepo.Snapshot) error {
-	files, err := s.Touched()
-	if err != nil {
-		return err
-	}
-	return manifest.Validate(s.FS(), files)
-}
-
-// effectiveImages maps repository to the reference the rendered manifests
-// would use, for the images under scope.
-func effectiveImages(s *envrepo.Snapshot, scope string) (map[string]manifest.Ref, error) {
-	if _, ok := s.Tree(scope); !ok {
-		return map[string]manifest.Ref{}, nil
-	}
-	if err := s.Prefetch(scope); err != nil { // one request, after a partial fetch
-		return nil, err
-	}
-	refs, err := manifest.Images(s.FS(), scope)
-	if err != nil {
-		return nil, err
-	}
-	return manifest.Effective(refs), nil
-}
-
-// changedImages lists the images whose reference differs, as they are after.
-func changedImages(before, after map[string]manifest.Ref) []Image {
-	var out []Image
-	for _, repo := range manifest.SortedRepos(after) {
-		a := after[repo]
-		if b, ok := before[repo]; ok && b.Tag == a.Tag && b.Digest == a.Digest {
-			continue
-		}
-		out = append(out, imageOf(a))
-	}
-	return out
-}
-
-func imageOf(r manifest.Ref) Image {
-	return Image{Name: r.Repo, Tag: r.Tag, Digest: r.Digest, Ref: ref.Ref{Repo: r.Repo, Tag: r.Tag, Digest: r.Digest}.String()}
-}
-
-func report(action, branch, app, scope string, dryRun bool, res *envrepo.Result) *Report {
-	rep := &Report{
-		Action:   action,
-		Changed:  res.Changed,
-		Branch:   branch,
-		App:      app,
-		Path:     scope,
-		Attempts: res.Attempts,
-		Files:    nonNil(res.Files),
-		DryRun:   dryRun,
-		Diff:     res.Diff,
-		Parent:   res.Parent.String(),
-	}
-	if !res.Commit.IsZero() {
-		rep.Commit = res.Commit.String()
-	}
-	return rep
-}
-
-func nonNilImages(s []Image) []Image {
-	if s == nil {
-		return []Image{}
-	}
-	return s
-}
-
-func scopeName(scope string) string {
-	if scope == "." || scope == "" {
-		return ""
-	}
-	return scope[strings.LastIndexByte(scope, '/')+1:]
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }

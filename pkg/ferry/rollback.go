@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/ferrycd/ferry/pkg/audit"
 	"github.com/ferrycd/ferry/pkg/envrepo"
@@ -32,7 +31,7 @@ type RollbackRequest struct {
 // Rollback restores Path on Env to its state at an earlier commit, as a new
 // commit on top: history is never rewritten.
 func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) {
-	if err := checkRollback(&req); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	// The scope is checked on the tip before any history is searched: a
@@ -42,7 +41,7 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 		return nil, err
 	}
 	if err := tip.CheckScope(req.Path); err != nil {
-		return nil, usagef("%v", err)
+		return nil, scopeError(err)
 	}
 	h, target, err := rollbackTarget(ctx, e, req)
 	if err != nil {
@@ -68,7 +67,7 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 	}
 	rec := audit.Record{Action: audit.ActionRollback, Env: req.Env, App: app, Path: req.Path, RollbackTo: target.Hash.String()}
 	// A rollback is never held: it is what an incident needs first.
-	rep, err := graftWrite(ctx, e, rec, nil, req.DryRun, from, tree, sources)
+	rep, err := write(ctx, e, plan{rec: rec, dryRun: req.DryRun, edit: graft(from, tree, sources)})
 	if err != nil {
 		return nil, err
 	}
@@ -79,30 +78,10 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 	return rep, nil
 }
 
-func checkRollback(req *RollbackRequest) error {
-	switch {
-	case strings.TrimSpace(req.Env) == "":
-		return usagef("--env is required (the environment to roll back, e.g. production)")
-	case req.To != "" && req.Steps != 0:
-		return usagef("--to and --steps both given; name the commit or count back, not both")
-	case req.Steps < 0 || req.StepsSet && req.Steps == 0:
-		return usagef("--steps %d: count back at least 1", req.Steps)
-	case req.To != "" && !isHexPrefix(req.To):
-		return usagef("--to %q is not a commit SHA (7 to 40 hex digits)", req.To)
-	}
-	if req.To == "" && req.Steps == 0 {
-		req.Steps = 1
-	}
-	if err := cleanPath(&req.Path); err != nil {
-		return err
-	}
-	return checkBranch("--env", req.Env)
-}
-
 // rollbackTarget finds the commit whose state of the scope to restore.
 func rollbackTarget(ctx context.Context, e Env, req RollbackRequest) (*envrepo.History, *object.Commit, error) {
 	if req.To != "" {
-		h, c, err := findCommit(ctx, e, req.Env, req.To, "`ferry history --env "+req.Env+"` lists the commits you can roll back to")
+		h, c, err := findCommit(ctx, e, req.Env, req.To, "the history of "+req.Env+" lists the commits it can roll back to")
 		if err != nil {
 			return nil, nil, fmt.Errorf("rollback: %w", err)
 		}

@@ -1,0 +1,149 @@
+// Package ferry is the orchestration layer over the leaf packages: image
+// resolves references, manifest rewrites and validates YAML, envrepo reads
+// and writes a branch, audit formats the commit message. Deploy, Promote
+// and Rollback each build a plan (what to change, why, with what
+// provenance) and hand it to one write step (write.go) that checks the
+// rollback hold, runs the writer with its validation, commits, pushes and
+// reports; History and Diff only read. Requests validate themselves and
+// report a *FieldError naming the request's fields, which the CLI words as
+// flags. The CLI and the demo call into it; it never prints.
+package ferry
+
+import (
+	"context"
+	"log/slog"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ferrycd/ferry/pkg/audit"
+	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/ferrycd/ferry/pkg/image"
+	"github.com/ferrycd/ferry/pkg/manifest"
+	"github.com/ferrycd/ferry/pkg/ref"
+)
+
+// searchDepth is how many commits a history question fetches first; Search
+// deepens fourfold from there when the answer lies further back.
+const searchDepth = 20
+
+// Resolver turns image references into digests and says when an image was
+// built. *image.Resolver is one.
+type Resolver interface {
+	Resolve(ctx context.Context, ref string) (image.Resolved, error)
+	// Created returns the build time of repo@digest; zero means unknown.
+	Created(ctx context.Context, repo, digest string) (time.Time, error)
+}
+
+// Env is what every operation needs: where the env repo is, who commits,
+// how to reach the registry, and how hard to retry.
+type Env struct {
+	Remote   envrepo.Remote
+	Author   envrepo.Author
+	Resolver Resolver
+	Logger   *slog.Logger
+	// Attempts and Backoff tune envrepo.Writer; zero values take its defaults.
+	Attempts int
+	Backoff  time.Duration
+}
+
+// Provenance is where a deploy came from, recorded in the trailers.
+type Provenance = audit.Source
+
+// Image is one image a report mentions.
+type Image struct {
+	Name   string `json:"name"` // repository
+	Tag    string `json:"tag,omitempty"`
+	Digest string `json:"digest"` // sha256:...
+	Ref    string `json:"ref"`    // repo:tag@sha256:..., as written
+}
+
+// Report is the outcome of a write; the CLI prints it as text or JSON.
+type Report struct {
+	Action   string   `json:"action"`
+	Changed  bool     `json:"changed"`
+	Commit   string   `json:"commit"`
+	Parent   string   `json:"parent,omitempty"`
+	Branch   string   `json:"branch"`
+	App      string   `json:"app,omitempty"`
+	Path     string   `json:"path"`
+	Attempts int      `json:"attempts"`
+	Images   []Image  `json:"images"`
+	Files    []string `json:"files"`
+	DryRun   bool     `json:"dryRun,omitempty"`
+	Diff     string   `json:"diff,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+	// Skipped: a deploy refused to replace a newer build with an older one.
+	Skipped bool `json:"skipped,omitempty"`
+	// From is E1@sha for a promote; RollbackTo the restored commit.
+	From       string `json:"from,omitempty"`
+	RollbackTo string `json:"rollbackTo,omitempty"`
+}
+
+// deriveApp names the app after its directory, or after the image when the
+// scope is the whole repo.
+func deriveApp(scope, repo string) string {
+	if scope != "." && scope != "" {
+		return path.Base(scope)
+	}
+	return repo[strings.LastIndex(repo, "/")+1:]
+}
+
+func writer(e Env, branch string, dryRun bool) *envrepo.Writer {
+	return &envrepo.Writer{
+		Remote:   e.Remote,
+		Branch:   branch,
+		Author:   e.Author,
+		Attempts: e.Attempts,
+		Backoff:  e.Backoff,
+		DryRun:   dryRun,
+		Logger:   logger(e),
+	}
+}
+
+func logger(e Env) *slog.Logger {
+	if e.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Logger
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilImages(s []Image) []Image {
+	if s == nil {
+		return []Image{}
+	}
+	return s
+}
+
+func scopeName(scope string) string {
+	if scope == "." || scope == "" {
+		return ""
+	}
+	return scope[strings.LastIndexByte(scope, '/')+1:]
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func imageOf(r manifest.Ref) Image {
+	return Image{Name: r.Repo, Tag: r.Tag, Digest: r.Digest, Ref: ref.Ref{Repo: r.Repo, Tag: r.Tag, Digest: r.Digest}.String()}
+}

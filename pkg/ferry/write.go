@@ -1,0 +1,153 @@
+package ferry
+
+import (
+	"context"
+
+	"github.com/ferrycd/ferry/pkg/audit"
+	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/ferrycd/ferry/pkg/manifest"
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// plan is one write as deploy, promote and rollback each describe it: the
+// audit record (action, branch, app, scope and what the action adds),
+// whether the rollback hold applies, and the edit that makes the change.
+type plan struct {
+	rec audit.Record
+	// held: the write is refused while a rollback holds its scope, unless
+	// override; a rollback itself is never held.
+	held, override bool
+	dryRun         bool
+	// edit makes the change on a fresh snapshot of the branch, and returns
+	// the record to commit (rec with what this attempt found: images,
+	// sources), the images to report, and, when it chose to change nothing
+	// for a reason worth reporting, that reason. It must be a pure function
+	// of the snapshot and the plan: it runs again on every attempt.
+	edit func(ctx context.Context, s *envrepo.Snapshot, rec audit.Record) (audit.Record, []Image, string, error)
+}
+
+// write carries out a plan. On every attempt, against the tip being
+// written on: the scope is checked, the hold is checked, the edit runs; the
+// writer then validates what changed, commits and pushes with
+// compare-and-swap, and write reports the outcome.
+func write(ctx context.Context, e Env, p plan) (*Report, error) {
+	hold := &holdCheck{e: e, branch: p.rec.Env, scope: p.rec.Path, override: p.override, what: p.rec.Action}
+	w := writer(e, p.rec.Env, p.dryRun)
+	w.Verify = verify
+	var images []Image
+	// skip is why the last attempt changed nothing on purpose. That attempt
+	// ends as any no-op does, so the writer's count of attempts is true.
+	var skip string
+	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
+		skip = ""
+		if err := s.CheckScope(p.rec.Path); err != nil {
+			return "", scopeError(err)
+		}
+		rec := p.rec
+		if p.held {
+			over, err := hold.check(ctx, s.Base)
+			if err != nil {
+				return "", err
+			}
+			rec.OverrideRollback = over
+		}
+		rec, imgs, why, err := p.edit(ctx, s, rec)
+		if err != nil {
+			return "", err
+		}
+		images, skip = imgs, why
+		return rec.Format(""), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{
+		Action:   p.rec.Action,
+		Changed:  res.Changed,
+		Branch:   p.rec.Env,
+		App:      p.rec.App,
+		Path:     p.rec.Path,
+		Attempts: res.Attempts,
+		Images:   nonNilImages(images),
+		Files:    nonNil(res.Files),
+		DryRun:   p.dryRun,
+		Diff:     res.Diff,
+		Parent:   res.Parent.String(),
+	}
+	if !res.Commit.IsZero() {
+		rep.Commit = res.Commit.String()
+	}
+	if skip != "" {
+		logger(e).Warn("skipped", "action", p.rec.Action, "branch", p.rec.Env, "reason", skip)
+		rep.Skipped, rep.Reason = true, skip
+	}
+	return rep, nil
+}
+
+// verify is the writer's check before every push: every touched file
+// parses and every kustomization root holding one builds.
+func verify(ctx context.Context, s *envrepo.Snapshot) error {
+	files, err := s.Touched()
+	if err != nil {
+		return err
+	}
+	return manifest.Validate(s.FS(), files)
+}
+
+// effectiveImages maps repository to the reference the rendered manifests
+// would use, for the images under scope.
+func effectiveImages(s *envrepo.Snapshot, scope string) (map[string]manifest.Ref, error) {
+	if _, ok := s.Tree(scope); !ok {
+		return map[string]manifest.Ref{}, nil
+	}
+	if err := s.Prefetch(scope); err != nil { // one request, after a partial fetch
+		return nil, err
+	}
+	refs, err := manifest.Images(s.FS(), scope)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.Effective(refs), nil
+}
+
+// changedImages lists the images whose reference differs, as they are after.
+func changedImages(before, after map[string]manifest.Ref) []Image {
+	var out []Image
+	for _, repo := range manifest.SortedRepos(after) {
+		a := after[repo]
+		if b, ok := before[repo]; ok && b.Tag == a.Tag && b.Digest == a.Digest {
+			continue
+		}
+		out = append(out, imageOf(a))
+	}
+	return out
+}
+
+// graft is the edit of promote and rollback: make the scope the subtree
+// tree of from, and record the images that change with the provenance
+// sources holds for them.
+func graft(from *envrepo.Snapshot, tree plumbing.Hash, sources map[string]audit.Source) func(context.Context, *envrepo.Snapshot, audit.Record) (audit.Record, []Image, string, error) {
+	return func(ctx context.Context, s *envrepo.Snapshot, rec audit.Record) (audit.Record, []Image, string, error) {
+		before, err := effectiveImages(s, rec.Path)
+		if err != nil {
+			return rec, nil, "", err
+		}
+		if err := s.Graft(rec.Path, from, tree); err != nil {
+			return rec, nil, "", err
+		}
+		after, err := effectiveImages(s, rec.Path)
+		if err != nil {
+			return rec, nil, "", err
+		}
+		images := changedImages(before, after)
+		seen := map[audit.Source]bool{}
+		for _, img := range images {
+			rec.Images = append(rec.Images, img.Ref)
+			if src, ok := sources[img.Name+"@"+img.Digest]; ok && !seen[src] {
+				seen[src] = true
+				rec.Sources = append(rec.Sources, src)
+			}
+		}
+		return rec, images, "", nil
+	}
+}
