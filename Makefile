@@ -18,9 +18,12 @@ test: ## run every test with the race detector (what .ci/run runs)
 test-short: ## run the quick tests only
 	$(GO) test -short -count=1 ./...
 
-lint: ## gofmt and go vet
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint: ## gofmt, go vet and staticcheck (pinned; from the module proxy)
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 demo: ## run the offline demo
 	$(GO) run ./cmd/ferry demo

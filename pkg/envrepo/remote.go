@@ -86,7 +86,7 @@ var (
 // Remote is an environment repository and how to reach it.
 type Remote struct {
 	// URL is an https://, ssh://, scp-like (git@host:path), file:// URL or a
-	// local path. Credentials embedded in it are moved to Auth by Parse.
+	// local path. Open moves credentials embedded in it to Auth.
 	URL  string
 	Auth transport.AuthMethod
 	// NoFilter turns off partial fetches (blob:none) even where the server

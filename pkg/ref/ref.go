@@ -225,7 +225,7 @@ func checkRegistry(reg string) error {
 func CheckDigest(d string) error {
 	hex, ok := strings.CutPrefix(d, "sha256:")
 	if !ok {
-		return fmt.Errorf("digest %q must start with sha256:", d)
+		return fmt.Errorf("digest %q must start with \"sha256:\"", d)
 	}
 	if len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
 		return fmt.Errorf("digest %q must be sha256: followed by 64 lowercase hex digits", d)

@@ -1,0 +1,49 @@
+package ferry_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ferrycd/ferry/pkg/audit"
+	"github.com/ferrycd/ferry/pkg/ferry"
+)
+
+func ExampleDeployRequest_Validate() {
+	req := ferry.DeployRequest{Env: "candidate", Path: "apps/hello/"}
+	err := req.Validate()
+	var fe *ferry.FieldError
+	if errors.As(err, &fe) {
+		fmt.Println(fe.Field)
+		fmt.Println(err)
+		// A command line words the fields as its flags.
+		fmt.Println(fe.Format(func(field string) string { return "--" + map[string]string{"Images": "image"}[field] }))
+	}
+
+	req.Images = []string{"us-docker.pkg.dev/acme/apps/hello:abc1234"}
+	fmt.Println(req.Validate(), req.Path)
+	// Output:
+	// Images
+	// Images is required (e.g. Images us-docker.pkg.dev/acme/apps/hello:abc1234)
+	// --image is required (e.g. --image us-docker.pkg.dev/acme/apps/hello:abc1234)
+	// <nil> apps/hello
+}
+
+func ExampleWriteHistory() {
+	ferry.WriteHistory(os.Stdout, []ferry.Entry{{
+		Commit: "6d0ffa1103d7a1b2c3d4e5f60718293a4b5c6d7e",
+		Time:   time.Date(2026, 11, 22, 20, 43, 0, 0, time.UTC),
+		Author: "ferry <ferry@noreply.invalid>",
+		Action: "rollback",
+		Images: []ferry.Image{{
+			Name: "127.0.0.1:5000/demo/hello", Tag: "v1",
+			Digest: "sha256:17df661612ac00000000000000000000000000000000000000000000000000",
+		}},
+		Sources:    []audit.Source{{SourceCommit: "1111111111111111111111111111111111111111", BuildID: "demo-v1"}},
+		RollbackTo: "fdf14ca6d645a1b2c3d4e5f60718293a4b5c6d7e",
+	}})
+	// Output:
+	// COMMIT        TIME               ACTION    AUTHOR  IMAGES                        SOURCE        BUILD    NOTE
+	// 6d0ffa1103d7  2026-11-22 20:43Z  rollback  ferry   hello:v1@sha256:17df661612ac  111111111111  demo-v1  to fdf14ca6d645
+}
