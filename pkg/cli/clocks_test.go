@@ -1,0 +1,307 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferrycd/ferry/internal/testgit"
+	"github.com/ferrycd/ferry/internal/testreg"
+	"github.com/ferrycd/ferry/pkg/cli"
+)
+
+// bound is how long these tests wait for a run that should end: a safety
+// net that turns a hang into a failure, not a measurement of speed.
+const bound = 20 * time.Second
+
+// hangingListener accepts TCP connections on 127.0.0.1 and never answers,
+// as a stalled server does. The listener and every connection it accepted
+// are closed when the test ends, which also frees anything left blocked
+// reading from it.
+type hangingListener struct {
+	addr     string
+	accepted chan struct{} // closed at the first connection
+
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newHangingListener(t *testing.T) *hangingListener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hangingListener{addr: ln.Addr().String(), accepted: make(chan struct{})}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			if len(h.conns) == 0 {
+				close(h.accepted)
+			}
+			h.conns = append(h.conns, c)
+			h.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, c := range h.conns {
+			c.Close()
+		}
+	})
+	return h
+}
+
+// count is the number of connections accepted so far.
+func (h *hangingListener) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+// waitConn waits, at most bound, for a first connection.
+func (h *hangingListener) waitConn(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.accepted:
+	case <-time.After(bound):
+		t.Fatalf("nothing connected to %s within %v", h.addr, bound)
+	}
+}
+
+// runBounded is run, failing the test if the CLI has not returned within
+// bound (the run is then left behind, blocked; the test's cleanup frees it).
+func runBounded(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	type result struct {
+		code        int
+		out, errOut string
+	}
+	done := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := cli.Run(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
+		done <- result{code, out.String(), errb.String()}
+	}()
+	select {
+	case r := <-done:
+		return r.code, r.out, r.errOut
+	case <-time.After(bound):
+		t.Fatalf("ferry %s still running after %v", strings.Join(args, " "), bound)
+		return 0, "", ""
+	}
+}
+
+// ferryBinary builds cmd/ferry once per test binary and returns its path.
+var ferryBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "ferry-cli-test-")
+	if err != nil {
+		return "", err
+	}
+	binDir = dir
+	bin := filepath.Join(dir, "ferry")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/ferrycd/ferry/cmd/ferry").CombinedOutput()
+	if err != nil {
+		return "", &buildError{err, out}
+	}
+	return bin, nil
+})
+
+// binDir is removed by TestMain.
+var binDir string
+
+type buildError struct {
+	err error
+	out []byte
+}
+
+func (e *buildError) Error() string { return "building ferry: " + e.err.Error() + "\n" + string(e.out) }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// startBinary starts the real ferry binary with only env (and PATH, HOME).
+func startBinary(t *testing.T, env map[string]string, args ...string) (cmd *exec.Cmd, stdout, stderr *bytes.Buffer, exited <-chan error) {
+	t.Helper()
+	bin, err := ferryBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(bin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	return cmd, stdout, stderr, done
+}
+
+// waitExit waits at most bound for the process to end and returns its
+// exit status.
+func waitExit(t *testing.T, cmd *exec.Cmd, exited <-chan error, stderr *bytes.Buffer) int {
+	t.Helper()
+	select {
+	case err := <-exited:
+		if err == nil {
+			return 0
+		}
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		t.Fatalf("waiting for ferry: %v", err)
+	case <-time.After(bound):
+		cmd.Process.Kill()
+		t.Fatalf("ferry still running %v later; stderr so far:\n%s", bound, stderr)
+	}
+	return -1
+}
+
+// remoteFixture is an env repo on git http-backend whose apps name remote
+// resources on a server that accepts connections and never answers.
+type remoteFixture struct {
+	reg  *testreg.Registry
+	repo *testgit.Repo
+	url  string
+	hang *hangingListener
+}
+
+func remoteDeployment(name, host string) string {
+	return "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: " + name + "\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: " + host + "/team/" + name + ":v0\n"
+}
+
+func newRemoteFixture(t *testing.T) *remoteFixture {
+	t.Helper()
+	reg := testreg.Start(t, nil)
+	repo := testgit.NewRepoFromTemplate(t, "../../testdata/envrepo", []string{"REGISTRY", reg.Host}, "candidate")
+	srv := testgit.Serve(t, repo)
+	f := &remoteFixture{reg: reg, repo: repo, url: srv.RepoURL(repo), hang: newHangingListener(t)}
+	addr := f.hang.addr
+	files := map[string]string{
+		// A plain file over HTTP, in the app's own kustomization.
+		"apps/remote/kustomization.yaml": "resources:\n- deployment.yaml\n- http://" + addr + "/remote.yaml\n",
+		// A git base, two kustomizations down: the app's local base names it.
+		"apps/viabase/kustomization.yaml":   "resources:\n- deployment.yaml\n- ../../bases/remote\n",
+		"bases/remote/kustomization.yaml":   "bases:\n- https://" + addr + "/acme/envs.git//base?ref=main\n",
+		"apps/component/kustomization.yaml": "resources:\n- deployment.yaml\ncomponents:\n- ssh://git@" + addr + "/acme/envs.git//component\n",
+	}
+	for _, app := range []string{"remote", "viabase", "component"} {
+		files["apps/"+app+"/deployment.yaml"] = remoteDeployment(app, reg.Host)
+		reg.Push(t, "team/"+app+":v1")
+	}
+	repo.Commit("candidate", "apps with remote resources", files)
+	return f
+}
+
+func (f *remoteFixture) deploy(app string, args ...string) []string {
+	return append([]string{"deploy", "--env", "candidate", "--path", "apps/" + app, "--image", f.reg.Host + "/team/" + app + ":v1"}, args...)
+}
+
+// By default a kustomization that names a remote resource, directly or
+// through a base or a component, is refused before anything connects to
+// it: exit 1, the file and the URL named, the branch where it was.
+func TestRemoteResourcesRefusedByDefault(t *testing.T) {
+	f := newRemoteFixture(t)
+	t.Setenv("GIT_TERMINAL_PROMPT", "0")
+	t.Setenv("TMPDIR", t.TempDir()) // where kustomize would clone
+	t.Setenv("HOME", t.TempDir())   // where ssh would note host keys
+	addr := f.hang.addr
+	tests := []struct {
+		app  string
+		want []string
+	}{
+		{"remote", []string{"apps/remote/kustomization.yaml", "http://" + addr + "/remote.yaml", "--allow-remote-resources"}},
+		{"viabase", []string{"kustomization apps/viabase does not build", "bases/remote/kustomization.yaml", "https://" + addr + "/acme/envs.git//base?ref=main"}},
+		{"component", []string{"apps/component/kustomization.yaml", "ssh://git@" + addr + "/acme/envs.git//component"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.app, func(t *testing.T) {
+			before := f.repo.Tip("candidate")
+			code, _, errOut := runBounded(t, map[string]string{"FERRY_REPO": f.url}, f.deploy(tc.app)...)
+			if code != cli.ExitError {
+				t.Errorf("exit %d, want %d: %s", code, cli.ExitError, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+			if n := f.hang.count(); n != 0 {
+				t.Errorf("%d connections to the remote resource's server; want none", n)
+			}
+			if f.repo.Tip("candidate") != before {
+				t.Error("the branch moved")
+			}
+		})
+	}
+}
+
+// With remote resources allowed, a server that never answers holds the
+// validation only until --timeout: the run ends, exit 1, saying why, and
+// nothing is pushed.
+func TestRemoteResourcesHangBoundedByTimeout(t *testing.T) {
+	f := newRemoteFixture(t)
+	env := map[string]string{"FERRY_REPO": f.url, "FERRY_ALLOW_REMOTE_RESOURCES": "true"}
+	before := f.repo.Tip("candidate")
+	code, _, errOut := runBounded(t, env, f.deploy("remote", "--timeout", "5s")...)
+	if code != cli.ExitError {
+		t.Errorf("exit %d, want %d: %s", code, cli.ExitError, errOut)
+	}
+	if !strings.Contains(errOut, "http://"+f.hang.addr+"/remote.yaml") && !strings.Contains(errOut, "--timeout 5s") {
+		t.Errorf("stderr names neither the URL nor the timeout:\n%s", errOut)
+	}
+	if f.repo.Tip("candidate") != before {
+		t.Error("the branch moved")
+	}
+}
+
+// SIGTERM during a validation that waits on a remote resource ends the
+// real binary promptly, with a non-zero status and nothing pushed.
+func TestRemoteResourcesSignal(t *testing.T) {
+	f := newRemoteFixture(t)
+	env := map[string]string{"FERRY_REPO": f.url, "FERRY_ALLOW_REMOTE_RESOURCES": "true"}
+	before := f.repo.Tip("candidate")
+	cmd, _, stderr, exited := startBinary(t, env, f.deploy("remote")...)
+	f.hang.waitConn(t) // validation is fetching, and will wait forever
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code := waitExit(t, cmd, exited, stderr)
+	if code == 0 {
+		t.Errorf("exit 0 after SIGTERM; stderr:\n%s", stderr)
+	}
+	if !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("stderr does not say it was interrupted:\n%s", stderr)
+	}
+	if f.repo.Tip("candidate") != before {
+		t.Error("the branch moved")
+	}
+}
