@@ -22,6 +22,7 @@ import (
 	"github.com/ferrycd/ferry/pkg/envrepo"
 	"github.com/ferrycd/ferry/pkg/ferry"
 	"github.com/ferrycd/ferry/pkg/image"
+	"github.com/ferrycd/ferry/pkg/manifest"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -89,7 +90,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		kong.Description("ferry carries images through environments the GitOps way: it pins digests in an environment repo, promotes verified commits, and keeps the branch history as the audit trail."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitSignal{c}) }),
-		kong.Vars{"default_author": DefaultAuthor},
+		kong.Vars{"default_author": DefaultAuthor, "default_remote_timeout": manifest.DefaultRemoteTimeout.String()},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: false}),
 		kong.BindTo(ctx, (*context.Context)(nil)),
 		kong.Resolvers(envResolver(getenv)),
@@ -135,6 +136,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if errors.As(err, &silent) {
 			return silent.code
 		}
+		err = remoteHint(err)
 		if errors.Is(err, context.DeadlineExceeded) && cli.Timeout > 0 {
 			err = fmt.Errorf("%w (gave up after --timeout %s)", err, cli.Timeout)
 		}

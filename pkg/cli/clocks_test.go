@@ -3,7 +3,10 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,49 +142,60 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// proc is a running ferry binary.
+type proc struct {
+	cmd            *exec.Cmd
+	stdout, stderr *bytes.Buffer
+	done           chan struct{} // closed when it has exited
+	err            error         // of Wait, once done
+}
+
 // startBinary starts the real ferry binary with only env (and PATH, HOME).
-func startBinary(t *testing.T, env map[string]string, args ...string) (cmd *exec.Cmd, stdout, stderr *bytes.Buffer, exited <-chan error) {
+// It is killed, if still running, when the test ends.
+func startBinary(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
 	bin, err := ferryBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd = exec.Command(bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	p := &proc{cmd: exec.Command(bin, args...), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
-	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
+		p.cmd.Process.Kill()
+		<-p.done
 	})
-	return cmd, stdout, stderr, done
+	return p
 }
 
-// waitExit waits at most bound for the process to end and returns its
-// exit status.
-func waitExit(t *testing.T, cmd *exec.Cmd, exited <-chan error, stderr *bytes.Buffer) int {
+// wait waits at most bound for the process to end and returns its exit
+// status.
+func (p *proc) wait(t *testing.T) int {
 	t.Helper()
 	select {
-	case err := <-exited:
-		if err == nil {
-			return 0
-		}
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode()
-		}
-		t.Fatalf("waiting for ferry: %v", err)
+	case <-p.done:
 	case <-time.After(bound):
-		cmd.Process.Kill()
-		t.Fatalf("ferry still running %v later; stderr so far:\n%s", bound, stderr)
+		p.cmd.Process.Kill()
+		<-p.done
+		t.Fatalf("ferry still running %v later; stderr so far:\n%s", bound, p.stderr)
 	}
+	if p.err == nil {
+		return 0
+	}
+	if ee, ok := p.err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	t.Fatalf("waiting for ferry: %v", p.err)
 	return -1
 }
 
@@ -265,21 +279,65 @@ func TestRemoteResourcesRefusedByDefault(t *testing.T) {
 }
 
 // With remote resources allowed, a server that never answers holds the
-// validation only until --timeout: the run ends, exit 1, saying why, and
-// nothing is pushed.
+// validation only until --timeout, or --remote-timeout: the run ends, exit
+// 1, saying why, and nothing is pushed.
 func TestRemoteResourcesHangBoundedByTimeout(t *testing.T) {
 	f := newRemoteFixture(t)
-	env := map[string]string{"FERRY_REPO": f.url, "FERRY_ALLOW_REMOTE_RESOURCES": "true"}
+	url := "http://" + f.hang.addr + "/remote.yaml"
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{"--timeout", map[string]string{"FERRY_ALLOW_REMOTE_RESOURCES": "true"}, []string{"--timeout", "5s"},
+			[]string{"stopped while fetching remote resources " + url + " (in apps/remote/kustomization.yaml)", "gave up after --timeout 5s"}},
+		{"--remote-timeout", nil, []string{"--allow-remote-resources", "--remote-timeout", "1s"},
+			[]string{"remote resources still being fetched after 1s: " + url + " (in apps/remote/kustomization.yaml)", "--remote-timeout"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"FERRY_REPO": f.url}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			before := f.repo.Tip("candidate")
+			code, _, errOut := runBounded(t, env, f.deploy("remote", tc.args...)...)
+			if code != cli.ExitError {
+				t.Errorf("exit %d, want %d: %s", code, cli.ExitError, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+			if f.repo.Tip("candidate") != before {
+				t.Error("the branch moved")
+			}
+		})
+	}
+}
+
+// With --allow-remote-resources, a remote resource that answers is fetched
+// and the deploy goes through.
+func TestRemoteResourcesFetchedWhenAllowed(t *testing.T) {
+	f := newRemoteFixture(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fetched\n")
+	}))
+	defer srv.Close()
+	f.repo.Commit("candidate", "an app with a remote resource that answers", map[string]string{
+		"apps/fetched/kustomization.yaml": "resources:\n- deployment.yaml\n- " + srv.URL + "/cm.yaml\n",
+		"apps/fetched/deployment.yaml":    remoteDeployment("fetched", f.reg.Host),
+	})
+	f.reg.Push(t, "team/fetched:v1")
 	before := f.repo.Tip("candidate")
-	code, _, errOut := runBounded(t, env, f.deploy("remote", "--timeout", "5s")...)
-	if code != cli.ExitError {
-		t.Errorf("exit %d, want %d: %s", code, cli.ExitError, errOut)
+	code, out, errOut := runBounded(t, map[string]string{"FERRY_REPO": f.url}, f.deploy("fetched", "--allow-remote-resources")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(errOut, "http://"+f.hang.addr+"/remote.yaml") && !strings.Contains(errOut, "--timeout 5s") {
-		t.Errorf("stderr names neither the URL nor the timeout:\n%s", errOut)
-	}
-	if f.repo.Tip("candidate") != before {
-		t.Error("the branch moved")
+	if tip := f.repo.Tip("candidate"); tip == before || !strings.Contains(out, tip) {
+		t.Errorf("the branch did not move to the reported commit:\n%s", out)
 	}
 }
 
@@ -289,17 +347,16 @@ func TestRemoteResourcesSignal(t *testing.T) {
 	f := newRemoteFixture(t)
 	env := map[string]string{"FERRY_REPO": f.url, "FERRY_ALLOW_REMOTE_RESOURCES": "true"}
 	before := f.repo.Tip("candidate")
-	cmd, _, stderr, exited := startBinary(t, env, f.deploy("remote")...)
-	f.hang.waitConn(t) // validation is fetching, and will wait forever
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	p := startBinary(t, env, f.deploy("remote")...)
+	f.hang.waitConn(t) // validation is fetching, and would wait forever
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	code := waitExit(t, cmd, exited, stderr)
-	if code == 0 {
-		t.Errorf("exit 0 after SIGTERM; stderr:\n%s", stderr)
+	if code := p.wait(t); code == 0 {
+		t.Errorf("exit 0 after SIGTERM; stderr:\n%s", p.stderr)
 	}
-	if !strings.Contains(stderr.String(), "interrupted") {
-		t.Errorf("stderr does not say it was interrupted:\n%s", stderr)
+	if !strings.Contains(p.stderr.String(), "interrupted") {
+		t.Errorf("stderr does not say it was interrupted:\n%s", p.stderr)
 	}
 	if f.repo.Tip("candidate") != before {
 		t.Error("the branch moved")

@@ -27,13 +27,17 @@ type DeployCmd struct {
 	OverrideRollback bool `help:"Deploy even though --path on --env was rolled back." env:"FERRY_OVERRIDE_ROLLBACK"`
 	AllowDowngrade   bool `help:"Deploy even if the image was built before the one it replaces (by default an older build that finishes last is skipped)." env:"FERRY_ALLOW_DOWNGRADE"`
 
-	HookFlags `embed:""`
+	RemoteFlags `embed:""`
+	HookFlags   `embed:""`
 }
 
 // Run deploys.
 func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 	e, err := g.env()
 	if err != nil {
+		return err
+	}
+	if err := c.RemoteFlags.apply(&e); err != nil {
 		return err
 	}
 	prov := ferry.ProvenanceFromEnv(ferry.Provenance{

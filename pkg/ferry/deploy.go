@@ -48,6 +48,12 @@ type Env struct {
 	// Attempts and Backoff tune envrepo.Writer; zero values take its defaults.
 	Attempts int
 	Backoff  time.Duration
+	// AllowRemoteResources lets validation fetch the remote resources a
+	// kustomization names, which it refuses by default (see manifest.Build);
+	// RemoteTimeout then bounds that fetching in each validation (zero:
+	// manifest.DefaultRemoteTimeout).
+	AllowRemoteResources bool
+	RemoteTimeout        time.Duration
 }
 
 // Provenance is where a deploy came from, recorded in the trailers.
@@ -147,7 +153,7 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		return nil, err
 	}
 	w := writer(e, req.Env, req.DryRun)
-	w.Verify = verify
+	w.Verify = e.verify
 	guard := &orderGuard{r: e.Resolver, log: log, created: map[string]time.Time{}}
 	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
 		if err := s.CheckScope(req.Path); err != nil {

@@ -293,7 +293,7 @@ func changedScope(h *envrepo.History, tree, parentTree plumbing.Hash, scope stri
 func graftWrite(ctx context.Context, e Env, rec audit.Record, dryRun bool, from *envrepo.Snapshot, tree plumbing.Hash, sources map[string]audit.Source) (*Report, error) {
 	var images []Image
 	w := writer(e, rec.Env, dryRun)
-	w.Verify = verify
+	w.Verify = e.verify
 	res, err := w.Update(ctx, func(ctx context.Context, s *envrepo.Snapshot) (string, error) {
 		if err := s.CheckScope(rec.Path); err != nil {
 			return "", usagef("%v", err)
@@ -329,8 +329,15 @@ func graftWrite(ctx context.Context, e Env, rec audit.Record, dryRun bool, from 
 	return rep, nil
 }
 
-func verify(ctx context.Context, s *envrepo.Snapshot) error {
-	return manifest.Validate(s.FS(), s.Touched())
+func (e Env) verify(ctx context.Context, s *envrepo.Snapshot) error {
+	return manifest.Validate(ctx, s.FS(), s.Touched(), e.validateOptions()...)
+}
+
+func (e Env) validateOptions() []manifest.Option {
+	if !e.AllowRemoteResources {
+		return nil
+	}
+	return []manifest.Option{manifest.WithRemoteResources(e.RemoteTimeout)}
 }
 
 // effectiveImages maps repository to the reference the rendered manifests
