@@ -362,3 +362,73 @@ func TestRemoteResourcesSignal(t *testing.T) {
 		t.Error("the branch moved")
 	}
 }
+
+// hookFixture is the env repo of testdata/envrepo on git http-backend, an
+// image to deploy, and a webhook that accepts connections and never
+// answers.
+type hookFixture struct {
+	repo  *testgit.Repo
+	url   string
+	image string
+	hang  *hangingListener
+}
+
+func newHookFixture(t *testing.T) *hookFixture {
+	t.Helper()
+	reg := testreg.Start(t, nil)
+	repo := testgit.NewRepoFromTemplate(t, "../../testdata/envrepo", []string{"REGISTRY", reg.Host}, "candidate")
+	srv := testgit.Serve(t, repo)
+	reg.Push(t, "team/hello:v1")
+	return &hookFixture{repo: repo, url: srv.RepoURL(repo), image: reg.Host + "/team/hello:v1", hang: newHangingListener(t)}
+}
+
+func (f *hookFixture) deploy(args ...string) []string {
+	return append([]string{"deploy", "--repo", f.url, "--env", "candidate", "--path", "apps/hello", "--image", f.image,
+		"--notify-webhook", "http://" + f.hang.addr + "/hook"}, args...)
+}
+
+// SIGTERM while a webhook hangs stops the real binary promptly, with a
+// non-zero status, saying the push stands; the push is not undone.
+func TestHooksStopOnSignal(t *testing.T) {
+	f := newHookFixture(t)
+	before := f.repo.Tip("candidate")
+	p := startBinary(t, nil, f.deploy()...)
+	f.hang.waitConn(t) // pushed, and the webhook is waiting for an answer
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code := p.wait(t)
+	if code == 0 {
+		t.Errorf("exit 0 after SIGTERM; stderr:\n%s", p.stderr)
+	}
+	tip := f.repo.Tip("candidate")
+	if tip == before {
+		t.Fatalf("nothing was pushed; stderr:\n%s", p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), "the push of "+tip+" stands") {
+		t.Errorf("stderr does not say the push of %s stands:\n%s", tip, p.stderr)
+	}
+}
+
+// --timeout bounds the whole run, hooks included, whatever --hook-timeout
+// says: a webhook that never answers is given up at --timeout, the report
+// says the push stands, and the exit status is that of a failed hook (0
+// without --strict-hooks).
+func TestHooksBoundedByTimeout(t *testing.T) {
+	f := newHookFixture(t)
+	before := f.repo.Tip("candidate")
+	p := startBinary(t, nil, f.deploy("--timeout", "3s", "--hook-timeout", "60s")...)
+	code := p.wait(t)
+	tip := f.repo.Tip("candidate")
+	if tip == before {
+		t.Fatalf("nothing was pushed; exit %d, stderr:\n%s", code, p.stderr)
+	}
+	if code != 0 {
+		t.Errorf("exit %d, want 0 (a hook failed, without --strict-hooks); stderr:\n%s", code, p.stderr)
+	}
+	for _, want := range []string{"the push of " + tip + " stands", "--timeout 3s"} {
+		if !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, p.stderr)
+		}
+	}
+}
