@@ -45,7 +45,7 @@ type Globals struct {
 	Output     string        `help:"Result format on stdout: text or json." enum:"text,json" default:"text" env:"FERRY_OUTPUT"`
 	LogFormat  string        `help:"Log format on stderr: text or json." enum:"text,json" default:"text" env:"FERRY_LOG_FORMAT"`
 	Verbose    bool          `help:"Log each step, not only warnings and errors." short:"v" env:"FERRY_VERBOSE"`
-	Timeout    time.Duration `help:"Give up on the whole run after this long." default:"5m" env:"FERRY_TIMEOUT"`
+	Timeout    time.Duration `help:"Give up on the whole run after this long, hooks included: with hooks, the write stops a tenth of it (at most 10s) earlier, to leave them time to report." default:"5m" env:"FERRY_TIMEOUT"`
 	Attempts   int           `help:"Rounds of fetch, edit and push before giving up when other writers keep moving the branch or the connection drops." default:"30" env:"FERRY_ATTEMPTS"`
 
 	stdout, stderr io.Writer
@@ -140,7 +140,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if errors.Is(err, context.DeadlineExceeded) && cli.Timeout > 0 {
 			err = fmt.Errorf("%w (gave up after --timeout %s)", err, cli.Timeout)
 		}
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		var hooks *errHooksInterrupted
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil && !errors.As(err, &hooks) {
 			err = fmt.Errorf("interrupted; nothing was pushed unless a commit is reported above: %w", err)
 		}
 		fmt.Fprintf(stderr, "ferry: %v\n", err)

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -430,5 +431,54 @@ func TestHooksBoundedByTimeout(t *testing.T) {
 		if !strings.Contains(p.stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, p.stderr)
 		}
+	}
+}
+
+// A write that runs out of --timeout still reports its failure: with hooks
+// configured it stops a tenth of --timeout early and the hooks get the rest.
+func TestHooksFireAfterWriteTimeout(t *testing.T) {
+	release := make(chan struct{})
+	reg := testreg.Start(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select { // a registry that never answers
+			case <-release:
+			case <-r.Context().Done():
+			}
+		})
+	})
+	t.Cleanup(func() { close(release) })
+	repo := testgit.NewRepoFromTemplate(t, "../../testdata/envrepo", []string{"REGISTRY", reg.Host}, "candidate")
+	srv := testgit.Serve(t, repo)
+	events := make(chan map[string]any, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		events <- ev
+	}))
+	defer hook.Close()
+	before := repo.Tip("candidate")
+	code, _, errOut := runBounded(t, map[string]string{"FERRY_REPO": srv.RepoURL(repo)},
+		"deploy", "--env", "candidate", "--path", "apps/hello", "--image", reg.Host+"/team/hello:v1",
+		"--timeout", "3s", "--notify-on", "failure", "--notify-webhook", hook.URL)
+	if code != cli.ExitError {
+		t.Errorf("exit %d, want %d: %s", code, cli.ExitError, errOut)
+	}
+	for _, want := range []string{"stopped 300ms before --timeout, to leave the hooks time", "gave up after --timeout 3s"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	select {
+	case ev := <-events:
+		if ev["result"] != "failure" || !strings.Contains(fmt.Sprint(ev["error"]), "deadline exceeded") {
+			t.Errorf("webhook event: result %v, error %v; want failure and the deadline", ev["result"], ev["error"])
+		}
+	default:
+		t.Errorf("the failure was not reported to the webhook; stderr:\n%s", errOut)
+	}
+	if repo.Tip("candidate") != before {
+		t.Error("the branch moved")
 	}
 }

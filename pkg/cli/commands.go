@@ -45,7 +45,7 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 	}, g.getenv)
 	ev := baseEvent(g, "deploy", c.Env, c.App, c.Path)
 	ev.SourceRepo, ev.SourceCommit, ev.BuildID, ev.BuildURL = prov.SourceRepo, prov.SourceCommit, prov.BuildID, prov.BuildURL
-	return g.write(ctx, &c.HookFlags, ev, c.DryRun, func() (*ferry.Report, error) {
+	return g.write(ctx, &c.HookFlags, ev, c.DryRun, func(ctx context.Context) (*ferry.Report, error) {
 		return ferry.Deploy(ctx, e, ferry.DeployRequest{
 			Env: c.Env, Images: c.Image, Path: c.Path, App: c.App, Provenance: prov, DryRun: c.DryRun, OverrideRollback: c.OverrideRollback, AllowDowngrade: c.AllowDowngrade,
 		})

@@ -62,7 +62,7 @@ func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
 	if err := c.RemoteFlags.apply(&e); err != nil {
 		return err
 	}
-	return g.write(ctx, &c.HookFlags, baseEvent(g, "promote", c.To, c.App, c.Path), c.DryRun, func() (*ferry.Report, error) {
+	return g.write(ctx, &c.HookFlags, baseEvent(g, "promote", c.To, c.App, c.Path), c.DryRun, func(ctx context.Context) (*ferry.Report, error) {
 		return ferry.Promote(ctx, e, ferry.PromoteRequest{
 			From: c.From, To: c.To, Commit: c.Commit, Path: c.Path, App: c.App, OverrideRollback: c.OverrideRollback, DryRun: c.DryRun,
 		})
@@ -95,7 +95,7 @@ func (c *RollbackCmd) Run(ctx context.Context, g *Globals) error {
 	if c.Steps != nil {
 		req.Steps, req.StepsSet = *c.Steps, true
 	}
-	return g.write(ctx, &c.HookFlags, baseEvent(g, "rollback", c.Env, c.App, c.Path), c.DryRun, func() (*ferry.Report, error) {
+	return g.write(ctx, &c.HookFlags, baseEvent(g, "rollback", c.Env, c.App, c.Path), c.DryRun, func(ctx context.Context) (*ferry.Report, error) {
 		return ferry.Rollback(ctx, e, req)
 	})
 }
