@@ -53,7 +53,8 @@ import (
 // when ctx is done, or when the limit of WithRemoteResources runs out after
 // the first remote reference, naming the remote resources met; the build is
 // then left behind, blocked until its connection ends (or, for git, its own
-// timeout), or the process does.
+// timeout), or the process does, and may read fsys until then: fsys must
+// not change after such a return.
 //
 // Errors name dir and say it does not build, wrapping kustomize's message.
 //
@@ -180,7 +181,8 @@ func buildHasKustomization(a *kfsAdapter, dir string) (bool, error) {
 // Roots are built as Build does, with opts: remote resources are refused
 // unless WithRemoteResources allows them, and then its limit bounds the
 // whole validation from the first remote reference met. Validate returns
-// when ctx is done, whatever kustomize is waiting for.
+// when ctx is done, whatever kustomize is waiting for (and fsys must then
+// not change, as for Build).
 func Validate(ctx context.Context, fsys fs.FS, files []string, opts ...Option) error {
 	c := newBuildConfig(opts)
 	a := kfsNew(fsys)

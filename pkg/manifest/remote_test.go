@@ -245,17 +245,18 @@ func TestBuildRemoteBounded(t *testing.T) {
 		t.Errorf("Build of a hanging remote resource = %v\nwant %q, matching ErrRemoteTimeout", err, want)
 	}
 
-	// Another server, so that the cancel follows this connection.
+	// Another server, so that the cancel follows this connection, and
+	// another tree: the build left behind above still reads the first.
 	addr2, accepted2, _ := remoteHang(t)
 	hung2 := "http://" + addr2 + "/cm.yaml"
-	tree["hang2/kustomization.yaml"] = &fstest.MapFile{Data: []byte("resources:\n- " + hung2 + "\n")}
+	tree2 := fstest.MapFS{"hang2/kustomization.yaml": {Data: []byte("resources:\n- " + hung2 + "\n")}}
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() {
 		<-accepted2
 		cancel()
 	}()
 	err = within(t, func() error {
-		return Validate(ctx, tree, []string{"hang2/kustomization.yaml"}, WithRemoteResources(time.Hour))
+		return Validate(ctx, tree2, []string{"hang2/kustomization.yaml"}, WithRemoteResources(time.Hour))
 	})
 	want = "validating: stopped while fetching remote resources " + hung2 + " (in hang2/kustomization.yaml): context canceled"
 	if !errors.Is(err, context.Canceled) || err.Error() != want {
