@@ -22,6 +22,7 @@ import (
 	"github.com/ferrycd/ferry/pkg/envrepo"
 	"github.com/ferrycd/ferry/pkg/ferry"
 	"github.com/ferrycd/ferry/pkg/image"
+	"github.com/ferrycd/ferry/pkg/manifest"
 )
 
 // DefaultAuthor commits when --author is not given.
@@ -39,7 +40,7 @@ type Globals struct {
 	Output     string        `help:"Result format on stdout: text or json." enum:"text,json" default:"text" env:"FERRY_OUTPUT"`
 	LogFormat  string        `help:"Log format on stderr: text or json." enum:"text,json" default:"text" env:"FERRY_LOG_FORMAT"`
 	Verbose    bool          `help:"Log each step, not only warnings and errors." short:"v" env:"FERRY_VERBOSE"`
-	Timeout    time.Duration `help:"Give up on the whole run after this long; there is always a limit (0 is refused: give a large value such as 2h)." default:"5m" env:"FERRY_TIMEOUT"`
+	Timeout    time.Duration `help:"Give up on the whole run after this long, hooks included: with hooks, the write stops a tenth of it (at most 10s) earlier, to leave them time to report. There is always a limit (0 is refused: give a large value such as 2h)." default:"5m" env:"FERRY_TIMEOUT"`
 	Attempts   int           `help:"Rounds of fetch, edit and push before giving up when other writers keep moving the branch or the connection drops." default:"30" env:"FERRY_ATTEMPTS"`
 
 	stdout, stderr io.Writer
@@ -135,7 +136,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		kong.Description("ferry carries images through environments the GitOps way: it pins digests in an environment repo, promotes verified commits, and keeps the branch history as the audit trail."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitSignal{c}) }),
-		kong.Vars{"default_author": DefaultAuthor},
+		kong.Vars{"default_author": DefaultAuthor, "default_remote_timeout": manifest.DefaultRemoteTimeout.String()},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: false}),
 		kong.BindTo(ctx, (*context.Context)(nil)),
 		kong.Resolvers(envResolver(getenv)),
@@ -189,11 +190,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if errors.As(err, &silent) {
 			return silent.code
 		}
-		err = explain(err)
+		err = remoteHint(explain(err))
 		if errors.Is(err, context.DeadlineExceeded) && cli.Timeout > 0 {
 			err = fmt.Errorf("%w (gave up after --timeout %s)", err, cli.Timeout)
 		}
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		var hooks *errHooksInterrupted
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil && !errors.As(err, &hooks) {
 			err = fmt.Errorf("interrupted; nothing was pushed unless a commit is reported above: %w", err)
 		}
 		fmt.Fprintf(stderr, "ferry: %v\n", err)

@@ -24,10 +24,11 @@ type DeployCmd struct {
 	BuildURL     string   `help:"Build URL (default derived from the CI's variables)." env:"FERRY_BUILD_URL" placeholder:"URL"`
 	DryRun       bool     `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
 
-	OverrideRollback bool `help:"Deploy even though --path on --env was rolled back." env:"FERRY_OVERRIDE_ROLLBACK"`
+	OverrideRollback bool `help:"Deploy even though a rollback on --env holds --path (rolled back there, inside it, or in a scope containing it). It lifts the holds on the scopes --path contains, recorded as Ferry-Override-Rollback." env:"FERRY_OVERRIDE_ROLLBACK"`
 	AllowDowngrade   bool `help:"Deploy even if the image was built before the one it replaces (by default an older build that finishes last is skipped)." env:"FERRY_ALLOW_DOWNGRADE"`
 
-	HookFlags `embed:""`
+	RemoteFlags `embed:""`
+	HookFlags   `embed:""`
 }
 
 // Run deploys.
@@ -36,12 +37,15 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
+	if err := c.RemoteFlags.apply(&e); err != nil {
+		return err
+	}
 	prov := ferry.ProvenanceFromEnv(ferry.Provenance{
 		SourceRepo: c.SourceRepo, SourceCommit: c.SourceCommit, BuildID: c.BuildID, BuildURL: c.BuildURL,
 	}, g.getenv)
 	ev := baseEvent(g, "deploy", c.Env, c.App, cleanPath(c.Path))
 	ev.SourceRepo, ev.SourceCommit, ev.BuildID, ev.BuildURL = prov.SourceRepo, prov.SourceCommit, prov.BuildID, prov.BuildURL
-	return g.write(ctx, &c.HookFlags, ev, c.DryRun, func() (*ferry.Report, error) {
+	return g.write(ctx, &c.HookFlags, ev, c.DryRun, func(ctx context.Context) (*ferry.Report, error) {
 		return ferry.Deploy(ctx, e, ferry.DeployRequest{
 			Env: c.Env, Images: c.Image, Path: c.Path, App: c.App, Provenance: prov, DryRun: c.DryRun, OverrideRollback: c.OverrideRollback, AllowDowngrade: c.AllowDowngrade,
 		})

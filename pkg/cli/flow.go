@@ -2,10 +2,42 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ferrycd/ferry/pkg/ferry"
+	"github.com/ferrycd/ferry/pkg/manifest"
 )
+
+// RemoteFlags say whether validation may fetch the remote resources a
+// kustomization names. Refusing them is the default: otherwise anyone who
+// can write the env repo could stall every pipeline on a server that never
+// answers, or make ferry reach any host.
+type RemoteFlags struct {
+	AllowRemoteResources bool          `help:"Let validation fetch the remote resources a kustomization names (http and https files, git bases). By default a kustomization that names one is refused before anything is fetched." env:"FERRY_ALLOW_REMOTE_RESOURCES"`
+	RemoteTimeout        time.Duration `help:"With --allow-remote-resources: how long each validation may spend fetching them, from the first one met." default:"${default_remote_timeout}" env:"FERRY_REMOTE_TIMEOUT"`
+}
+
+// apply sets the remote-resource policy of e.
+func (r *RemoteFlags) apply(e *ferry.Env) error {
+	if r.RemoteTimeout <= 0 {
+		return fmt.Errorf("%w: --remote-timeout %s: must be positive", errUsage, r.RemoteTimeout)
+	}
+	e.AllowRemoteResources, e.RemoteTimeout = r.AllowRemoteResources, r.RemoteTimeout
+	return nil
+}
+
+// remoteHint says what to do about a remote resource's failure, in flags.
+func remoteHint(err error) error {
+	switch {
+	case errors.Is(err, manifest.ErrRemoteResource):
+		return fmt.Errorf("%w (vendor them into the env repo, or pass --allow-remote-resources to fetch them)", err)
+	case errors.Is(err, manifest.ErrRemoteTimeout):
+		return fmt.Errorf("%w (gave up after --remote-timeout)", err)
+	}
+	return err
+}
 
 // PromoteCmd is `ferry promote`.
 type PromoteCmd struct {
@@ -14,10 +46,11 @@ type PromoteCmd struct {
 	Commit           string `help:"Commit on --from to promote (default: its tip). Must be on --from's history." env:"FERRY_COMMIT" placeholder:"SHA"`
 	Path             string `help:"Directory to promote ('.' for the whole branch); nothing outside it changes." env:"FERRY_PATH" default:"." placeholder:"DIR"`
 	App              string `help:"App name for the audit trail (default: the last element of --path)." env:"FERRY_APP" placeholder:"NAME"`
-	OverrideRollback bool   `help:"Promote even though --path on --to was rolled back." env:"FERRY_OVERRIDE_ROLLBACK"`
+	OverrideRollback bool   `help:"Promote even though a rollback on --to holds --path (rolled back there, inside it, or in a scope containing it). It lifts the holds on the scopes --path contains, recorded as Ferry-Override-Rollback." env:"FERRY_OVERRIDE_ROLLBACK"`
 	DryRun           bool   `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
 
-	HookFlags `embed:""`
+	RemoteFlags `embed:""`
+	HookFlags   `embed:""`
 }
 
 // Run promotes.
@@ -26,7 +59,10 @@ func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	return g.write(ctx, &c.HookFlags, baseEvent(g, "promote", c.To, c.App, cleanPath(c.Path)), c.DryRun, func() (*ferry.Report, error) {
+	if err := c.RemoteFlags.apply(&e); err != nil {
+		return err
+	}
+	return g.write(ctx, &c.HookFlags, baseEvent(g, "promote", c.To, c.App, cleanPath(c.Path)), c.DryRun, func(ctx context.Context) (*ferry.Report, error) {
 		return ferry.Promote(ctx, e, ferry.PromoteRequest{
 			From: c.From, To: c.To, Commit: c.Commit, Path: c.Path, App: c.App, OverrideRollback: c.OverrideRollback, DryRun: c.DryRun,
 		})
@@ -42,7 +78,8 @@ type RollbackCmd struct {
 	App    string `help:"App name for the audit trail (default: the last element of --path)." env:"FERRY_APP" placeholder:"NAME"`
 	DryRun bool   `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
 
-	HookFlags `embed:""`
+	RemoteFlags `embed:""`
+	HookFlags   `embed:""`
 }
 
 // Run rolls back.
@@ -51,11 +88,14 @@ func (c *RollbackCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
+	if err := c.RemoteFlags.apply(&e); err != nil {
+		return err
+	}
 	req := ferry.RollbackRequest{Env: c.Env, To: c.To, Path: c.Path, App: c.App, DryRun: c.DryRun}
 	if c.Steps != nil {
 		req.Steps, req.StepsSet = *c.Steps, true
 	}
-	return g.write(ctx, &c.HookFlags, baseEvent(g, "rollback", c.Env, c.App, cleanPath(c.Path)), c.DryRun, func() (*ferry.Report, error) {
+	return g.write(ctx, &c.HookFlags, baseEvent(g, "rollback", c.Env, c.App, cleanPath(c.Path)), c.DryRun, func(ctx context.Context) (*ferry.Report, error) {
 		return ferry.Rollback(ctx, e, req)
 	})
 }

@@ -46,6 +46,12 @@ type Env struct {
 	// Attempts and Backoff tune envrepo.Writer; zero values take its defaults.
 	Attempts int
 	Backoff  time.Duration
+	// AllowRemoteResources lets validation fetch the remote resources a
+	// kustomization names, which it refuses by default (see manifest.Build);
+	// RemoteTimeout then bounds that fetching in each validation (zero:
+	// manifest.DefaultRemoteTimeout).
+	AllowRemoteResources bool
+	RemoteTimeout        time.Duration
 }
 
 // Provenance is where a deploy came from, recorded in the trailers.

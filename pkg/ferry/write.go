@@ -33,7 +33,7 @@ type plan struct {
 func write(ctx context.Context, e Env, p plan) (*Report, error) {
 	hold := &holdCheck{e: e, branch: p.rec.Env, scope: p.rec.Path, override: p.override, what: p.rec.Action}
 	w := writer(e, p.rec.Env, p.dryRun)
-	w.Verify = verify
+	w.Verify = e.verify
 	var images []Image
 	// skip is why the last attempt changed nothing on purpose. That attempt
 	// ends as any no-op does, so the writer's count of attempts is true.
@@ -85,13 +85,21 @@ func write(ctx context.Context, e Env, p plan) (*Report, error) {
 }
 
 // verify is the writer's check before every push: every touched file
-// parses and every kustomization root holding one builds.
-func verify(ctx context.Context, s *envrepo.Snapshot) error {
+// parses and every kustomization root holding one builds, within ctx and
+// the remote-resource policy of e.
+func (e Env) verify(ctx context.Context, s *envrepo.Snapshot) error {
 	files, err := s.Touched()
 	if err != nil {
 		return err
 	}
-	return manifest.Validate(s.FS(), files)
+	return manifest.Validate(ctx, s.FS(), files, e.validateOptions()...)
+}
+
+func (e Env) validateOptions() []manifest.Option {
+	if !e.AllowRemoteResources {
+		return nil
+	}
+	return []manifest.Option{manifest.WithRemoteResources(e.RemoteTimeout)}
 }
 
 // effectiveImages maps repository to the reference the rendered manifests

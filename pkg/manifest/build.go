@@ -2,13 +2,13 @@ package manifest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"path"
 	"slices"
-	"strings"
 
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -28,16 +28,32 @@ import (
 // kustomization sets sortOptions. Files are read from fsys only (see NewFS):
 // a path that climbs above its root stays at its root.
 //
-// Remote resources are the exception, and env repos should vendor their
-// bases instead. Kustomize fetches an http or https URL in resources with a
-// plain net/http client, which has no overall timeout, and includes what it
-// gets. A URL that looks like a git repository (github.com/org/repo/dir,
-// https://host/repo//dir?ref=v1, ...) is then cloned by running the git
-// program into os.TempDir, each git command bounded by a 27s timeout; such a
-// base never builds here, as the clone is on disk and not in fsys, and its
-// directory is left behind because kustomize removes it through the
-// read-only fsys. Without git on PATH (ferry's distroless image) that step
-// fails at once.
+// Remote resources are refused by default, before anything is fetched:
+// every kustomization file the build reads (the root's, and those of its
+// bases and components) is checked first, and one that names something
+// remote fails the build with an error that matches ErrRemoteResource and
+// names the file and the URLs. Remote means a URL with a scheme (http://,
+// https://, ssh://, file://, ...), go-getter's git:: prefix, git's
+// scp-like user@host:path, or github.com/..., in any field whose entries
+// kustomize loads: resources, bases, components, crds, configurations,
+// generators, transformers, validators, patchesStrategicMerge, the path of
+// patches, patchesJson6902 and replacements, openapi's path, and the files
+// and env files of configMapGenerator and secretGenerator. Env repos should
+// vendor what they use.
+//
+// WithRemoteResources lets kustomize fetch them, its own way: an http or
+// https file with a plain net/http client, which has no timeout and no
+// context; a git URL by running the git program into os.TempDir, each git
+// command bounded by a 27s timeout, and such a base never builds here, as
+// the clone is on disk and not in fsys (its directory is left behind, as
+// kustomize removes it through the read-only fsys). Without git on PATH
+// (ferry's distroless image) that step fails at once. As kustomize cannot
+// be stopped, the build runs in a goroutine of its own, and Build returns
+// when ctx is done, or when the limit of WithRemoteResources runs out after
+// the first remote reference, naming the remote resources met; the build is
+// then left behind, blocked until its connection ends (or, for git, its own
+// timeout), or the process does, and may read fsys until then: fsys must
+// not change after such a return.
 //
 // Errors name dir and say it does not build, wrapping kustomize's message.
 //
@@ -45,16 +61,31 @@ import (
 // OpenAPI schema a kustomization may choose (its openapi field) is kept in a
 // process-wide variable, so it leaks into builds running at the same time or
 // later in the process.
-func Build(fsys fs.FS, dir string) ([]byte, error) {
-	return buildWith(kfsNew(fsys), dir)
+func Build(ctx context.Context, fsys fs.FS, dir string, opts ...Option) ([]byte, error) {
+	c := newBuildConfig(opts)
+	a := kfsNew(fsys)
+	a.remote = newRemoteGuard(c.allowRemote)
+	return bounded(ctx, c, a.remote, "kustomization "+dir+" does not build", func() ([]byte, error) {
+		return buildWith(a, dir)
+	})
 }
 
 func buildWith(a *kfsAdapter, dir string) ([]byte, error) {
 	if !fs.ValidPath(dir) {
 		return nil, fmt.Errorf("kustomization %s does not build: %w", dir, &fs.PathError{Op: "build", Path: dir, Err: fs.ErrInvalid})
 	}
+	if a.remote != nil {
+		a.remote.reset()
+	}
 	k := krusty.MakeKustomizer(buildOptions())
 	m, err := k.Run(a, kfsAbs(dir))
+	if a.remote != nil {
+		// kustomize's own message for a kustomization it could not read
+		// is "unable to find one of ...": say why instead.
+		if refused := a.remote.takeRefused(); refused != nil {
+			return nil, fmt.Errorf("kustomization %s does not build: %w", dir, refused)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kustomization %s does not build: %w", dir, err)
 	}
@@ -145,8 +176,23 @@ func buildHasKustomization(a *kfsAdapter, dir string) (bool, error) {
 // deletes) is not parsed, but its root is still built. Validate returns one
 // error that lists every failure (errors.Join), each naming its file or
 // kustomization directory, or nil.
-func Validate(fsys fs.FS, files []string) error {
+//
+// Roots are built as Build does, with opts: remote resources are refused
+// unless WithRemoteResources allows them, and then its limit bounds the
+// whole validation from the first remote reference met. Validate returns
+// when ctx is done, whatever kustomize is waiting for (and fsys must then
+// not change, as for Build).
+func Validate(ctx context.Context, fsys fs.FS, files []string, opts ...Option) error {
+	c := newBuildConfig(opts)
 	a := kfsNew(fsys)
+	a.remote = newRemoteGuard(c.allowRemote)
+	_, err := bounded(ctx, c, a.remote, "validating", func() (struct{}, error) {
+		return struct{}{}, validate(a, fsys, files)
+	})
+	return err
+}
+
+func validate(a *kfsAdapter, fsys fs.FS, files []string) error {
 	var errs []error
 	valid := make([]string, 0, len(files))
 	seen := make(map[string]bool, len(files))
@@ -179,13 +225,7 @@ func Validate(fsys fs.FS, files []string) error {
 	return errors.Join(errs...)
 }
 
-func buildIsYAML(name string) bool {
-	switch strings.ToLower(path.Ext(name)) {
-	case ".yaml", ".yml":
-		return true
-	}
-	return path.Base(name) == "Kustomization"
-}
+func buildIsYAML(name string) bool { return IsManifest(path.Base(name)) }
 
 // buildParse checks that every YAML document in the file parses.
 func buildParse(fsys fs.FS, name string) error {

@@ -77,7 +77,7 @@ func TestBuildGolden(t *testing.T) {
 	tree := buildTestTree(t)
 	for _, tc := range buildGood {
 		t.Run(tc.dir, func(t *testing.T) {
-			got, err := Build(tree, tc.dir)
+			got, err := Build(t.Context(), tree, tc.dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,7 +108,7 @@ func TestBuildMatchesKubectl(t *testing.T) {
 	tree := buildTestTree(t)
 	for _, tc := range buildGood {
 		t.Run(tc.dir, func(t *testing.T) {
-			got, err := Build(tree, tc.dir)
+			got, err := Build(t.Context(), tree, tc.dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +129,7 @@ func TestBuildMatchesKubectl(t *testing.T) {
 func TestBuildTreeRoot(t *testing.T) {
 	tree := buildTestTree(t)
 	tree["kustomization.yaml"] = &fstest.MapFile{Data: []byte("resources:\n- overlays/candidate\n- plain/configmap.yaml\n")}
-	got, err := Build(tree, ".")
+	got, err := Build(t.Context(), tree, ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +158,8 @@ func TestBuildErrors(t *testing.T) {
 		{"apps/lost", []string{"kustomization apps/lost does not build", "../../nothere"}},
 		// ../ above the root stays at the root: this is /etc/passwd of the tree.
 		{"apps/outside", []string{"kustomization apps/outside does not build", "/etc/passwd"}},
-		// Not a git URL: kustomize tries an HTTP GET only; refused at once.
-		{"apps/remote", []string{"kustomization apps/remote does not build", "https://127.0.0.1:1/deployment.yaml", "connection refused"}},
+		// Refused before kustomize sees it (TestBuildRemoteRefused has more).
+		{"apps/remote", []string{"kustomization apps/remote does not build: apps/remote/kustomization.yaml names a remote resource, https://127.0.0.1:1/deployment.yaml (resources); remote resources are not fetched"}},
 		{"apps/badyaml", []string{"kustomization apps/badyaml does not build", "deployment.yaml"}},
 		{"../overlays/candidate", []string{"kustomization ../overlays/candidate does not build", "invalid argument"}},
 		{"/overlays/candidate", []string{"kustomization /overlays/candidate does not build", "invalid argument"}},
@@ -167,7 +167,7 @@ func TestBuildErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.dir, func(t *testing.T) {
 			start := time.Now()
-			out, err := Build(tree, tc.dir)
+			out, err := Build(t.Context(), tree, tc.dir)
 			if err == nil {
 				t.Fatalf("Build(%q) = %q, want an error", tc.dir, out)
 			}
@@ -184,8 +184,8 @@ func TestBuildErrors(t *testing.T) {
 }
 
 // TestBuildRemoteResource records what kustomize does with a URL in
-// resources: it fetches a plain file over HTTP (with http.DefaultClient's
-// lack of a timeout), and a bad status fails at once without trying git.
+// resources once WithRemoteResources allows it: it fetches a plain file over
+// HTTP, and a bad status fails at once without trying git.
 func TestBuildRemoteResource(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/cm.yaml" {
@@ -201,7 +201,7 @@ func TestBuildRemoteResource(t *testing.T) {
 		"ok/kustomization.yaml":      {Data: []byte("resources:\n- " + srv.URL + "/cm.yaml\n")},
 		"missing/kustomization.yaml": {Data: []byte("resources:\n- " + srv.URL + "/nothere.yaml\n")},
 	}
-	got, err := Build(tree, "ok")
+	got, err := Build(t.Context(), tree, "ok", WithRemoteResources(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestBuildRemoteResource(t *testing.T) {
 	}
 
 	start := time.Now()
-	_, err = Build(tree, "missing")
+	_, err = Build(t.Context(), tree, "missing", WithRemoteResources(0))
 	if err == nil || !strings.Contains(err.Error(), "status code 404") {
 		t.Errorf("Build of a missing remote file: error = %v, want status code 404", err)
 	}
@@ -221,7 +221,7 @@ func TestBuildRemoteResource(t *testing.T) {
 }
 
 // TestBuildRemoteBase records what kustomize does with a git URL in
-// resources: it runs git to clone it into os.TempDir (here refused at once),
+// resources, once allowed: it runs git to clone it into os.TempDir (here refused at once),
 // and leaves that directory behind, as it cleans up through the read-only
 // fsys.
 func TestBuildRemoteBase(t *testing.T) {
@@ -232,7 +232,7 @@ func TestBuildRemoteBase(t *testing.T) {
 	const url = "https://127.0.0.1:1/acme/envs.git//base?ref=main"
 	tree := fstest.MapFS{"app/kustomization.yaml": {Data: []byte("resources:\n- " + url + "\n")}}
 	start := time.Now()
-	_, err := Build(tree, "app")
+	_, err := Build(t.Context(), tree, "app", WithRemoteResources(0))
 	if err == nil || !strings.Contains(err.Error(), "git fetch --depth=1 https://127.0.0.1:1/acme/envs.git main") {
 		t.Errorf("Build with a remote base: error = %v, want the failed git fetch", err)
 	}
@@ -248,7 +248,7 @@ func TestBuildRemoteBase(t *testing.T) {
 
 func TestBuildConcurrent(t *testing.T) {
 	tree := buildTestTree(t)
-	want, err := Build(tree, "overlays/production")
+	want, err := Build(t.Context(), tree, "overlays/production")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestBuildConcurrent(t *testing.T) {
 	for i := range errs {
 		wg.Go(func() {
 			dir := buildGood[i%len(buildGood)].dir
-			got, err := Build(tree, dir)
+			got, err := Build(t.Context(), tree, dir)
 			switch {
 			case err != nil:
 				errs[i] = err
@@ -373,7 +373,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := Validate(tree, tc.files)
+			err := Validate(t.Context(), tree, tc.files)
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("Validate(%q) = %v, want nil", tc.files, err)
@@ -415,7 +415,7 @@ func BenchmarkBuildOverlay(b *testing.B) {
 	tree := buildUnrelatedTree(b, 200)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Build(tree, "overlays/production"); err != nil {
+		if _, err := Build(b.Context(), tree, "overlays/production"); err != nil {
 			b.Fatal(err)
 		}
 	}

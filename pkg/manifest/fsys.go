@@ -66,6 +66,10 @@ type kfsAdapter struct {
 
 	mu    sync.Mutex
 	lstat map[string]kfsLstat // cache of links.Lstat, keyed by fs path
+
+	// remote, if set, sees every kustomization file read before kustomize
+	// does, and may refuse it (see Build).
+	remote *remoteGuard
 }
 
 type kfsLstat struct {
@@ -350,6 +354,12 @@ func (a *kfsAdapter) ReadFile(name string) ([]byte, error) {
 			err = pe.Err
 		}
 		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	// Named as asked for: the file may be a link to one of another name.
+	if asked, _ := kfsRel(name); a.remote != nil && (isKustomizationFile(asked) || isKustomizationFile(p)) {
+		if err := a.remote.check(asked, b); err != nil {
+			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+		}
 	}
 	return b, nil
 }

@@ -486,12 +486,12 @@ func TestFSWithoutReadLink(t *testing.T) {
 
 func TestFSBuildThroughLinks(t *testing.T) {
 	tree := kfsTestTree(t)
-	got, err := Build(tree, "links/overlay")
+	got, err := Build(t.Context(), tree, "links/overlay")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tree["direct/kustomization.yaml"] = &fstest.MapFile{Data: []byte("resources:\n- ../base\nnamespace: linked\n")}
-	want, err := Build(tree, "direct")
+	want, err := Build(t.Context(), tree, "direct")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,7 +557,7 @@ func (c *kfsCounting) ReadLink(name string) (string, error) {
 
 func TestFSBuildReadsOnlyWhatItNeeds(t *testing.T) {
 	c := &kfsCounting{m: buildUnrelatedTree(t, 200)}
-	if _, err := Build(c, "overlays/production"); err != nil {
+	if _, err := Build(t.Context(), c, "overlays/production"); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range c.looked {

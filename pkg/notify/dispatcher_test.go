@@ -130,3 +130,34 @@ func TestDispatcherSetsTime(t *testing.T) {
 		t.Errorf("a set Time must pass unchanged (-want +got):\n%s", diff)
 	}
 }
+
+// cancellingHook cancels the run as it fires, as a signal arriving during
+// a hook does.
+type cancellingHook struct {
+	fakeHook
+	cancel context.CancelFunc
+}
+
+func (c *cancellingHook) Fire(ctx context.Context, ev notify.Event) error {
+	c.cancel()
+	_ = c.fakeHook.Fire(ctx, ev)
+	return ctx.Err()
+}
+
+// TestDispatcherStopsWhenCancelled: once ctx is done, the hooks not yet
+// run are not started, and each says so.
+func TestDispatcherStopsWhenCancelled(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	first := &cancellingHook{fakeHook: fakeHook{name: "first"}, cancel: cancel}
+	second, third := &fakeHook{name: "second"}, &fakeHook{name: "third"}
+	d := &notify.Dispatcher{Hooks: []notify.Hook{first, second, third}}
+	err := d.Fire(ctx, deployEvent())
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Fire = %v, want context.Canceled", err)
+	}
+	if second.fired() != 0 || third.fired() != 0 {
+		t.Errorf("hooks fired after the cancel: second %d, third %d", second.fired(), third.fired())
+	}
+	mustContain(t, "error", err.Error(), "second: not run: context canceled", "third: not run: context canceled")
+}

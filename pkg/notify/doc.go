@@ -16,14 +16,16 @@
 //
 // HTTP hooks retry 5xx, 429 and network errors with exponential backoff and
 // full jitter, honouring Retry-After on 429 and 503; other 4xx answers are
-// final. Every attempt has its own timeout. Webhook URLs carry secrets
+// final. Every attempt has its own timeout, and the caller's context bounds
+// them all: when it is done, an attempt or a wait to retry stops at once,
+// and the Dispatcher starts no further hook. Webhook URLs carry secrets
 // (a Slack URL is a bearer token), so a hook's [Hook.Name] and its errors
 // show the scheme and host only, and a response body quoted in an error is
 // cut to 200 bytes.
 //
-// An exec hook runs in its own process group; at its timeout, and when it
-// exits, whatever is left of that group is killed, so nothing a hook
-// started outlives [Hook.Fire].
+// An exec hook runs in its own process group; at its timeout, when the
+// context is done, and when it exits, whatever is left of that group is
+// killed, so nothing a hook started outlives [Hook.Fire].
 //
 // # CI outputs
 //

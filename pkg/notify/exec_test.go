@@ -283,6 +283,30 @@ func TestExecContextCancelled(t *testing.T) {
 	}
 }
 
+// TestExecCancelKillsGroup: cancelling ctx (ferry got a signal, or ran out
+// of --timeout) kills the hook's whole process group, as its own timeout
+// does.
+func TestExecCancelKillsGroup(t *testing.T) {
+	t.Parallel()
+	hook := script(t, `sleep 60 & echo $! > "$1.tmp"; mv "$1.tmp" "$1"; sleep 60`)
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		defer cancel()
+		for range 1000 { // 20s at most
+			if _, err := os.Stat(pidFile); err == nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	err := notify.Exec([]string{hook, pidFile}, notify.WithTimeout(time.Hour)).Fire(ctx, deployEvent())
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Fire = %v, want context.Canceled", err)
+	}
+	waitGone(t, readPid(t, pidFile))
+}
+
 func readPid(t *testing.T, path string) int {
 	t.Helper()
 	data, err := os.ReadFile(path)

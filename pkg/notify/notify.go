@@ -88,6 +88,11 @@ func (d *Dispatcher) Fires(result string) bool {
 // Fire runs every hook in turn, even after one fails, when ev.Result is one
 // d fires on, and does nothing otherwise. A zero ev.Time is set to now. It
 // returns the failures joined (each names its hook), or nil.
+//
+// ctx bounds them all: once it is done, the hook running stops (an exec
+// hook's process group is killed, a webhook stops waiting for its answer or
+// its next attempt) and the hooks not yet run are not started, each then
+// failing with ctx's error.
 func (d *Dispatcher) Fire(ctx context.Context, ev Event) error {
 	log := d.Logger
 	if log == nil {
@@ -105,6 +110,12 @@ func (d *Dispatcher) Fire(ctx context.Context, ev Event) error {
 	}
 	var errs []error
 	for _, h := range d.Hooks {
+		if err := ctx.Err(); err != nil {
+			err = fmt.Errorf("%s: not run: %w", h.Name(), err)
+			log.WarnContext(ctx, "hook not run", "hook", h.Name(), "result", ev.Result, "error", err.Error())
+			errs = append(errs, err)
+			continue
+		}
 		start := time.Now()
 		if err := h.Fire(ctx, ev); err != nil {
 			if !strings.HasPrefix(err.Error(), h.Name()) {
