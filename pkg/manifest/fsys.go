@@ -19,12 +19,12 @@ const kfsMaxLinks = 40
 var (
 	// kfsErrReadOnly is returned by every method that would write.
 	kfsErrReadOnly error = kfsReadOnlyError{}
-	// kfsErrEscape is returned for paths (or link targets) that climb above
+	// errKfsEscape is returned for paths (or link targets) that climb above
 	// the root of the tree.
-	kfsErrEscape = errors.New("path escapes the root of the tree")
-	// kfsErrLink is returned for a symbolic link that cannot be followed
+	errKfsEscape = errors.New("path escapes the root of the tree")
+	// errKfsLink is returned for a symbolic link that cannot be followed
 	// inside the tree.
-	kfsErrLink = errors.New("symbolic link cannot be followed inside the tree")
+	errKfsLink = errors.New("symbolic link cannot be followed inside the tree")
 )
 
 type kfsReadOnlyError struct{}
@@ -104,7 +104,7 @@ func kfsRel(name string) (string, error) {
 		case "", ".":
 		case "..":
 			if len(parts) == 0 {
-				return "", kfsErrEscape
+				return "", errKfsEscape
 			}
 			parts = parts[:len(parts)-1]
 		default:
@@ -137,7 +137,7 @@ func (a *kfsAdapter) lookup(op, name string) (string, fs.FileInfo, error) {
 	if a.links == nil {
 		fi, err = fs.Stat(a.fsys, p)
 		if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			err = kfsErrLink
+			err = errKfsLink
 		}
 	} else {
 		p, fi, err = a.evalLinks(p)
@@ -172,7 +172,7 @@ func (a *kfsAdapter) evalLinks(p string) (string, fs.FileInfo, error) {
 			continue
 		case "..":
 			if resolved == "." {
-				return "", nil, kfsErrEscape
+				return "", nil, errKfsEscape
 			}
 			resolved = path.Dir(resolved)
 			fi = nil
@@ -189,14 +189,14 @@ func (a *kfsAdapter) evalLinks(p string) (string, fs.FileInfo, error) {
 		}
 		links++
 		if links > kfsMaxLinks {
-			return "", nil, fmt.Errorf("too many links: %w", kfsErrLink)
+			return "", nil, fmt.Errorf("too many links: %w", errKfsLink)
 		}
 		target, err := a.links.ReadLink(next)
 		if err != nil {
 			return "", nil, err
 		}
 		if target == "" || path.IsAbs(target) || filepath.IsAbs(target) {
-			return "", nil, fmt.Errorf("%s -> %s: %w", next, target, kfsErrLink)
+			return "", nil, fmt.Errorf("%s -> %s: %w", next, target, errKfsLink)
 		}
 		if rest != "" {
 			target += "/" + rest

@@ -53,10 +53,10 @@ func TestFSRel(t *testing.T) {
 		{in: "/overlays/candidate/../../base", want: "base"},
 		{in: "a/..", want: "."},
 		{in: "", err: fs.ErrInvalid},
-		{in: "..", err: kfsErrEscape},
-		{in: "../base", err: kfsErrEscape},
-		{in: "/../base", err: kfsErrEscape},
-		{in: "/base/../../etc/passwd", err: kfsErrEscape},
+		{in: "..", err: errKfsEscape},
+		{in: "../base", err: errKfsEscape},
+		{in: "/../base", err: errKfsEscape},
+		{in: "/base/../../etc/passwd", err: errKfsEscape},
 	}
 	for _, tc := range tests {
 		got, err := kfsRel(tc.in)
@@ -93,11 +93,11 @@ func TestFSCleanedAbs(t *testing.T) {
 		{in: "/base/nothere.yaml", err: fs.ErrNotExist},
 		{in: "/links/dangling", err: fs.ErrNotExist},
 		{in: "", err: fs.ErrInvalid},
-		{in: "/../base", err: kfsErrEscape},
-		{in: "../base", err: kfsErrEscape},
-		{in: "/links/escape", err: kfsErrEscape},
-		{in: "/links/absolute", err: kfsErrLink},
-		{in: "/links/loop-a", err: kfsErrLink},
+		{in: "/../base", err: errKfsEscape},
+		{in: "../base", err: errKfsEscape},
+		{in: "/links/escape", err: errKfsEscape},
+		{in: "/links/absolute", err: errKfsLink},
+		{in: "/links/loop-a", err: errKfsLink},
 	}
 	for _, tc := range tests {
 		dir, file, err := a.CleanedAbs(tc.in)
@@ -252,7 +252,7 @@ func TestFSReadDir(t *testing.T) {
 		{in: "/", want: []string{"base", "legacy", "links", "overlays", "plain", "regions"}},
 		{in: "/nothere", wantErr: true, err: fs.ErrNotExist},
 		{in: "/base/deployment.yaml", wantErr: true},
-		{in: "/../base", wantErr: true, err: kfsErrEscape},
+		{in: "/../base", wantErr: true, err: errKfsEscape},
 	}
 	for _, tc := range tests {
 		got, err := a.ReadDir(tc.in)
@@ -470,7 +470,7 @@ func (n kfsNoLinks) ReadDir(name string) ([]fs.DirEntry, error) { return n.m.Rea
 
 func TestFSWithoutReadLink(t *testing.T) {
 	a := NewFS(kfsNoLinks{kfsTestTree(t)})
-	if _, err := a.ReadFile("/links/deployment.yaml"); !errors.Is(err, kfsErrLink) {
+	if _, err := a.ReadFile("/links/deployment.yaml"); !errors.Is(err, errKfsLink) {
 		t.Errorf("ReadFile of a link = %v, want it refused", err)
 	}
 	if a.Exists("/links/base") {

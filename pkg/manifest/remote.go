@@ -200,19 +200,23 @@ func kustomizationRemoteRefs(p string, k *types.Kustomization) []remoteRef {
 		}
 	}
 	add("resources", k.Resources...)
-	add("bases", k.Bases...)
+	// The deprecated fields are still loaded by kustomize, so they are
+	// checked like the others.
+	add("bases", k.Bases...) //lint:ignore SA1019 kustomize still loads bases
 	add("components", k.Components...)
 	add("crds", k.Crds...)
 	add("configurations", k.Configurations...)
 	add("generators", k.Generators...)
 	add("transformers", k.Transformers...)
 	add("validators", k.Validators...)
+	//lint:ignore SA1019 kustomize still loads them
 	for _, s := range k.PatchesStrategicMerge {
 		add("patchesStrategicMerge", string(s))
 	}
 	for _, pt := range k.Patches {
 		add("patches[].path", pt.Path)
 	}
+	//lint:ignore SA1019 kustomize still loads them
 	for _, pt := range k.PatchesJson6902 {
 		add("patchesJson6902[].path", pt.Path)
 	}
