@@ -121,117 +121,138 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-
-	step := func(format string, args ...any) { fmt.Fprintf(out, "\n==> "+format+"\n", args...) }
+	st := &story{out: out}
 
 	reg, stop, err := startRegistry()
 	if err != nil {
 		return err
 	}
 	defer stop()
-	step("registry: serving an in-process OCI registry at %s", reg)
+	st.step("registry: serving an in-process OCI registry at %s", reg)
 
-	repo := reg + "/demo/hello"
+	st.repo = reg + "/demo/hello"
 	for i, tag := range []string{"v1", "v2"} {
-		d, err := pushImage(ctx, repo+":"+tag, time.Date(2026, 11, 1+i, 12, 0, 0, 0, time.UTC))
+		d, err := pushImage(ctx, st.repo+":"+tag, time.Date(2026, 11, 1+i, 12, 0, 0, 0, time.UTC))
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "    pushed %s:%s  %s\n", repo, tag, d)
+		fmt.Fprintf(out, "    pushed %s:%s  %s\n", st.repo, tag, d)
 	}
 
-	envDir := filepath.Join(dir, "env.git")
-	if err := createEnvRepo(envDir, reg); err != nil {
+	st.envDir = filepath.Join(dir, "env.git")
+	if err := createEnvRepo(st.envDir, reg); err != nil {
 		return err
 	}
-	step("env repo: %s with branches candidate and production", envDir)
+	st.step("env repo: %s with branches candidate and production", st.envDir)
 	for _, f := range sortedKeys(files) {
 		fmt.Fprintf(out, "    %s\n", f)
 	}
 
-	env := ferry.Env{
-		Remote:   envrepo.Remote{URL: envDir},
+	st.env = ferry.Env{
+		Remote:   envrepo.Remote{URL: st.envDir},
 		Author:   envrepo.Author{Name: "ferry demo", Email: "demo@ferry.invalid"},
 		Resolver: image.NewResolver(image.WithLogger(logger)),
 		Logger:   logger,
 	}
-	deploy := func(tag, commit string) (*ferry.Report, error) {
-		step("ferry deploy --env candidate --path apps/hello --image %s:%s", repo, tag)
-		rep, err := ferry.Deploy(ctx, env, ferry.DeployRequest{
-			Env: "candidate", Path: "apps/hello", Images: []string{repo + ":" + tag},
-			Provenance: ferry.Provenance{SourceRepo: "https://github.com/acme/hello", SourceCommit: commit, BuildID: "demo-" + tag},
-		})
-		if err != nil {
-			return nil, err
-		}
-		printReport(out, rep)
-		return rep, nil
+	if err := st.tell(ctx); err != nil {
+		return err
 	}
-	v1, err := deploy("v1", "1111111111111111111111111111111111111111")
+	if opts.Dir != "" {
+		fmt.Fprintf(out, "\nThe env repo is kept at %s; try: git -C %s log --format='%%h %%s%%n%%(trailers)' production\n", st.envDir, st.envDir)
+	}
+	return nil
+}
+
+// story is the demo's narration over one registry and env repo.
+type story struct {
+	out    io.Writer
+	env    ferry.Env
+	repo   string // the image repository
+	envDir string
+}
+
+func (st *story) step(format string, args ...any) {
+	fmt.Fprintf(st.out, "\n==> "+format+"\n", args...)
+}
+
+func (st *story) deploy(ctx context.Context, tag, commit string) (*ferry.Report, error) {
+	st.step("ferry deploy --env candidate --path apps/hello --image %s:%s", st.repo, tag)
+	rep, err := ferry.Deploy(ctx, st.env, ferry.DeployRequest{
+		Env: "candidate", Path: "apps/hello", Images: []string{st.repo + ":" + tag},
+		Provenance: ferry.Provenance{SourceRepo: "https://github.com/acme/hello", SourceCommit: commit, BuildID: "demo-" + tag},
+	})
+	if err != nil {
+		return nil, err
+	}
+	printReport(st.out, rep)
+	return rep, nil
+}
+
+func (st *story) promote(ctx context.Context, commit string) error {
+	c := "(tip)"
+	if commit != "" {
+		c = commit[:12]
+	}
+	st.step("ferry promote --from candidate --to production --path apps/hello --commit %s", c)
+	rep, err := ferry.Promote(ctx, st.env, ferry.PromoteRequest{From: "candidate", To: "production", Commit: commit, Path: "apps/hello"})
 	if err != nil {
 		return err
 	}
-	if _, err := deploy("v2", "2222222222222222222222222222222222222222"); err != nil {
-		return err
-	}
-	if _, err := deploy("v2", "2222222222222222222222222222222222222222"); err != nil {
-		return err
-	}
-	step("git log candidate (the trailers are the audit trail)")
-	if err := printLog(out, envDir, "candidate"); err != nil {
-		return err
-	}
+	printReport(st.out, rep)
+	return nil
+}
 
-	promote := func(commit string) error {
-		c := "(tip)"
-		if commit != "" {
-			c = commit[:12]
-		}
-		step("ferry promote --from candidate --to production --path apps/hello --commit %s", c)
-		rep, err := ferry.Promote(ctx, env, ferry.PromoteRequest{From: "candidate", To: "production", Commit: commit, Path: "apps/hello"})
-		if err != nil {
+// tell runs the flow: deploy twice (and once more, a no-op), promote the
+// verified commit, diff, promote the tip, roll back, meet the hold, and
+// read the history.
+func (st *story) tell(ctx context.Context) error {
+	v1, err := st.deploy(ctx, "v1", "1111111111111111111111111111111111111111")
+	if err != nil {
+		return err
+	}
+	for range 2 {
+		if _, err := st.deploy(ctx, "v2", "2222222222222222222222222222222222222222"); err != nil {
 			return err
 		}
-		printReport(out, rep)
-		return nil
 	}
-	fmt.Fprintf(out, "\n    (candidate has moved on to v2, but only v1 was verified: promote exactly that commit)\n")
-	if err := promote(v1.Commit); err != nil {
+	st.step("git log candidate (the trailers are the audit trail)")
+	if err := printLog(st.out, st.envDir, "candidate"); err != nil {
 		return err
 	}
-	step("ferry diff --from candidate --to production --path apps/hello")
-	d, err := ferry.Diff(ctx, env, ferry.DiffRequest{From: "candidate", To: "production", Path: "apps/hello"})
+	fmt.Fprintf(st.out, "\n    (candidate has moved on to v2, but only v1 was verified: promote exactly that commit)\n")
+	if err := st.promote(ctx, v1.Commit); err != nil {
+		return err
+	}
+	st.step("ferry diff --from candidate --to production --path apps/hello")
+	d, err := ferry.Diff(ctx, st.env, ferry.DiffRequest{From: "candidate", To: "production", Path: "apps/hello"})
 	if err != nil {
 		return err
 	}
-	ferry.WriteDiff(indent(out), d, false)
-	if err := promote(""); err != nil {
+	ferry.WriteDiff(indent(st.out), d, false)
+	if err := st.promote(ctx, ""); err != nil {
 		return err
 	}
 
-	step("ferry rollback --env production --path apps/hello   (v2 misbehaves)")
-	rep, err := ferry.Rollback(ctx, env, ferry.RollbackRequest{Env: "production", Path: "apps/hello"})
+	st.step("ferry rollback --env production --path apps/hello   (v2 misbehaves)")
+	rep, err := ferry.Rollback(ctx, st.env, ferry.RollbackRequest{Env: "production", Path: "apps/hello"})
 	if err != nil {
 		return err
 	}
-	printReport(out, rep)
+	printReport(st.out, rep)
 
-	step("ferry promote --from candidate --to production --path apps/hello   (the rollback holds)")
-	if _, err := ferry.Promote(ctx, env, ferry.PromoteRequest{From: "candidate", To: "production", Path: "apps/hello"}); err != nil {
-		fmt.Fprintf(out, "    refused: %v\n", err)
-	} else {
+	st.step("ferry promote --from candidate --to production --path apps/hello   (the rollback holds)")
+	if _, err := ferry.Promote(ctx, st.env, ferry.PromoteRequest{From: "candidate", To: "production", Path: "apps/hello"}); err == nil {
 		return fmt.Errorf("the promote during a rollback hold was not refused")
+	} else {
+		fmt.Fprintf(st.out, "    refused: %v\n", err)
 	}
 
-	step("ferry history --env production --path apps/hello")
-	entries, err := ferry.History(ctx, env, ferry.HistoryRequest{Env: "production", Path: "apps/hello"})
+	st.step("ferry history --env production --path apps/hello")
+	entries, err := ferry.History(ctx, st.env, ferry.HistoryRequest{Env: "production", Path: "apps/hello"})
 	if err != nil {
 		return err
 	}
-	ferry.WriteHistory(indent(out), entries)
-	if opts.Dir != "" {
-		fmt.Fprintf(out, "\nThe env repo is kept at %s; try: git -C %s log --format='%%h %%s%%n%%(trailers)' production\n", envDir, envDir)
-	}
+	ferry.WriteHistory(indent(st.out), entries)
 	return nil
 }
 
