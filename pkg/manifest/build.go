@@ -171,7 +171,8 @@ func buildHasKustomization(a *kfsAdapter, dir string) (bool, error) {
 }
 
 // Validate checks that each YAML file among files (by name: *.yaml, *.yml
-// and Kustomization) parses, every document of it, and that every root in
+// and Kustomization; not a Helm chart's templates, see Pin) parses, every
+// document of it, and that every root in
 // Roots(fsys, files) builds. A file that is not in fsys (one the change
 // deletes) is not parsed, but its root is still built. Validate returns one
 // error that lists every failure (errors.Join), each naming its file or
@@ -193,6 +194,7 @@ func Validate(ctx context.Context, fsys fs.FS, files []string, opts ...Option) e
 }
 
 func validate(a *kfsAdapter, fsys fs.FS, files []string) error {
+	charts := newLayout(fsys)
 	var errs []error
 	valid := make([]string, 0, len(files))
 	seen := make(map[string]bool, len(files))
@@ -206,10 +208,10 @@ func validate(a *kfsAdapter, fsys fs.FS, files []string) error {
 			continue
 		}
 		valid = append(valid, f)
-		if !buildIsYAML(f) {
-			continue
+		if !buildIsYAML(f) || charts.template(f) {
+			continue // Helm chart templates are Go templates, not YAML
 		}
-		if err := buildParse(fsys, f); err != nil {
+		if err := buildParse(fsys, f); err != nil && !charts.templatedFile(fsys, f) {
 			errs = append(errs, err)
 		}
 	}

@@ -24,8 +24,9 @@ const (
 
 // FieldSpec says where image references live, in the spirit of kustomize's
 // field specs: in documents whose kind is one of Kinds (any kind when
-// empty), in files whose base name is one of Files (any manifest when
-// empty), at Path, written in Form.
+// empty) and whose apiVersion's group is one of Groups (any group when
+// empty), in files whose base name matches one of Files (path.Match
+// patterns; any manifest when empty), at Path, written in Form.
 //
 // Path is a slash-separated list of steps from the document's root: a key
 // ("spec"), alternative keys ("{containers,initContainers}"), "[]" for
@@ -33,10 +34,11 @@ const (
 // "**/{containers,initContainers}[]/image" finds a pod template wherever a
 // kind keeps it (a CronJob's spec.jobTemplate.spec.template included).
 type FieldSpec struct {
-	Kinds []string
-	Files []string
-	Path  string
-	Form  Form
+	Kinds  []string
+	Groups []string
+	Files  []string
+	Path   string
+	Form   Form
 }
 
 // WorkloadKinds are the kinds whose containers' images are pinned by
@@ -48,10 +50,10 @@ var WorkloadKinds = []string{"Pod", "Deployment", "StatefulSet", "DaemonSet", "R
 // a kustomization. Reading (history, diff, the out-of-order guard) and
 // writing (the byte-exact splice) both go through this one table.
 func DefaultFieldSpecs() []FieldSpec {
-	return []FieldSpec{
+	return append([]FieldSpec{
 		{Files: konfig.RecognizedKustomizationFileNames(), Path: "images[]", Form: FormKustomizeImage},
 		{Kinds: WorkloadKinds, Path: "**/{containers,initContainers}[]/image", Form: FormImage},
-	}
+	}, HelmFieldSpecs()...)
 }
 
 var defaultFields = compileFields(DefaultFieldSpecs())
@@ -77,6 +79,9 @@ func IsManifest(base string) bool {
 type field struct {
 	FieldSpec
 	steps [][]string // each step's keys; nil for "[]", {"**"} for any depth
+	// images are, for FormHelmValues, the image fields WithImageFields
+	// names; nil to detect images (see helm.go).
+	images []imageField
 }
 
 func compileFields(specs []FieldSpec) []field {
@@ -110,9 +115,16 @@ func compileFields(specs []FieldSpec) []field {
 	return out
 }
 
-// applies reports whether f looks into a document of kind in file p.
-func (f *field) applies(p, kind string) bool {
-	if len(f.Files) > 0 && !slices.Contains(f.Files, path.Base(p)) {
+// applies reports whether f looks into a document of kind and API group
+// in file p.
+func (f *field) applies(p, kind, group string) bool {
+	if len(f.Files) > 0 && !slices.ContainsFunc(f.Files, func(pat string) bool {
+		ok, _ := path.Match(pat, path.Base(p))
+		return ok
+	}) {
+		return false
+	}
+	if len(f.Groups) > 0 && !slices.Contains(f.Groups, group) {
 		return false
 	}
 	return len(f.Kinds) == 0 || slices.Contains(f.Kinds, kind)
@@ -127,6 +139,10 @@ type site struct {
 	// keys is how many values the field's key has in its mapping (yaml.v3
 	// keeps duplicate keys); more than one is ambiguous.
 	keys int
+	// values is the Helm values tree a site inside one lies in; param is
+	// the image a helm.parameters list sets (see helm.go). nil otherwise.
+	values *valuesTree
+	param  *paramImage
 }
 
 // sites calls fn for each place one of fields points at in the document
@@ -135,11 +151,12 @@ type site struct {
 // where it has been, so a crafted alias graph costs linear time (the
 // document's expanded size is checked before, see checkAliases).
 func sites(p string, root *yaml.Node, aliases bool, fields []field, fn func(site) error) error {
-	kind := scalarValue(root, "kind")
+	fn = expand(p, aliases, fn) // values trees and parameter lists yield the images in them
+	kind, group := scalarValue(root, "kind"), apiGroup(root)
 	seen := map[*yaml.Node]bool{}
 	for i := range fields {
 		f := &fields[i]
-		if !f.applies(p, kind) {
+		if !f.applies(p, kind, group) {
 			continue
 		}
 		w := walker{f: f, seen: seen, fn: fn}

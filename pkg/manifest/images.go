@@ -15,7 +15,7 @@ import (
 // kustomization images entry.
 type Ref struct {
 	File   string `json:"file"`
-	Kind   string `json:"kind"` // KindContainer or KindKustomization
+	Kind   string `json:"kind"` // KindContainer, KindKustomization, or a Helm or Argo CD kind (helm.go)
 	Repo   string `json:"name"` // canonical repository, e.g. index.docker.io/library/nginx
 	Tag    string `json:"tag,omitempty"`
 	Digest string `json:"digest,omitempty"`
@@ -26,21 +26,31 @@ type Ref struct {
 }
 
 // Images lists every image reference under dir, in path and file order. It
-// reads what Pin would rewrite (workload containers and initContainers,
-// kustomization images entries) and never fails on a file it cannot parse,
+// reads what Pin would rewrite, with the same options (workload containers
+// and initContainers, kustomization images entries, Helm values and Argo CD
+// sources) and never fails on a file it cannot parse,
 // one too big to be a manifest, or a value that is not a reference: history
 // must show any past state, broken ones included. A file it cannot read is
 // an error: what it lists must not look complete when it is not.
-func Images(fsys fs.FS, dir string) ([]Ref, error) {
+func Images(fsys fs.FS, dir string, opts ...PinOption) ([]Ref, error) {
 	if !fs.ValidPath(dir) {
 		return nil, fmt.Errorf("listing images: %q is not a slash path inside the tree", dir)
 	}
+	cfg, err := newPinConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("listing images: %w", err)
+	}
+	lay := newLayout(fsys)
 	var out []Ref
-	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if !d.Type().IsRegular() || !IsManifest(path.Base(p)) {
+			return nil
+		}
+		fields, ok := lay.fields(p, cfg)
+		if !ok {
 			return nil
 		}
 		info, err := d.Info()
@@ -54,7 +64,7 @@ func Images(fsys fs.FS, dir string) ([]Ref, error) {
 		if err != nil {
 			return err
 		}
-		out = append(out, fileImages(p, data)...)
+		out = append(out, fileImages(p, data, fields)...)
 		return nil
 	})
 	return out, err
@@ -75,7 +85,7 @@ func Effective(refs []Ref) map[string]Ref {
 		if r.Kind == KindContainer && renamed[r.Repo] {
 			continue // kustomize renders it under the entry's newName
 		}
-		if prev, ok := m[r.Repo]; ok && prev.Kind == KindKustomization && r.Kind == KindContainer {
+		if prev, ok := m[r.Repo]; ok && overrides(prev.Kind) && r.Kind == KindContainer {
 			continue
 		}
 		m[r.Repo] = r
@@ -87,7 +97,7 @@ func Effective(refs []Ref) map[string]Ref {
 // the rewriter uses. What cannot be read as a reference (a file that does
 // not parse, an aliased or duplicated image key, a value that is not a
 // reference) is left out: history shows broken states too.
-func fileImages(p string, data []byte) []Ref {
+func fileImages(p string, data []byte, fields []field) []Ref {
 	docs, err := decodeAll(data)
 	if err != nil {
 		return nil
@@ -101,7 +111,7 @@ func fileImages(p string, data []byte) []Ref {
 		if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 			continue
 		}
-		_ = sites(p, doc.Content[0], aliases, defaultFields, func(st site) error {
+		_ = sites(p, doc.Content[0], aliases, fields, func(st site) error {
 			if r, ok := siteRef(p, st); ok {
 				out = append(out, r)
 			}
@@ -129,6 +139,10 @@ func siteRef(p string, st site) (Ref, bool) {
 			r.Replaces = from
 		}
 		return r, true
+	case FormHelmValuesString:
+		return Ref{}, false // reached only when its text is no values tree
+	case FormHelmImage, FormHelmImageMap, formHelmParameter, FormArgoKustomizeImage:
+		return helmRef(p, st)
 	default:
 		if st.keys != 1 || st.node.Kind != yaml.ScalarNode || st.node.Value == "" {
 			return Ref{}, false

@@ -36,8 +36,19 @@ type Result struct {
 // It returns an error wrapping [ErrNotReferenced], naming the repository and
 // dir, when any target is referenced nowhere under dir. A file that does not
 // parse, or is larger than [MaxFileSize], is an error naming the file.
-func Pin(fsys fs.FS, dir string, targets []Target) (*Result, error) {
+//
+// Helm charts (directories holding a Chart.yaml) are read as Helm reads
+// them: their values*.yaml are values files, and their templates directory
+// and Chart.yaml hold no image to pin. A file of a chart that holds {{ and
+// does not parse is a template too, and is skipped. opts name more values
+// files and the image fields of values; see [WithValuesFiles] and
+// [WithImageFields].
+func Pin(fsys fs.FS, dir string, targets []Target, opts ...PinOption) (*Result, error) {
 	ts, err := compileTargets(targets)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := newPinConfig(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -48,12 +59,17 @@ func Pin(fsys fs.FS, dir string, targets []Target) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Files: map[string][]byte{}}
+	lay := newLayout(fsys)
 	err = fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if !d.Type().IsRegular() || !IsManifest(path.Base(p)) {
 			return nil // directories, and symbolic links to anything
+		}
+		fields, ok := lay.fields(p, cfg)
+		if !ok {
+			return nil // a chart's templates and Chart.yaml
 		}
 		info, err := d.Info()
 		if err != nil {
@@ -66,7 +82,10 @@ func Pin(fsys fs.FS, dir string, targets []Target) (*Result, error) {
 		if err != nil {
 			return err
 		}
-		out, changes, err := rewrite(p, data, ts)
+		if lay.templated(p, data) {
+			return nil
+		}
+		out, changes, err := rewrite(p, data, ts, fields)
 		if err != nil {
 			return err
 		}
@@ -125,7 +144,7 @@ func miscased(fsys fs.FS, dir string, repos []string) []string {
 			if n.Kind == yaml.MappingNode {
 				for i := 0; i+1 < len(n.Content); i += 2 {
 					k, v := n.Content[i], n.Content[i+1]
-					if v.Kind != yaml.ScalarNode || (k.Value != "image" && k.Value != "name" && k.Value != "newName") {
+					if v.Kind != yaml.ScalarNode || (k.Value != "image" && k.Value != "name" && k.Value != "newName" && k.Value != "repository") {
 						continue
 					}
 					if _, ok := parseImage(v.Value); ok {

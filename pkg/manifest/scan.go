@@ -48,16 +48,24 @@ const maxExpandedNodes = 1 << 20
 // not parse or a reference cannot be rewritten safely. Only the scalars that
 // change differ between data and the result; see the package documentation.
 // When nothing changes the result is data itself.
-func RewriteFile(path string, data []byte, targets []Target) ([]byte, []Change, error) {
+//
+// RewriteFile has no tree to find Helm charts in: it reads path as a Helm
+// values file when a WithValuesFiles pattern names it, and as manifests
+// otherwise.
+func RewriteFile(path string, data []byte, targets []Target, opts ...PinOption) ([]byte, []Change, error) {
 	ts, err := compileTargets(targets)
 	if err != nil {
 		return nil, nil, err
 	}
-	return rewrite(path, data, ts)
+	cfg, err := newPinConfig(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rewrite(path, data, ts, cfg.fieldsFor(path))
 }
 
-func rewrite(path string, data []byte, ts []target) ([]byte, []Change, error) {
-	found, err := scan(path, data, ts)
+func rewrite(path string, data []byte, ts []target, fields []field) ([]byte, []Change, error) {
+	found, err := scan(path, data, ts, fields)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -76,7 +84,7 @@ func rewrite(path string, data []byte, ts []target) ([]byte, []Change, error) {
 	}
 	// The splice is checked, not trusted: the result must parse and every
 	// reference in it must now read as intended.
-	again, err := scan(path, out, ts)
+	again, err := scan(path, out, ts, fields)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: rewritten file does not check out, refusing it: %w", path, err)
 	}
@@ -103,9 +111,10 @@ type scanner struct {
 	src     *source
 	targets []target
 	found   []finding
+	fs      []field // the field specs the file is read with
 }
 
-func (s *scanner) fields() []field { return defaultFields }
+func (s *scanner) fields() []field { return s.fs }
 
 // site turns one place an image lives into a finding, when it refers to a
 // target.
@@ -123,6 +132,14 @@ func (s *scanner) site(st site) error {
 			return nil
 		}
 		return s.kustomizeEntry(e)
+	case FormHelmValuesString:
+		return s.valuesError(st) // reached only when its text is no values tree
+	case FormHelmImage, FormHelmImageMap:
+		return s.helmImage(st)
+	case formHelmParameter:
+		return s.helmParameter(st)
+	case FormArgoKustomizeImage:
+		return s.argoKustomizeImage(st)
 	default:
 		t := s.matchNode(st.node)
 		if t == nil {
@@ -136,7 +153,7 @@ func (s *scanner) site(st site) error {
 }
 
 // scan finds every reference to a target in data, in file order.
-func scan(path string, data []byte, ts []target) ([]finding, error) {
+func scan(path string, data []byte, ts []target, fields []field) ([]finding, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit for manifests", path, len(data), MaxFileSize)
 	}
@@ -149,7 +166,7 @@ func scan(path string, data []byte, ts []target) ([]finding, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", path, err)
 	}
-	s := &scanner{path: path, src: newSource(data), targets: ts}
+	s := &scanner{path: path, src: newSource(data), targets: ts, fs: fields}
 	for _, doc := range docs {
 		aliases := hasAlias(doc)
 		if aliases {

@@ -1,0 +1,732 @@
+package manifest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ferrycd/ferry/pkg/ref"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// Forms of Helm values and Argo CD sources. They are numbered apart from
+// those in fields.go so that either list can grow without touching the
+// other.
+const (
+	// FormHelmValues is a Helm values tree, a mapping. It is no image
+	// itself: the walker yields the images in it, found by detection (see
+	// [HelmFieldSpecs]) or, with [WithImageFields], at the fields named.
+	FormHelmValues Form = 100 + iota
+	// FormHelmValuesString is a string holding a values document, as Argo
+	// CD's spec.source.helm.values does, read as FormHelmValues. Images in
+	// it are pinned in place when it is a literal block scalar (|).
+	FormHelmValuesString
+	// FormHelmImage is, in a values tree, the value of an image key: a
+	// string [registry/]repository[:tag][@digest], or a map of repository
+	// (or name), with registry, tag and digest optional.
+	FormHelmImage
+	// FormHelmImageMap is, in a values tree, any other map that has a
+	// repository and at least one of registry, tag and digest, such as
+	// podinfo's redis: {repository, tag}.
+	FormHelmImageMap
+	// FormHelmParameters is Argo CD's helm.parameters list of {name,
+	// value}. An image in it is a P.tag parameter beside a P.repository or
+	// P.name one (P.registry and P.digest optional), or an image or
+	// P.image parameter holding a whole reference.
+	FormHelmParameters
+	// FormArgoKustomizeImage is an entry of Argo CD's kustomize.images
+	// list: [name=]newName[:tag][@digest].
+	FormArgoKustomizeImage
+	// formHelmParameter is one image of a helm.parameters list.
+	formHelmParameter
+)
+
+// Kinds of [Change] and [Ref] for Helm values and Argo CD sources.
+const (
+	KindHelmValues    = "helm-values"      // image in Helm values: a values file, a HelmRelease's spec.values, an Application's helm values
+	KindHelmParameter = "helm-parameter"   // image set by Argo CD helm.parameters
+	KindArgoKustomize = "argocd-kustomize" // entry of Argo CD's kustomize.images
+)
+
+// ArgoSourceFiles are the names (path.Match patterns) of Argo CD's
+// parameter override files, which Argo CD Image Updater's git write-back
+// writes: .argocd-source-<app>.yaml, and .argocd-source.yaml for every
+// application of a path.
+var ArgoSourceFiles = []string{".argocd-source.yaml", ".argocd-source-*.yaml"}
+
+// HelmFieldSpecs are the places of [DefaultFieldSpecs] where Helm values
+// and Argo CD sources keep images: the spec.values of a Flux HelmRelease
+// (helm.toolkit.fluxcd.io); the helm valuesObject, values, parameters and
+// kustomize images of an Argo CD Application (argoproj.io), in
+// spec.source and in each of spec.sources; and the same fields at the top
+// of an Argo CD parameter override file (ArgoSourceFiles).
+//
+// Helm values files (values*.yaml beside a Chart.yaml, and those named by
+// [WithValuesFiles]) are values trees from their root.
+//
+// In a values tree, unless [WithImageFields] names the fields, an image is
+//
+//   - the value of an image key at any depth: a string, read as a
+//     reference, or a map with a repository (or, lacking one, a name);
+//   - any other map with a repository string and at least one of
+//     registry, tag and digest (images.<name>, podinfo's redis:).
+//
+// A map's repository is registry/repository when it has a non-empty
+// registry. When the tree sets global.imageRegistry, charts disagree on
+// whether it replaces each map's registry (Bitnami's common.images.image
+// does) or is only a default, so a map that would name a target one way
+// or the other is refused, listing both, unless an image field names it.
+func HelmFieldSpecs() []FieldSpec {
+	hr, app := []string{"HelmRelease"}, []string{"Application"}
+	flux, argo := []string{"helm.toolkit.fluxcd.io"}, []string{"argoproj.io"}
+	specs := []FieldSpec{{Kinds: hr, Groups: flux, Path: "spec/values", Form: FormHelmValues}}
+	source := func(kinds, groups, files []string, at string) {
+		specs = append(specs,
+			FieldSpec{Kinds: kinds, Groups: groups, Files: files, Path: at + "helm/valuesObject", Form: FormHelmValues},
+			FieldSpec{Kinds: kinds, Groups: groups, Files: files, Path: at + "helm/values", Form: FormHelmValuesString},
+			FieldSpec{Kinds: kinds, Groups: groups, Files: files, Path: at + "helm/parameters", Form: FormHelmParameters},
+			FieldSpec{Kinds: kinds, Groups: groups, Files: files, Path: at + "kustomize/images[]", Form: FormArgoKustomizeImage},
+		)
+	}
+	source(app, argo, nil, "spec/source/")
+	source(app, argo, nil, "spec/sources[]/")
+	source(nil, nil, ArgoSourceFiles, "")
+	return specs
+}
+
+var (
+	// valuesFileFields read a values file: its whole document is a values tree.
+	valuesFileFields = compileFields([]FieldSpec{{Form: FormHelmValues}})
+	// helmImageFields detect images in a values tree. image values come
+	// first: the walker reports a node once, to the first spec reaching it.
+	helmImageFields = compileFields([]FieldSpec{
+		{Path: "**/image", Form: FormHelmImage},
+		{Path: "**", Form: FormHelmImageMap},
+	})
+	imageFieldSite = &field{FieldSpec: FieldSpec{Path: "(image field)", Form: FormHelmImage}}
+	parameterSite  = &field{FieldSpec: FieldSpec{Path: "(helm parameter)", Form: formHelmParameter}}
+)
+
+// apiGroup is the group of a document's apiVersion, "" for the core group.
+func apiGroup(root *yaml.Node) string {
+	g, _, ok := strings.Cut(scalarValue(root, "apiVersion"), "/")
+	if !ok {
+		return ""
+	}
+	return g
+}
+
+// overrides reports whether references of kind replace, as kustomize's
+// images transformer does, the container images they name.
+func overrides(kind string) bool { return kind == KindKustomization || kind == KindArgoKustomize }
+
+// PinOption changes where [Pin], [Images] and [RewriteFile] look for images.
+type PinOption func(*pinConfig)
+
+// WithValuesFiles names Helm values files beyond those found by layout
+// (values*.yaml in a directory holding a Chart.yaml). A pattern without a
+// slash matches a file's base name ("values-prod.yaml", "*.values.yaml");
+// one with a slash matches its whole slash path from the tree's root
+// ("envs/*/values.yaml"); both by path.Match. A chart's templates are
+// never read, whatever the patterns say.
+func WithValuesFiles(patterns ...string) PinOption {
+	return func(c *pinConfig) { c.valuesFiles = append(c.valuesFiles, patterns...) }
+}
+
+// WithImageFields names, in Argo CD Image Updater's syntax
+// ("frontend.image", "sidecars[0].image"), the fields of Helm values that
+// hold images. A field holding a string is a whole reference; one holding
+// a map has repository, registry, tag and digest as detection reads them,
+// and may lack the repository (an override file setting only image.tag)
+// when exactly one target is pinned. The fields replace detection in every
+// values tree (values files, HelmRelease spec.values, Application helm
+// values); they change nothing for containers, kustomizations and
+// helm.parameters.
+func WithImageFields(fields ...string) PinOption {
+	return func(c *pinConfig) { c.imageFields = append(c.imageFields, fields...) }
+}
+
+type pinConfig struct {
+	valuesFiles []string
+	imageFields []string
+	// manifest and values are the compiled field specs for manifests and
+	// for values files.
+	manifest, values []field
+}
+
+func newPinConfig(opts []PinOption) (*pinConfig, error) {
+	c := &pinConfig{manifest: defaultFields, values: valuesFileFields}
+	for _, o := range opts {
+		o(c)
+	}
+	for _, p := range c.valuesFiles {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			return nil, fmt.Errorf("values file pattern %q is not a path.Match pattern", p)
+		}
+	}
+	if len(c.imageFields) == 0 {
+		return c, nil
+	}
+	images := make([]imageField, len(c.imageFields))
+	for i, s := range c.imageFields {
+		f, err := parseImageField(s)
+		if err != nil {
+			return nil, err
+		}
+		images[i] = f
+	}
+	c.manifest, c.values = withImages(defaultFields, images), withImages(valuesFileFields, images)
+	return c, nil
+}
+
+func withImages(fields []field, images []imageField) []field {
+	out := slices.Clone(fields)
+	for i := range out {
+		if out[i].Form == FormHelmValues || out[i].Form == FormHelmValuesString {
+			out[i].images = images
+		}
+	}
+	return out
+}
+
+// namesValues reports whether a WithValuesFiles pattern names p.
+func (c *pinConfig) namesValues(p string) bool {
+	for _, pat := range c.valuesFiles {
+		name := p
+		if !strings.Contains(pat, "/") {
+			name = path.Base(p)
+		}
+		if ok, _ := path.Match(pat, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldsFor returns the field specs RewriteFile reads p with, having no
+// tree to find charts in.
+func (c *pinConfig) fieldsFor(p string) []field {
+	if c.namesValues(p) {
+		return c.values
+	}
+	return c.manifest
+}
+
+// imageField is a field named by WithImageFields.
+type imageField struct {
+	text string
+	path []pathElem
+}
+
+// pathElem is a key, or an index (key "", index >= 0).
+type pathElem struct {
+	key   string
+	index int
+}
+
+// parseImageField reads Argo CD Image Updater's key syntax: keys joined by
+// dots, each followed by any number of [N] indexes.
+func parseImageField(s string) (imageField, error) {
+	f := imageField{text: s}
+	bad := func(why string) (imageField, error) {
+		return imageField{}, fmt.Errorf("image field %q: %s; write keys joined by dots, with [N] for a list item, as in sidecars[0].image", s, why)
+	}
+	if s == "" {
+		return bad("empty")
+	}
+	for _, part := range strings.Split(s, ".") {
+		key, rest, hasIndex := strings.Cut(part, "[")
+		if key == "" {
+			return bad("empty key")
+		}
+		if strings.ContainsAny(key, "]") {
+			return bad("unexpected ]")
+		}
+		f.path = append(f.path, pathElem{key: key, index: -1})
+		for hasIndex {
+			idx, after, ok := strings.Cut(rest, "]")
+			n, err := strconv.Atoi(idx)
+			if !ok || err != nil || n < 0 || idx != strconv.Itoa(n) {
+				return bad("an index is not [N]")
+			}
+			f.path = append(f.path, pathElem{index: n})
+			if after == "" {
+				break
+			}
+			if !strings.HasPrefix(after, "[") {
+				return bad("text after an index")
+			}
+			rest = after[1:]
+		}
+	}
+	return f, nil
+}
+
+// resolve returns the node f names in root, and how many values its last
+// key has (more than one is ambiguous), or nil.
+func (f imageField) resolve(root *yaml.Node) (*yaml.Node, int) {
+	n, keys := root, 1
+	for _, e := range f.path {
+		d := deref(n)
+		if d == nil {
+			return nil, 0
+		}
+		switch {
+		case e.index >= 0:
+			if d.Kind != yaml.SequenceNode || e.index >= len(d.Content) {
+				return nil, 0
+			}
+			n, keys = d.Content[e.index], 1
+		default:
+			if d.Kind != yaml.MappingNode {
+				return nil, 0
+			}
+			vs := lookup(d, e.key)
+			if len(vs) == 0 {
+				return nil, 0
+			}
+			n, keys = vs[0], len(vs)
+		}
+	}
+	return n, keys
+}
+
+// layout tells how to read each file of a tree, by where it sits among
+// Helm charts (directories holding a Chart.yaml).
+type layout struct {
+	fsys  fs.FS
+	chart map[string]bool // directory -> holds a Chart.yaml
+}
+
+func newLayout(fsys fs.FS) *layout { return &layout{fsys: fsys, chart: map[string]bool{}} }
+
+// chartRoot returns the nearest directory at or above dir that holds a
+// Chart.yaml. Directory listings answer it, so it reads no file.
+func (l *layout) chartRoot(dir string) (string, bool) {
+	for d := dir; ; d = path.Dir(d) {
+		has, ok := l.chart[d]
+		if !ok {
+			entries, _ := fs.ReadDir(l.fsys, d)
+			has = slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return e.Name() == "Chart.yaml" && e.Type().IsRegular() })
+			l.chart[d] = has
+		}
+		if has {
+			return d, true
+		}
+		if d == "." || d == "/" {
+			return "", false
+		}
+	}
+}
+
+// inChart returns p's path relative to its chart's root.
+func (l *layout) inChart(p string) (string, bool) {
+	root, ok := l.chartRoot(path.Dir(p))
+	if !ok {
+		return "", false
+	}
+	if root == "." {
+		return p, true
+	}
+	return strings.TrimPrefix(p, root+"/"), true
+}
+
+// template reports whether p lies in a chart's templates directory: Go
+// templates, which are not YAML until Helm renders them.
+func (l *layout) template(p string) bool {
+	rel, ok := l.inChart(p)
+	return ok && strings.HasPrefix(rel, "templates/")
+}
+
+// templated reports whether a file of a chart is a Go template outside
+// its templates directory: it holds {{ and does not parse as YAML.
+func (l *layout) templated(p string, data []byte) bool {
+	if _, ok := l.inChart(p); !ok || !bytes.Contains(data, []byte("{{")) {
+		return false
+	}
+	_, err := decodeAll(data)
+	return err != nil
+}
+
+// fields returns the field specs to read the manifest file p with, or
+// false when no image is to be read in it: a chart's templates and its
+// Chart.yaml.
+func (l *layout) fields(p string, c *pinConfig) ([]field, bool) {
+	if rel, ok := l.inChart(p); ok {
+		if strings.HasPrefix(rel, "templates/") || rel == "Chart.yaml" {
+			return nil, false
+		}
+		if !strings.Contains(rel, "/") && isValuesName(rel) {
+			return c.values, true
+		}
+	}
+	return c.fieldsFor(p), true
+}
+
+func isValuesName(base string) bool {
+	yamlOK, _ := path.Match("values*.yaml", base)
+	ymlOK, _ := path.Match("values*.yml", base)
+	return yamlOK || ymlOK
+}
+
+// valuesTree is a Helm values tree that image sites lie in.
+type valuesTree struct {
+	root     *yaml.Node
+	at       string    // the field spec's path, for messages
+	global   string    // global.imageRegistry, when set
+	explicit bool      // the site is named by an image field
+	embed    *embedded // nil when the tree's nodes are the file's own
+	// err says, on a FormHelmValuesString site, why its text is not a
+	// values tree the writer can work in.
+	err error
+}
+
+// embedded is the text of a string in the file, parsed as YAML.
+type embedded struct {
+	block *yaml.Node // the string in the file
+	src   *source    // its text
+	// why is non-nil when positions in the text cannot be mapped to the
+	// file's bytes: the string is not a literal block scalar, or an alias.
+	why error
+}
+
+// expand wraps a site callback so that values trees and helm.parameters
+// lists yield the image sites in them instead of themselves: reading and
+// writing only ever see images.
+func expand(p string, aliases bool, fn func(site) error) func(site) error {
+	return func(st site) error {
+		switch st.field.Form {
+		case FormHelmValues:
+			root := deref(st.node)
+			if root == nil || root.Kind != yaml.MappingNode {
+				return nil
+			}
+			return valuesSites(p, &valuesTree{root: root, at: st.field.Path}, aliases, st.field.images, fn)
+		case FormHelmValuesString:
+			tree, inner, ok := parseValuesString(st)
+			switch {
+			case !ok:
+				return nil
+			case tree.err != nil:
+				st.values = tree
+				return fn(st) // for the writer to refuse
+			}
+			return valuesSites(p, tree, inner, st.field.images, fn)
+		case FormHelmParameters:
+			return parameterSites(st, fn)
+		}
+		return fn(st)
+	}
+}
+
+func valuesSites(p string, tree *valuesTree, aliases bool, images []imageField, fn func(site) error) error {
+	if g := deref(single(tree.root, "global")); g != nil && g.Kind == yaml.MappingNode {
+		tree.global = scalarValue(g, "imageRegistry")
+	}
+	if images == nil {
+		return sites(p, tree.root, aliases, helmImageFields, func(st site) error {
+			st.values = tree
+			return fn(st)
+		})
+	}
+	named := *tree
+	named.explicit = true
+	seen := map[*yaml.Node]bool{}
+	for _, f := range images {
+		n, keys := f.resolve(tree.root)
+		if n == nil || seen[n] {
+			continue
+		}
+		seen[n] = true
+		if err := fn(site{field: imageFieldSite, node: n, keys: keys, values: &named}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseValuesString reads the values document a string holds. It reports
+// false when there is nothing to read: not a string, empty, or not a map.
+func parseValuesString(st site) (tree *valuesTree, aliases, ok bool) {
+	n := deref(st.node)
+	if n == nil || n.Kind != yaml.ScalarNode || strings.TrimSpace(n.Value) == "" {
+		return nil, false, false
+	}
+	data := []byte(n.Value)
+	emb := &embedded{block: n, src: newSource(data)}
+	switch {
+	case st.node.Kind == yaml.AliasNode:
+		emb.why = fmt.Errorf("the values are a YAML alias (*%s); write them in place to have images in them pinned", st.node.Value)
+	case n.Style&yaml.LiteralStyle == 0:
+		emb.why = errors.New("the values string is not a literal block scalar (|); write it as one to have images in it pinned")
+	}
+	tree = &valuesTree{at: st.field.Path, embed: emb}
+	docs, err := decodeAll(data)
+	switch {
+	case err != nil:
+		tree.err = fmt.Errorf("values string does not parse as YAML: %w", err)
+		return tree, false, true
+	case len(docs) > 1:
+		tree.err = fmt.Errorf("values string holds %d YAML documents, not one", len(docs))
+		return tree, false, true
+	case len(docs) == 0 || len(docs[0].Content) == 0 || docs[0].Content[0].Kind != yaml.MappingNode:
+		return nil, false, false
+	}
+	if aliases = hasAlias(docs[0]); aliases {
+		if err := checkAliases(docs[0]); err != nil {
+			tree.err = fmt.Errorf("values string: %w", err)
+			return tree, false, true
+		}
+	}
+	tree.root = docs[0].Content[0]
+	return tree, aliases, true
+}
+
+// paramImage is an image a helm.parameters list sets: the items (maps of
+// name and value) that write it.
+type paramImage struct {
+	name                        string // of the tag parameter, or of the whole-reference one
+	whole                       *yaml.Node
+	tag, repo, registry, digest *yaml.Node
+	dup                         string // a name given twice
+}
+
+// parameterSites yields each image of a helm.parameters list.
+func parameterSites(st site, fn func(site) error) error {
+	seq := deref(st.node)
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return nil
+	}
+	byName, count := map[string]*yaml.Node{}, map[string]int{}
+	var items []*yaml.Node
+	for _, c := range seq.Content {
+		m := deref(c)
+		if m == nil || m.Kind != yaml.MappingNode || scalarValue(m, "name") == "" {
+			continue
+		}
+		name := scalarValue(m, "name")
+		items = append(items, m)
+		byName[name] = m
+		count[name]++
+	}
+	for _, m := range items {
+		name := scalarValue(m, "name")
+		pi := &paramImage{name: name}
+		names := []string{name}
+		switch {
+		case name == "tag" || strings.HasSuffix(name, ".tag"):
+			prefix := strings.TrimSuffix(name, "tag")
+			pi.tag, pi.registry, pi.digest = m, byName[prefix+"registry"], byName[prefix+"digest"]
+			pi.repo = byName[prefix+"repository"]
+			names = append(names, prefix+"repository", prefix+"registry", prefix+"digest")
+			if pi.repo == nil {
+				pi.repo = byName[prefix+"name"]
+				names[1] = prefix + "name"
+			}
+			if pi.repo == nil {
+				continue
+			}
+		case name == "image" || strings.HasSuffix(name, ".image"):
+			pi.whole = m
+		default:
+			continue
+		}
+		for _, n := range names {
+			if count[n] > 1 {
+				pi.dup = n
+			}
+		}
+		if err := fn(site{field: parameterSite, node: m, keys: 1, param: pi}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// paramValue is the value of a parameter item, "" when absent or not a scalar.
+func paramValue(m *yaml.Node) string {
+	if m == nil {
+		return ""
+	}
+	return scalarValue(m, "value")
+}
+
+// helmImage is an image in a values tree, as written.
+type helmImage struct {
+	node  *yaml.Node // the string, or the map
+	whole bool       // a string holding the whole reference
+	// A map's values, nil when absent; repoKey is "repository", or "name"
+	// in an image map without one.
+	registry, repository, tag, digest *yaml.Node
+	repoKey                           string
+	bad                               string // why the map cannot be pinned
+}
+
+// readHelmImage reads the image at a site in a values tree.
+func readHelmImage(st site) (helmImage, bool) {
+	n := deref(st.node)
+	if n == nil {
+		return helmImage{}, false
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if st.field.Form != FormHelmImage || n.ShortTag() != "!!str" || strings.TrimSpace(n.Value) == "" {
+			return helmImage{}, false
+		}
+		return helmImage{node: n, whole: true}, true
+	case yaml.MappingNode:
+	default:
+		return helmImage{}, false
+	}
+	img := helmImage{node: n, repoKey: "repository"}
+	get := func(key string) *yaml.Node {
+		vs := lookup(n, key)
+		switch {
+		case len(vs) == 0:
+			return nil
+		case len(vs) > 1 && img.bad == "":
+			img.bad = fmt.Sprintf("has %d %s keys; refusing to guess which one counts", len(vs), key)
+		case vs[0].Kind != yaml.ScalarNode && img.bad == "":
+			img.bad = key + " is not a scalar but an alias or a collection; write the value in place to have it pinned"
+		}
+		return vs[0]
+	}
+	img.repository = get("repository")
+	if img.repository == nil && st.field.Form == FormHelmImage {
+		img.repository, img.repoKey = get("name"), "name"
+	}
+	img.registry, img.tag, img.digest = get("registry"), get("tag"), get("digest")
+	explicit := st.values != nil && st.values.explicit
+	switch {
+	case explicit:
+		return img, img.repository != nil || img.tag != nil || img.digest != nil
+	case img.repository == nil || scalarText(img.repository) == "":
+		return helmImage{}, false
+	case st.field.Form == FormHelmImageMap && img.registry == nil && img.tag == nil && img.digest == nil:
+		return helmImage{}, false
+	}
+	return img, true
+}
+
+// scalarText is the value of a scalar, looking through aliases; "" for
+// anything else.
+func scalarText(n *yaml.Node) string {
+	if d := deref(n); d != nil && d.Kind == yaml.ScalarNode {
+		return d.Value
+	}
+	return ""
+}
+
+// repos returns the repository a map names, and another when the tree's
+// global.imageRegistry would change it.
+func (img helmImage) repos(tree *valuesTree) (own, alt string) {
+	reg, repo := scalarText(img.registry), scalarText(img.repository)
+	own = joinRepo(reg, repo)
+	if tree != nil && tree.global != "" && tree.global != reg && repo != "" {
+		alt = joinRepo(tree.global, repo)
+	}
+	return own, alt
+}
+
+// tagDigest returns the tag and digest a map pins: its tag (which may be
+// tag@digest, Argo CD Image Updater's form) and its digest, which wins.
+func (img helmImage) tagDigest() (tag, digest string) {
+	tag, digest = splitTag(scalarText(img.tag))
+	if d := scalarText(img.digest); d != "" {
+		digest = d
+	}
+	return tag, digest
+}
+
+func joinRepo(registry, repository string) string {
+	if registry == "" {
+		return repository
+	}
+	return strings.TrimSuffix(registry, "/") + "/" + repository
+}
+
+// splitTag cuts a tag value of the form tag@digest.
+func splitTag(v string) (tag, digest string) {
+	tag, digest, _ = strings.Cut(strings.TrimSpace(v), "@")
+	return tag, digest
+}
+
+// helmRef reads the reference at a site of the Helm and Argo CD forms.
+func helmRef(p string, st site) (Ref, bool) {
+	switch st.field.Form {
+	case FormHelmImage, FormHelmImageMap:
+		if st.keys != 1 || st.node.Kind == yaml.AliasNode {
+			return Ref{}, false
+		}
+		img, ok := readHelmImage(st)
+		if !ok || img.bad != "" {
+			return Ref{}, false
+		}
+		if img.whole {
+			return wholeRef(p, KindHelmValues, img.node.Value)
+		}
+		own, _ := img.repos(st.values)
+		tag, digest := img.tagDigest()
+		return mapRef(p, KindHelmValues, own, tag, digest)
+	case formHelmParameter:
+		pi := st.param
+		if pi.whole != nil {
+			return wholeRef(p, KindHelmParameter, paramValue(pi.whole))
+		}
+		tag, digest := splitTag(paramValue(pi.tag))
+		if d := paramValue(pi.digest); d != "" {
+			digest = d
+		}
+		return mapRef(p, KindHelmParameter, joinRepo(paramValue(pi.registry), paramValue(pi.repo)), tag, digest)
+	case FormArgoKustomizeImage:
+		n := deref(st.node)
+		if n == nil || n.Kind != yaml.ScalarNode {
+			return Ref{}, false
+		}
+		from, image := cutArgoImage(n.Value)
+		r, ok := wholeRef(p, KindArgoKustomize, image)
+		if c, okFrom := ref.Canonical(from); ok && from != "" && okFrom && c != r.Repo {
+			r.Replaces = c
+		}
+		r.Value = strings.TrimSpace(n.Value)
+		return r, ok
+	}
+	return Ref{}, false
+}
+
+func wholeRef(p, kind, v string) (Ref, bool) {
+	if strings.TrimSpace(v) == "" {
+		return Ref{}, false
+	}
+	r, ok := parseImage(v)
+	r.File, r.Kind = p, kind
+	return r, ok
+}
+
+func mapRef(p, kind, repo, tag, digest string) (Ref, bool) {
+	canonical, ok := ref.Canonical(repo)
+	if !ok {
+		return Ref{}, false
+	}
+	return Ref{File: p, Kind: kind, Repo: canonical, Tag: tag, Digest: digest,
+		Value: ref.Ref{Repo: repo, Tag: tag, Digest: digest}.String()}, true
+}
+
+// cutArgoImage splits an Argo CD kustomize image, [name=]image.
+func cutArgoImage(v string) (from, image string) {
+	if f, img, ok := strings.Cut(v, "="); ok {
+		return strings.TrimSpace(f), img
+	}
+	return "", v
+}
+
+// templatedFile is templated for a file read from fsys.
+func (l *layout) templatedFile(fsys fs.FS, p string) bool {
+	data, err := fs.ReadFile(fsys, p)
+	return err == nil && l.templated(p, data)
+}
