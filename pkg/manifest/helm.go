@@ -31,13 +31,14 @@ const (
 	// (or name), with registry, tag and digest optional.
 	FormHelmImage
 	// FormHelmImageMap is, in a values tree, any other map that has a
-	// repository and at least one of registry, tag and digest, such as
-	// podinfo's redis: {repository, tag}.
+	// repository (or an image string) and at least one of registry, tag
+	// and digest, such as podinfo's redis: {repository, tag}.
 	FormHelmImageMap
 	// FormHelmParameters is Argo CD's helm.parameters list of {name,
-	// value}. An image in it is a P.tag parameter beside a P.repository or
-	// P.name one (P.registry and P.digest optional), or an image or
-	// P.image parameter holding a whole reference.
+	// value}. An image in it is a P.tag parameter beside a P.repository,
+	// P.image or P.name one (P.registry and P.digest optional), or an
+	// image or P.image parameter, with no such siblings, holding a whole
+	// reference.
 	FormHelmParameters
 	// FormArgoKustomizeImage is an entry of Argo CD's kustomize.images
 	// list: [name=]newName[:tag][@digest].
@@ -71,10 +72,14 @@ var ArgoSourceFiles = []string{".argocd-source.yaml", ".argocd-source-*.yaml"}
 //
 // In a values tree, unless [WithImageFields] names the fields, an image is
 //
-//   - the value of an image key at any depth: a string, read as a
-//     reference, or a map with a repository (or, lacking one, a name);
+//   - the value of an image key at any depth: a string, read as a whole
+//     reference unless its map has a repository, registry, tag or digest;
+//     or a map with a repository (lacking one, a name);
 //   - any other map with a repository string and at least one of
-//     registry, tag and digest (images.<name>, podinfo's redis:).
+//     registry, tag and digest (images.<name>, podinfo's redis:);
+//   - a map with an image string and at least one of registry, tag and
+//     digest, the image string being the repository (ingress-nginx's
+//     controller.image, argo-cd's redis-ha.exporter).
 //
 // A map's repository is registry/repository when it has a non-empty
 // registry. When the tree sets global.imageRegistry, charts disagree on
@@ -383,7 +388,8 @@ type valuesTree struct {
 	embed    *embedded // nil when the tree's nodes are the file's own
 	// err says, on a FormHelmValuesString site, why its text is not a
 	// values tree the writer can work in.
-	err error
+	err     error
+	parents map[*yaml.Node]*yaml.Node // see parentOf
 }
 
 // embedded is the text of a string in the file, parsed as YAML.
@@ -522,16 +528,21 @@ func parameterSites(st site, fn func(site) error) error {
 		case name == "tag" || strings.HasSuffix(name, ".tag"):
 			prefix := strings.TrimSuffix(name, "tag")
 			pi.tag, pi.registry, pi.digest = m, byName[prefix+"registry"], byName[prefix+"digest"]
-			pi.repo = byName[prefix+"repository"]
-			names = append(names, prefix+"repository", prefix+"registry", prefix+"digest")
-			if pi.repo == nil {
-				pi.repo = byName[prefix+"name"]
-				names[1] = prefix + "name"
+			names = append(names, prefix+"registry", prefix+"digest")
+			for _, k := range []string{"repository", "image", "name"} {
+				if pi.repo = byName[prefix+k]; pi.repo != nil {
+					names = append(names, prefix+k)
+					break
+				}
 			}
 			if pi.repo == nil {
 				continue
 			}
 		case name == "image" || strings.HasSuffix(name, ".image"):
+			prefix := strings.TrimSuffix(name, "image")
+			if slices.ContainsFunc([]string{"repository", "registry", "tag", "digest"}, func(k string) bool { return byName[prefix+k] != nil }) {
+				continue // the repository of the P.tag group
+			}
 			pi.whole = m
 		default:
 			continue
@@ -578,6 +589,10 @@ func readHelmImage(st site) (helmImage, bool) {
 		if st.field.Form != FormHelmImage || n.ShortTag() != "!!str" || strings.TrimSpace(n.Value) == "" {
 			return helmImage{}, false
 		}
+		if st.values != nil && hasImageKeys(st.values.parentOf(st.node)) {
+			// A repository beside its tag: the map it is in is the image.
+			return helmImage{}, false
+		}
 		return helmImage{node: n, whole: true}, true
 	case yaml.MappingNode:
 	default:
@@ -596,21 +611,60 @@ func readHelmImage(st site) (helmImage, bool) {
 		}
 		return vs[0]
 	}
+	img.registry, img.tag, img.digest = get("registry"), get("tag"), get("digest")
+	beside := img.registry != nil || img.tag != nil || img.digest != nil
 	img.repository = get("repository")
+	if v := deref(single(n, "image")); img.repository == nil && beside && v != nil && v.Kind == yaml.ScalarNode {
+		// ingress-nginx's {registry, image, tag, digest}; argo-cd's
+		// redis-ha exporter {image, tag}.
+		img.repository, img.repoKey = get("image"), "image"
+	}
 	if img.repository == nil && st.field.Form == FormHelmImage {
 		img.repository, img.repoKey = get("name"), "name"
 	}
-	img.registry, img.tag, img.digest = get("registry"), get("tag"), get("digest")
 	explicit := st.values != nil && st.values.explicit
 	switch {
 	case explicit:
-		return img, img.repository != nil || img.tag != nil || img.digest != nil
+		return img, img.repository != nil || beside
 	case img.repository == nil || scalarText(img.repository) == "":
 		return helmImage{}, false
-	case st.field.Form == FormHelmImageMap && img.registry == nil && img.tag == nil && img.digest == nil:
+	case st.field.Form == FormHelmImageMap && !beside:
 		return helmImage{}, false
 	}
 	return img, true
+}
+
+// hasImageKeys reports whether m is a map with a key that only an image
+// map has beside its image: repository, registry, tag or digest.
+func hasImageKeys(m *yaml.Node) bool {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return false
+	}
+	for _, k := range []string{"repository", "registry", "tag", "digest"} {
+		if len(lookup(m, k)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// parentOf returns the collection n is in, in the tree as written.
+func (tree *valuesTree) parentOf(n *yaml.Node) *yaml.Node {
+	if tree.parents == nil {
+		tree.parents = map[*yaml.Node]*yaml.Node{}
+		var walk func(m *yaml.Node)
+		walk = func(m *yaml.Node) {
+			for i, c := range m.Content {
+				if m.Kind == yaml.MappingNode && i%2 == 0 {
+					continue
+				}
+				tree.parents[c] = m
+				walk(c)
+			}
+		}
+		walk(tree.root)
+	}
+	return tree.parents[n]
 }
 
 // scalarText is the value of a scalar, looking through aliases; "" for
