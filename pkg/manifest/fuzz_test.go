@@ -140,3 +140,64 @@ func parseCorpusFile(data []byte) ([]byte, bool, error) {
 	}
 	return []byte(s), k, nil
 }
+
+// FuzzRewriteValues is FuzzRewrite for Helm values and Argo CD sources:
+// values files (values true) and manifests holding values (a HelmRelease's
+// spec.values, an Application's helm values string), whose rewriting may
+// insert a tag line and maps positions inside literal block scalars.
+func FuzzRewriteValues(f *testing.F) {
+	for _, tc := range helmCases {
+		data, err := os.ReadFile(filepath.Join(helmDir, tc.dir, "input.yaml"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, tc.values)
+	}
+	addCorpus(f, "../../testdata/fuzz/FuzzRewriteValues")
+
+	targets := []Target{hello, nginx, e2e, podinfo, fluxRedis, ingressNginx, sealed, dex, exporter, argocd, bitnamiNginx, flagBool}
+	f.Fuzz(func(t *testing.T, data []byte, values bool) {
+		file, opts := "apps/app.yaml", []PinOption(nil)
+		if values {
+			file, opts = "values.yaml", []PinOption{WithValuesFiles("values.yaml")}
+		}
+		out, changes, err := RewriteFile(file, data, targets, opts...)
+		if err != nil {
+			return
+		}
+		if _, err := decodeAll(out); err != nil {
+			t.Fatalf("output does not parse: %v\n%q", err, out)
+		}
+		edited := false
+		for _, c := range changes {
+			edited = edited || c.Old != c.New
+		}
+		if !edited && !bytes.Equal(out, data) {
+			t.Fatalf("no reference changed but the bytes did:\n%q\n%q", data, out)
+		}
+		again, changes2, err := RewriteFile(file, out, targets, opts...)
+		if err != nil {
+			t.Fatalf("second pass: %v\n%q", err, out)
+		}
+		if !bytes.Equal(again, out) || len(changes2) != len(changes) {
+			t.Fatalf("second pass is not a no-op:\n%q\n%q", out, again)
+		}
+		in, got := splitLines(data), splitLines(out)
+		if len(in)*len(got) > 1<<20 {
+			return // too big for the quadratic diff; the checks above still ran
+		}
+		removed, added := lineDiff(in, got)
+		for _, l := range added {
+			ok := false
+			for _, tg := range targets {
+				ok = ok || strings.Contains(l, tg.Digest) || strings.Contains(l, tg.Tag)
+			}
+			if !ok {
+				t.Fatalf("line added without a pinned value: %q", l)
+			}
+		}
+		if len(removed) > len(added) {
+			t.Fatalf("%d lines removed, %d added", len(removed), len(added))
+		}
+	})
+}

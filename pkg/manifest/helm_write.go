@@ -188,7 +188,7 @@ func (s *scanner) helmImage(st site) error {
 	if t == nil || err != nil {
 		return err
 	}
-	what := tree.name(img.node)
+	what := tree.name(st.node)
 	switch {
 	case st.node.Kind == yaml.AliasNode:
 		return s.errorf(loc.line(st.node), "%s: image map *%s is a YAML alias; write it in place to have it pinned", what, st.node.Value)
@@ -213,7 +213,7 @@ func (s *scanner) mapTarget(img helmImage, tree *valuesTree, loc locator) (*targ
 		if len(s.targets) == 1 {
 			return &s.targets[0], s.targets[0].Repo, nil
 		}
-		return nil, "", s.errorf(loc.line(img.node), "%s has no %s, and %d images are being pinned; pin one at a time to say which it is", tree.name(img.node), img.repoKey, len(s.targets))
+		return nil, "", s.errorf(loc.line(img.node), "%s has no repository, and %d images are being pinned; pin one at a time to say which it is", tree.name(img.node), len(s.targets))
 	}
 	own, alt := img.repos(tree)
 	t := matchRepo(s.targets, own)
