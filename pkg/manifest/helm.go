@@ -192,7 +192,7 @@ func newPinConfig(opts []PinOption) (*pinConfig, error) {
 func withImages(fields []field, images []imageField) []field {
 	out := slices.Clone(fields)
 	for i := range out {
-		if out[i].Form == FormHelmValues || out[i].Form == FormHelmValuesString {
+		if out[i].Form == FormHelmValues || out[i].Form == FormHelmValuesString || out[i].Form == FormHelmParameters {
 			out[i].images = images
 		}
 	}
@@ -383,7 +383,7 @@ func isValuesName(base string) bool {
 type valuesTree struct {
 	root     *yaml.Node
 	at       string    // the field spec's path, for messages
-	global   string    // global.imageRegistry, when set
+	global   string    // global.imageRegistry (or global.image.registry), when set
 	explicit bool      // the site is named by an image field
 	embed    *embedded // nil when the tree's nodes are the file's own
 	// err says, on a FormHelmValuesString site, why its text is not a
@@ -424,7 +424,7 @@ func expand(p string, aliases bool, fn func(site) error) func(site) error {
 			}
 			return valuesSites(p, tree, inner, st.field.images, fn)
 		case FormHelmParameters:
-			return parameterSites(st, fn)
+			return parameterSites(st, st.field.images, fn)
 		}
 		return fn(st)
 	}
@@ -433,6 +433,9 @@ func expand(p string, aliases bool, fn func(site) error) func(site) error {
 func valuesSites(p string, tree *valuesTree, aliases bool, images []imageField, fn func(site) error) error {
 	if g := deref(single(tree.root, "global")); g != nil && g.Kind == yaml.MappingNode {
 		tree.global = scalarValue(g, "imageRegistry")
+		if gi := deref(single(g, "image")); tree.global == "" && gi != nil && gi.Kind == yaml.MappingNode {
+			tree.global = scalarValue(gi, "registry") // ingress-nginx
+		}
 	}
 	if images == nil {
 		return sites(p, tree.root, aliases, helmImageFields, func(st site) error {
@@ -500,10 +503,13 @@ type paramImage struct {
 	whole                       *yaml.Node
 	tag, repo, registry, digest *yaml.Node
 	dup                         string // a name given twice
+	field                       bool   // P is an image field
 }
 
-// parameterSites yields each image of a helm.parameters list.
-func parameterSites(st site, fn func(site) error) error {
+// parameterSites yields each image of a helm.parameters list. With image
+// fields, a P.tag parameter without a repository beside it is an image
+// too when P is one of the fields: it overrides the tag of that field.
+func parameterSites(st site, images []imageField, fn func(site) error) error {
 	seq := deref(st.node)
 	if seq == nil || seq.Kind != yaml.SequenceNode {
 		return nil
@@ -535,9 +541,11 @@ func parameterSites(st site, fn func(site) error) error {
 					break
 				}
 			}
-			if pi.repo == nil {
+			named := slices.ContainsFunc(images, func(f imageField) bool { return f.text+"." == prefix })
+			if pi.repo == nil && !named {
 				continue
 			}
+			pi.field = named
 		case name == "image" || strings.HasSuffix(name, ".image"):
 			prefix := strings.TrimSuffix(name, "image")
 			if slices.ContainsFunc([]string{"repository", "registry", "tag", "digest"}, func(k string) bool { return byName[prefix+k] != nil }) {
@@ -612,6 +620,9 @@ func readHelmImage(st site) (helmImage, bool) {
 		return vs[0]
 	}
 	img.registry, img.tag, img.digest = get("registry"), get("tag"), get("digest")
+	if img.tag == nil {
+		img.tag = get("imageTag") // elastic's charts: image: repo, imageTag: 8.5.1
+	}
 	beside := img.registry != nil || img.tag != nil || img.digest != nil
 	img.repository = get("repository")
 	if v := deref(single(n, "image")); img.repository == nil && beside && v != nil && v.Kind == yaml.ScalarNode {
@@ -635,12 +646,12 @@ func readHelmImage(st site) (helmImage, bool) {
 }
 
 // hasImageKeys reports whether m is a map with a key that only an image
-// map has beside its image: repository, registry, tag or digest.
+// map has beside its image: repository, registry, tag (imageTag) or digest.
 func hasImageKeys(m *yaml.Node) bool {
 	if m == nil || m.Kind != yaml.MappingNode {
 		return false
 	}
-	for _, k := range []string{"repository", "registry", "tag", "digest"} {
+	for _, k := range []string{"repository", "registry", "tag", "imageTag", "digest"} {
 		if len(lookup(m, k)) > 0 {
 			return true
 		}
@@ -677,14 +688,33 @@ func scalarText(n *yaml.Node) string {
 }
 
 // repos returns the repository a map names, and another when the tree's
-// global.imageRegistry would change it.
+// global registry may replace the map's own. Charts agree that a global
+// registry is the registry of a map without one (unless its repository
+// names a host), and disagree when the map has one: Bitnami's
+// common.images.image lets the global win, ingress-nginx's merge lets the
+// map win.
 func (img helmImage) repos(tree *valuesTree) (own, alt string) {
 	reg, repo := scalarText(img.registry), scalarText(img.repository)
-	own = joinRepo(reg, repo)
-	if tree != nil && tree.global != "" && tree.global != reg && repo != "" {
-		alt = joinRepo(tree.global, repo)
+	global := ""
+	if tree != nil {
+		global = tree.global
 	}
-	return own, alt
+	switch {
+	case global == "" || repo == "":
+		return joinRepo(reg, repo), ""
+	case reg == "" && !hasHost(repo):
+		return joinRepo(global, repo), ""
+	case reg != "" && reg != global:
+		return joinRepo(reg, repo), joinRepo(global, repo)
+	}
+	return joinRepo(reg, repo), ""
+}
+
+// hasHost reports whether a repository as written starts with a registry
+// host, as the container runtimes read it.
+func hasHost(repo string) bool {
+	first, _, ok := strings.Cut(repo, "/")
+	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
 }
 
 // tagDigest returns the tag and digest a map pins: its tag (which may be
@@ -736,6 +766,9 @@ func helmRef(p string, st site) (Ref, bool) {
 		if d := paramValue(pi.digest); d != "" {
 			digest = d
 		}
+		if pi.repo == nil {
+			return Ref{}, false // the repository is in the chart
+		}
 		return mapRef(p, KindHelmParameter, joinRepo(paramValue(pi.registry), paramValue(pi.repo)), tag, digest)
 	case FormArgoKustomizeImage:
 		n := deref(st.node)
@@ -783,4 +816,21 @@ func cutArgoImage(v string) (from, image string) {
 func (l *layout) templatedFile(fsys fs.FS, p string) bool {
 	data, err := fs.ReadFile(fsys, p)
 	return err == nil && l.templated(p, data)
+}
+
+// sameEmbeddedShape is sameShape for two versions of a literal block
+// scalar that held a values document, as Argo CD's helm.values does.
+func sameEmbeddedShape(a, b *yaml.Node, at string) error {
+	if a.Value == b.Value || a.Style&yaml.LiteralStyle == 0 {
+		return nil
+	}
+	before, err := decodeAll([]byte(a.Value))
+	if err != nil || len(before) != 1 || len(before[0].Content) == 0 || before[0].Content[0].Kind != yaml.MappingNode {
+		return nil // no values document: the rewriter did not work in it
+	}
+	after, err := decodeAll([]byte(b.Value))
+	if err != nil || len(after) != 1 {
+		return fmt.Errorf("%s: the values string no longer parses as one document", or(at, "document"))
+	}
+	return sameShape(before[0], after[0], at+"|")
 }

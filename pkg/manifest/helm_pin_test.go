@@ -11,7 +11,9 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/ferrycd/ferry/pkg/ref"
 	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // loadTree reads a directory of testdata into memory.
@@ -260,7 +262,8 @@ func TestRewriteHelmUnrelated(t *testing.T) {
 	for _, r := range refs {
 		values = append(values, r.Kind+" "+r.Value)
 	}
-	want := []string{"helm-values nginx:1.25", "helm-values busybox", "helm-values docker.io/library/busybox:1"}
+	// The global registry is the registry of a map without one.
+	want := []string{"helm-values nginx:1.25", "helm-values mirror.example.com/busybox", "helm-values docker.io/library/busybox:1"}
 	if diff := cmp.Diff(want, values); diff != "" {
 		t.Errorf("read (-want +got):\n%s", diff)
 	}
@@ -294,5 +297,110 @@ func TestParseImageField(t *testing.T) {
 		if diff := cmp.Diff(tc.want, f.path, cmp.AllowUnexported(pathElem{})); !tc.err && diff != "" {
 			t.Errorf("parseImageField(%q) (-want +got):\n%s", tc.in, diff)
 		}
+	}
+}
+
+// layoutsDir holds real env-repo layouts, each with a CASE saying which
+// images a deploy would pin (testdata/layouts/README.md).
+const layoutsDir = "../../testdata/layouts"
+
+// TestLayoutsHelm reads and pins every image that the CASE of each Helm,
+// HelmRelease and Argo CD layout lists, scoped as its --path, and checks
+// that the result validates (parses, builds, satisfies values.schema.json)
+// and that pinning again changes nothing.
+func TestLayoutsHelm(t *testing.T) {
+	// Where the layout needs more than detection, and why.
+	opts := map[string][]PinOption{
+		// The repository is only in the template; values.yaml and the
+		// .argocd-source.yaml parameter carry image.tag alone.
+		"argocd-source-helm": {WithImageFields("image")},
+	}
+	// Images a deploy scoped to the CASE's --path cannot reach, and why.
+	unreachable := map[string]string{
+		// The HelmRelease lives in apps/base, outside --path apps/production.
+		"helmrelease-flux-podinfo public.ecr.aws/docker/library/redis": "base outside --path",
+	}
+	// Files that make a deploy in scope fail, as any file that does not
+	// parse does; the layout is pinned again without them.
+	broken := map[string]string{
+		"argocd-source-kustomize": ".argocd-source-broken.yaml",
+	}
+	entries, err := os.ReadDir(layoutsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		var c struct {
+			Path   string   `yaml:"path"`
+			Kind   string   `yaml:"kind"`
+			Images []string `yaml:"images"`
+		}
+		data, err := os.ReadFile(filepath.Join(layoutsDir, e.Name(), "CASE"))
+		if err != nil {
+			continue
+		}
+		if err := yaml.Unmarshal(data, &c); err != nil {
+			t.Fatalf("%s/CASE: %v", e.Name(), err)
+		}
+		switch c.Kind {
+		case "helm-values", "helmrelease", "argocd-app", "argocd-source":
+		default:
+			continue
+		}
+		t.Run(e.Name(), func(t *testing.T) {
+			tree := loadTree(t, filepath.Join(layoutsDir, e.Name()))
+			if f := broken[e.Name()]; f != "" {
+				_, err := Pin(tree, c.Path, []Target{{Repo: c.Images[0], Digest: digestHello}})
+				if err == nil || !strings.Contains(err.Error(), "parsing "+f) {
+					t.Errorf("Pin = %v, want an error naming %s", err, f)
+				}
+				delete(tree, f)
+			}
+			refs, err := Images(tree, c.Path, opts[e.Name()]...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			read := map[string]bool{}
+			for _, r := range refs {
+				read[r.Repo] = true
+			}
+			for _, image := range c.Images {
+				canonical, _ := ref.Canonical(image)
+				why := unreachable[e.Name()+" "+image]
+				target := Target{Repo: image, Tag: "9.9.9", Digest: digestHello}
+				res, err := Pin(tree, c.Path, []Target{target}, opts[e.Name()]...)
+				if why != "" {
+					if !errors.Is(err, ErrNotReferenced) {
+						t.Errorf("%s (%s): Pin = %v, want ErrNotReferenced", image, why, err)
+					}
+					continue
+				}
+				if !read[canonical] && opts[e.Name()] == nil {
+					t.Errorf("Images(%s) does not list %s; it lists %v", c.Path, image, refs)
+				}
+				if err != nil {
+					t.Errorf("Pin %s: %v", image, err)
+					continue
+				}
+				pinned := fstest.MapFS{}
+				maps.Copy(pinned, tree)
+				var touched []string
+				for p, b := range res.Files {
+					pinned[p] = &fstest.MapFile{Data: b}
+					touched = append(touched, p)
+				}
+				if len(touched) == 0 {
+					t.Errorf("Pin %s changed no file", image)
+				}
+				slices.Sort(touched)
+				if err := Validate(t.Context(), pinned, touched); err != nil {
+					t.Errorf("Pin %s: the result does not validate: %v", image, err)
+				}
+				again, err := Pin(pinned, c.Path, []Target{target}, opts[e.Name()]...)
+				if err != nil || len(again.Files) != 0 {
+					t.Errorf("Pin %s again = %v, %v; want no change", image, again, err)
+				}
+			}
+		})
 	}
 }

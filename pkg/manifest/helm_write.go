@@ -117,6 +117,8 @@ func (tree *valuesTree) name(n *yaml.Node) string {
 	at := strings.ReplaceAll(tree.at, "/", ".")
 	p := keyPath(tree.root, n)
 	switch {
+	case at == "" && p == "":
+		return "values"
 	case at == "":
 		return p
 	case p == "":
@@ -373,6 +375,13 @@ func (s *scanner) helmParameter(st site) error {
 	}
 	eff := joinRepo(paramValue(pi.registry), paramValue(pi.repo))
 	t := matchRepo(s.targets, eff)
+	if pi.repo == nil {
+		// An image field's tag, its repository in the chart.
+		if len(s.targets) != 1 {
+			return s.errorf(st.node.Line, "helm parameter %s names no repository, and %d images are being pinned; pin one at a time to say which it is", pi.name, len(s.targets))
+		}
+		t, eff = &s.targets[0], s.targets[0].Repo
+	}
 	if t == nil {
 		return nil
 	}

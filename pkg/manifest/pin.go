@@ -18,6 +18,25 @@ import (
 // repository name must not pass as "nothing to do".
 var ErrNotReferenced = errors.New("image not referenced")
 
+// NotReferencedError names the targets Pin found nowhere under Dir. It
+// matches ErrNotReferenced.
+type NotReferencedError struct {
+	Dir   string
+	Repos []string // the targets' repositories, as given
+	Near  []string // values that would match but for capital letters
+}
+
+func (e *NotReferencedError) Error() string {
+	msg := fmt.Sprintf("%v under %s: %s", ErrNotReferenced, e.Dir, strings.Join(e.Repos, ", "))
+	if len(e.Near) > 0 {
+		msg += " (" + strings.Join(e.Near, "; ") + ")"
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrNotReferenced) true.
+func (e *NotReferencedError) Is(target error) bool { return target == ErrNotReferenced }
+
 // Result of pinning a tree.
 type Result struct {
 	Files   map[string][]byte // path -> new content, only files whose bytes changed
@@ -109,11 +128,7 @@ func Pin(fsys fs.FS, dir string, targets []Target, opts ...PinOption) (*Result, 
 		}
 	}
 	if len(missing) > 0 {
-		err := fmt.Errorf("%w under %s: %s", ErrNotReferenced, dir, strings.Join(missing, ", "))
-		if near := miscased(fsys, dir, missing); len(near) > 0 {
-			err = fmt.Errorf("%w (%s)", err, strings.Join(near, "; "))
-		}
-		return nil, err
+		return nil, &NotReferencedError{Dir: dir, Repos: missing, Near: miscased(fsys, dir, missing)}
 	}
 	return res, nil
 }
