@@ -39,6 +39,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test ./pkg/ref -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-20s}
 	$(GO) test ./pkg/ref -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $${FUZZTIME:-20s}
 	$(GO) test ./pkg/manifest -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./pkg/manifest -run '^$$' -fuzz '^FuzzRewriteValues$$' -fuzztime $${FUZZTIME:-20s}
 	$(GO) test ./pkg/audit -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-20s}
 
 e2e: ## run the end-to-end tests (pkg/ferry, pkg/cli, internal/e2e) against git http-backend and a local registry

@@ -2,13 +2,22 @@
 //
 // [RewriteFile] and [Pin] rewrite every reference to a target repository to
 // repo:tag@sha256:..., and [Images] reads them, wherever a [FieldSpec] of
-// [DefaultFieldSpecs] points; one walker serves both. Today that is two places:
+// [DefaultFieldSpecs] points; one walker serves both. Among them:
 //
 //   - the top-level images: list of kustomization files (kustomization.yaml,
 //     kustomization.yml, Kustomization), by setting newTag and digest on each
 //     entry whose effective name (newName, else name) is the target;
 //   - the image of every container and initContainer in documents of kind Pod,
 //     Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob.
+//
+// Helm values are data in the same table ([HelmFieldSpecs]): a chart's
+// values*.yaml (and the files [WithValuesFiles] names), a Flux HelmRelease's
+// spec.values, an Argo CD Application's helm valuesObject, values (a string,
+// pinned inside its literal block), parameters and kustomize images, and the
+// same fields of Argo CD's .argocd-source files. The walker expands a values
+// tree into the images in it, found by detection or at the fields
+// [WithImageFields] names, so history, diff and the rewriter see the same
+// images. A chart's templates are Go templates and are never read.
 //
 // The edit is byte-exact: the files are parsed only to find where each value
 // sits, and the new value is spliced into the original text. Comments, blank

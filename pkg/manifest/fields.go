@@ -146,7 +146,9 @@ type site struct {
 }
 
 // sites calls fn for each place one of fields points at in the document
-// root of file p, once per node even where aliases reach it again. Aliases
+// root of file p, once per node even where aliases reach it again. Values
+// trees and helm.parameters lists are not places themselves: fn gets the
+// images in them (see expand in helm.go). Aliases
 // are followed on the way; a walk over a document with aliases remembers
 // where it has been, so a crafted alias graph costs linear time (the
 // document's expanded size is checked before, see checkAliases).
