@@ -404,3 +404,30 @@ func TestLayoutsHelm(t *testing.T) {
 		})
 	}
 }
+
+// The rewriter's last check looks inside a values string too: only a tag
+// key may appear there, and the text must still be one document.
+func TestSameShapeInsideValuesString(t *testing.T) {
+	doc := func(values string) *yaml.Node {
+		docs, err := decodeAll([]byte("spec:\n  values: |\n" + values))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return docs[0]
+	}
+	before := doc("    image:\n      repository: r/x\n")
+	for _, tc := range []struct {
+		after, want string
+	}{
+		{"    image:\n      repository: r/x\n      tag: v1@" + digestHello + "\n", ""},
+		{"    image:\n      repository: 1.5\n", `!!str "r/x" became !!float "1.5"`},
+		{"    image:\n      repository: r/x\n      pullPolicy: Always\n", `key "pullPolicy" appeared`},
+		{"    image: r/x\n", "a map became a scalar"},
+		{"    image: [\n", "no longer parses"},
+	} {
+		err := sameShape(before, doc(tc.after), "")
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("sameShape(%q) = %v, want %q", tc.after, err, tc.want)
+		}
+	}
+}
