@@ -1,9 +1,11 @@
 package manifest
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,7 +17,7 @@ import (
 // kustomization images entry.
 type Ref struct {
 	File   string `json:"file"`
-	Kind   string `json:"kind"` // KindContainer or KindKustomization
+	Kind   string `json:"kind"` // KindContainer, KindKustomization or KindSetter
 	Repo   string `json:"name"` // canonical repository, e.g. index.docker.io/library/nginx
 	Tag    string `json:"tag,omitempty"`
 	Digest string `json:"digest,omitempty"`
@@ -26,8 +28,9 @@ type Ref struct {
 }
 
 // Images lists every image reference under dir, in path and file order. It
-// reads what Pin would rewrite (workload containers and initContainers,
-// kustomization images entries) and never fails on a file it cannot parse,
+// reads what Pin would rewrite (the fields of [DefaultFieldSpecs], those
+// that configurations files of kustomizations declare, and in files with
+// Flux setter markers the marked fields alone) and never fails on a file it cannot parse,
 // one too big to be a manifest, or a value that is not a reference: history
 // must show any past state, broken ones included. A file it cannot read is
 // an error: what it lists must not look complete when it is not.
@@ -35,8 +38,12 @@ func Images(fsys fs.FS, dir string) ([]Ref, error) {
 	if !fs.ValidPath(dir) {
 		return nil, fmt.Errorf("listing images: %q is not a slash path inside the tree", dir)
 	}
+	fieldsFor, err := treeFields(fsys, dir, false)
+	if err != nil {
+		return nil, err
+	}
 	var out []Ref
-	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -54,7 +61,7 @@ func Images(fsys fs.FS, dir string) ([]Ref, error) {
 		if err != nil {
 			return err
 		}
-		out = append(out, fileImages(p, data)...)
+		out = append(out, fileImages(p, data, fieldsFor(p))...)
 		return nil
 	})
 	return out, err
@@ -84,13 +91,22 @@ func Effective(refs []Ref) map[string]Ref {
 }
 
 // fileImages reads the references in one file through the same field specs
-// the rewriter uses. What cannot be read as a reference (a file that does
-// not parse, an aliased or duplicated image key, a value that is not a
-// reference) is left out: history shows broken states too.
-func fileImages(p string, data []byte) []Ref {
+// the rewriter uses (fields; nil: the defaults). What cannot be read as a
+// reference (a file that does not parse, an aliased or duplicated image key,
+// a value that is not a reference) is left out: history shows broken states
+// too.
+func fileImages(p string, data []byte, fields []field) []Ref {
 	docs, err := decodeAll(data)
 	if err != nil {
 		return nil
+	}
+	if fields == nil {
+		fields = defaultFields
+	}
+	table := fileFields(data, docs, fields)
+	var bound map[string]string
+	if bytes.Contains(data, []byte(setterKey)) {
+		bound = policyRepos(docs)
 	}
 	var out []Ref
 	for _, doc := range docs {
@@ -101,12 +117,22 @@ func fileImages(p string, data []byte) []Ref {
 		if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 			continue
 		}
-		_ = sites(p, doc.Content[0], aliases, defaultFields, func(st site) error {
+		var marked []lineRef
+		_ = sites(p, doc.Content[0], aliases, table, func(st site) error {
+			if st.field.Form == FormSetter {
+				marked = append(marked, setterRefs(p, st.node, bound)...)
+				return nil
+			}
 			if r, ok := siteRef(p, st); ok {
 				out = append(out, r)
 			}
 			return nil
 		})
+		// The walk meets a collection before those inside it.
+		slices.SortStableFunc(marked, func(a, b lineRef) int { return a.line - b.line })
+		for _, m := range marked {
+			out = append(out, m.Ref)
+		}
 	}
 	return out
 }

@@ -25,7 +25,12 @@ type Result struct {
 }
 
 // Pin rewrites every manifest (see [IsManifest]: *.yaml and *.yml in any
-// case, and kustomization files) under dir in fsys; see [RewriteFile]. dir is a slash path
+// case, and kustomization files) under dir in fsys; see [RewriteFile]. To
+// the fields of [DefaultFieldSpecs] it adds, for the files in a
+// kustomization's directory and below, the images field specs of the
+// configurations files that kustomization names (see treeFields); a
+// configurations file that is missing, leaves its kustomization's
+// directory or does not parse is an error. dir is a slash path
 // relative to the root of fsys, "." for the whole tree; a dir that leaves the
 // tree or passes through a symbolic link is refused.
 //
@@ -47,6 +52,10 @@ func Pin(fsys fs.FS, dir string, targets []Target) (*Result, error) {
 	if err := noSymlinkIn(fsys, dir); err != nil {
 		return nil, err
 	}
+	fieldsFor, err := treeFields(fsys, dir, true)
+	if err != nil {
+		return nil, fmt.Errorf("pinning images under %s: %w", dir, err)
+	}
 	res := &Result{Files: map[string][]byte{}}
 	err = fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -66,7 +75,7 @@ func Pin(fsys fs.FS, dir string, targets []Target) (*Result, error) {
 		if err != nil {
 			return err
 		}
-		out, changes, err := rewrite(p, data, ts)
+		out, changes, err := rewrite(p, data, ts, fieldsFor(p))
 		if err != nil {
 			return err
 		}
@@ -91,7 +100,8 @@ func Pin(fsys fs.FS, dir string, targets []Target) (*Result, error) {
 	}
 	if len(missing) > 0 {
 		err := fmt.Errorf("%w under %s: %s", ErrNotReferenced, dir, strings.Join(missing, ", "))
-		if near := miscased(fsys, dir, missing); len(near) > 0 {
+		near := append(miscased(fsys, dir, missing), markerHints(fsys, dir, ts, missing, fieldsFor)...)
+		if len(near) > 0 {
 			err = fmt.Errorf("%w (%s)", err, strings.Join(near, "; "))
 		}
 		return nil, err

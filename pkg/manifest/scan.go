@@ -14,15 +14,16 @@ import (
 
 // Kinds of [Change].
 const (
-	KindContainer     = "container"     // image of a container or initContainer
+	KindContainer     = "container"     // an image scalar: a container's (init, ephemeral), an image volume's, one a configurations file declares
 	KindKustomization = "kustomization" // entry of a kustomization's images list
+	KindSetter        = "setter"        // field(s) marked with a Flux setter marker
 )
 
 // Change is one rewritten (or already-correct) reference.
 type Change struct {
 	File string // slash path as given
 	Line int    // 1-based line of the scalar; for kustomization entries, the entry's first line
-	Kind string // KindContainer or KindKustomization
+	Kind string // KindContainer, KindKustomization or KindSetter
 	Repo string // Target.Repo it matched
 	// Old and New are the image the reference resolved to before and after.
 	// For kustomization entries they are the effective newName:newTag@digest,
@@ -53,11 +54,13 @@ func RewriteFile(path string, data []byte, targets []Target) ([]byte, []Change, 
 	if err != nil {
 		return nil, nil, err
 	}
-	return rewrite(path, data, ts)
+	return rewrite(path, data, ts, nil)
 }
 
-func rewrite(path string, data []byte, ts []target) ([]byte, []Change, error) {
-	found, err := scan(path, data, ts)
+// rewrite pins ts in one file, looking where fields point (nil: the
+// defaults).
+func rewrite(path string, data []byte, ts []target, fields []field) ([]byte, []Change, error) {
+	found, err := scan(path, data, ts, fields)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -76,7 +79,7 @@ func rewrite(path string, data []byte, ts []target) ([]byte, []Change, error) {
 	}
 	// The splice is checked, not trusted: the result must parse and every
 	// reference in it must now read as intended.
-	again, err := scan(path, out, ts)
+	again, err := scan(path, out, ts, fields)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: rewritten file does not check out, refusing it: %w", path, err)
 	}
@@ -103,9 +106,16 @@ type scanner struct {
 	src     *source
 	targets []target
 	found   []finding
+	table   []field           // nil: defaultFields
+	bound   map[string]string // policy -> repository, in a file with setter markers
 }
 
-func (s *scanner) fields() []field { return defaultFields }
+func (s *scanner) fields() []field {
+	if s.table == nil {
+		return defaultFields
+	}
+	return s.table
+}
 
 // site turns one place an image lives into a finding, when it refers to a
 // target.
@@ -123,6 +133,8 @@ func (s *scanner) site(st site) error {
 			return nil
 		}
 		return s.kustomizeEntry(e)
+	case FormSetter:
+		return s.setters(st.node)
 	default:
 		t := s.matchNode(st.node)
 		if t == nil {
@@ -135,8 +147,9 @@ func (s *scanner) site(st site) error {
 	}
 }
 
-// scan finds every reference to a target in data, in file order.
-func scan(path string, data []byte, ts []target) ([]finding, error) {
+// scan finds every reference to a target in data, in file order, where
+// fields point (nil: the defaults).
+func scan(path string, data []byte, ts []target, fields []field) ([]finding, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit for manifests", path, len(data), MaxFileSize)
 	}
@@ -149,7 +162,11 @@ func scan(path string, data []byte, ts []target) ([]finding, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", path, err)
 	}
-	s := &scanner{path: path, src: newSource(data), targets: ts}
+	s := &scanner{path: path, src: newSource(data), targets: ts, table: fields}
+	table := fileFields(data, docs, s.fields())
+	if slices.ContainsFunc(table, func(f field) bool { return f.Form == FormSetter }) {
+		s.bound = policyRepos(docs)
+	}
 	for _, doc := range docs {
 		aliases := hasAlias(doc)
 		if aliases {
@@ -160,7 +177,7 @@ func scan(path string, data []byte, ts []target) ([]finding, error) {
 		if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 			continue
 		}
-		if err := sites(path, doc.Content[0], aliases, s.fields(), s.site); err != nil {
+		if err := sites(path, doc.Content[0], aliases, table, s.site); err != nil {
 			return nil, err
 		}
 	}
