@@ -220,7 +220,7 @@ type visit struct {
 type walker struct {
 	f       *field
 	seen    map[seenKey]bool // sites reported
-	visited map[visit]bool      // nil when the document has no aliases
+	visited map[visit]bool   // nil when the document has no aliases
 	fn      func(site) error
 }
 
