@@ -117,21 +117,22 @@ func fileImages(p string, data []byte, fields []field) []Ref {
 		if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 			continue
 		}
-		var marked []lineRef
+		var refs []lineRef
 		_ = sites(p, doc.Content[0], aliases, table, func(st site) error {
 			if st.field.Form == FormSetter {
-				marked = append(marked, setterRefs(p, st.node, bound)...)
+				refs = append(refs, setterRefs(p, st.node, bound)...)
 				return nil
 			}
 			if r, ok := siteRef(p, st); ok {
-				out = append(out, r)
+				refs = append(refs, lineRef{st.node.Line, r})
 			}
 			return nil
 		})
-		// The walk meets a collection before those inside it.
-		slices.SortStableFunc(marked, func(a, b lineRef) int { return a.line - b.line })
-		for _, m := range marked {
-			out = append(out, m.Ref)
+		// Each field spec walks the document on its own, and the walk meets
+		// a collection before those inside it: put them in file order.
+		slices.SortStableFunc(refs, func(a, b lineRef) int { return a.line - b.line })
+		for _, r := range refs {
+			out = append(out, r.Ref)
 		}
 	}
 	return out
