@@ -327,19 +327,23 @@ func (s *scanner) setterGroup(c *yaml.Node, g *markerGroup) error {
 	if t == nil {
 		return nil
 	}
-	if canonical, ok := ref.Canonical(repo); derived && ok && canonical != t.canonical {
-		return s.errorf(g.first.Line, "field marked %s:%s is to be pinned to %s, but the image it belongs to is %s; mark the field naming it %s:name, or give the policy with its own image",
-			g.policy, partOf(g), t.Repo, repo, g.policy)
-	}
 	if repo == "" {
 		repo = t.Repo
 	}
-	fd := finding{change: Change{File: s.path, Line: g.first.Line, Kind: KindSetter, Repo: t.Repo}}
+	canonical, ok := ref.Canonical(repo)
+	if derived && ok && canonical != t.canonical {
+		return s.errorf(g.first.Line, "field marked %s:%s is to be pinned to %s, but the image it belongs to is %s; mark the field naming it %s:name, or give the policy with its own image",
+			g.policy, partOf(g), t.Repo, repo, g.policy)
+	}
+	// A repository named by a marked field (this group's :name, or the
+	// file's other markers of the policy) becomes the target's when it is
+	// another: those fields are rewritten to it.
 	newRepo := repo
+	if !derived && (!ok || canonical != t.canonical) {
+		newRepo = t.Repo
+	}
+	fd := finding{change: Change{File: s.path, Line: g.first.Line, Kind: KindSetter, Repo: t.Repo}}
 	if f := g.name; f != nil {
-		if canonical, ok := ref.Canonical(repo); !ok || canonical != t.canonical {
-			newRepo = t.Repo
-		}
 		if err := s.setMarked(&fd, *f, newRepo, t); err != nil {
 			return err
 		}
