@@ -135,7 +135,9 @@ func (g *orderGuard) check(ctx context.Context, changes []manifest.Change, targe
 				t = tt
 			}
 		}
-		if old == "" || old == t.Digest || seen[c.Repo+old] {
+		// A placeholder or malformed digest (repo@sha256:1111) names no
+		// build to compare with.
+		if old == "" || old == t.Digest || seen[c.Repo+old] || ref.CheckDigest(old) != nil {
 			continue
 		}
 		seen[c.Repo+old] = true

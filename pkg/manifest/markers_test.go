@@ -315,3 +315,32 @@ func TestSetterKustomizationBuilds(t *testing.T) {
 		t.Errorf("kustomize build does not show %s:\n%s", hello.Ref(), out)
 	}
 }
+
+// A tag with no repository beside it belongs to the image the file's other
+// markers of its policy name; when the policy renames that image, the tag's
+// reference is reported under the new name, as the re-scan reads it.
+func TestSetterPolicyRenamesFileBinding(t *testing.T) {
+	helloWeb := hello
+	helloWeb.Policy = "flux-system:web"
+	in := "kind: HelmRelease\nmetadata:\n  annotations:\n    event.toolkit.fluxcd.io/image: nginx:1.25 # {\"$imagepolicy\": \"flux-system:web\"}\n" +
+		"spec:\n  values:\n    image:\n      tag: 1.25 # {\"$imagepolicy\": \"flux-system:web:tag\"}\n"
+	got, changes, err := RewriteFile("hr.yaml", []byte(in), []Target{helloWeb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.NewReplacer("nginx:1.25", hello.Ref(), "tag: 1.25", "tag: v2@"+digestHello).Replace(in)
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	var summary []string
+	for _, c := range changes {
+		summary = append(summary, fmt.Sprintf("%d %s -> %s", c.Line, c.Old, c.New))
+	}
+	wantChanges := []string{
+		"4 nginx:1.25 -> " + hello.Ref(),
+		"8 nginx:1.25 -> " + hello.Ref(),
+	}
+	if diff := cmp.Diff(wantChanges, summary); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+}
