@@ -344,3 +344,26 @@ func TestSetterPolicyRenamesFileBinding(t *testing.T) {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
 }
+
+// A policy is NAMESPACE:NAME, and names one image.
+func TestTargetPolicyErrors(t *testing.T) {
+	withPolicy := func(t Target, p string) Target { t.Policy = p; return t }
+	for _, tc := range []struct {
+		name    string
+		targets []Target
+		want    string
+	}{
+		{"no namespace", []Target{withPolicy(hello, "hello")}, `policy "hello" is not NAMESPACE:NAME`},
+		{"a part", []Target{withPolicy(hello, "ns:hello:tag")}, `policy "ns:hello:tag" is not NAMESPACE:NAME`},
+		{"capitals", []Target{withPolicy(hello, "Flux-System:hello")}, "is not NAMESPACE:NAME"},
+		{"two images", []Target{withPolicy(hello, "ns:web"), withPolicy(nginx, "ns:web")}, "name the same policy ns:web"},
+		{"one image, two policies", []Target{withPolicy(hello, "ns:a"), withPolicy(hello, "ns:b")}, "name the same repository with different tags, digests or policies"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := RewriteFile("pod.yaml", []byte("kind: Pod\n"), tc.targets)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("RewriteFile = %v; want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -25,22 +25,27 @@ type Result struct {
 }
 
 // Pin rewrites every manifest (see [IsManifest]: *.yaml and *.yml in any
-// case, and kustomization files) under dir in fsys; see [RewriteFile]. To
-// the fields of [DefaultFieldSpecs] it adds, for the files in a
-// kustomization's directory and below, the images field specs of the
-// configurations files that kustomization names (see treeFields); a
-// configurations file that is missing, leaves its kustomization's
-// directory or does not parse is an error. dir is a slash path
-// relative to the root of fsys, "." for the whole tree; a dir that leaves the
-// tree or passes through a symbolic link is refused.
+// case, and kustomization files) under dir in fsys; see [RewriteFile]. dir
+// is a slash path relative to the root of fsys, "." for the whole tree; a
+// dir that leaves the tree or passes through a symbolic link is refused.
+//
+// To the fields of [DefaultFieldSpecs] Pin adds, for each file, the images
+// field specs of the configurations files that the kustomizations in the
+// file's directory and the directories above it name (kustomize's
+// transformer configurations, declaring where a custom kind keeps an
+// image). A configurations file that is missing, lies outside its
+// kustomization's directory or does not parse is an error.
 //
 // Pin reads fsys and never writes it: the new contents come back in
 // Result.Files. It does not follow symbolic links (fs.ModeSymlink entries are
-// skipped), so it cannot read or report files outside the scope.
+// skipped). Outside dir it reads only the kustomization files of the
+// directories above dir and the configurations files they name.
 //
 // It returns an error wrapping [ErrNotReferenced], naming the repository and
-// dir, when any target is referenced nowhere under dir. A file that does not
-// parse, or is larger than [MaxFileSize], is an error naming the file.
+// dir, when any target is referenced nowhere under dir (or only where
+// setter markers keep it from being pinned, which the error then says). A
+// file that does not parse, or is larger than [MaxFileSize], is an error
+// naming the file.
 func Pin(fsys fs.FS, dir string, targets []Target) (*Result, error) {
 	ts, err := compileTargets(targets)
 	if err != nil {
