@@ -72,6 +72,9 @@ func newSnapshot(s storer.EncodedObjectStorer, branch string, base plumbing.Hash
 // content hashes to the identical tree, so this is exact and free.
 func (s *Snapshot) Changed() bool { return s.root != s.baseTree }
 
+// Reset drops every edit: the working tree is the base's again.
+func (s *Snapshot) Reset() { s.root = s.baseTree }
+
 // Root is the hash of the working root tree.
 func (s *Snapshot) Root() plumbing.Hash { return s.root }
 

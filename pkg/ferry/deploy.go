@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,18 +77,13 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 			if err := s.Prefetch(req.Path); err != nil {
 				return rec, nil, "", err
 			}
-			pinned, err := manifest.Pin(s.FS(), req.Path, targets)
+			changes, err := pin(ctx, e, s, req.Path, targets)
 			if err != nil {
 				return rec, nil, "", fmt.Errorf("pinning images on %s: %w", req.Env, err)
 			}
 			if !req.AllowDowngrade {
-				if why := guard.check(ctx, pinned.Changes, targets); why != "" {
+				if why := guard.check(ctx, changes, targets); why != "" {
 					return rec, images, why, nil
-				}
-			}
-			for _, f := range sortedKeys(pinned.Files) {
-				if err := s.WriteFile(f, pinned.Files[f]); err != nil {
-					return rec, nil, "", err
 				}
 			}
 			return rec, images, "", nil
@@ -99,6 +95,63 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		rep.Reason = "already pinned: every reference in scope has these digests"
 	}
 	return rep, nil
+}
+
+// pin writes every target into the files under scope that reference it.
+// A target that only a base outside the scope holds gets an entry in the
+// scope's kustomization images list instead (manifest.AddImageEntries); a
+// target found nowhere, or held by Flux setter markers in the scope, is an
+// error naming it.
+func pin(ctx context.Context, e Env, s *envrepo.Snapshot, scope string, targets []manifest.Target) ([]manifest.Change, error) {
+	pinned, err := manifest.Pin(s.FS(), scope, targets)
+	var nr *manifest.NotReferencedError
+	if !errors.As(err, &nr) {
+		if err != nil {
+			return nil, err
+		}
+		return pinned.Changes, writeFiles(s, pinned.Files)
+	}
+	if len(nr.Held) > 0 {
+		// Flux setter markers in the scope keep these images from being
+		// pinned there; an images entry would pin them against the markers.
+		return nil, nr
+	}
+	var inScope, outside []manifest.Target
+	for _, t := range targets {
+		if slices.Contains(nr.Repos, t.Repo) {
+			outside = append(outside, t)
+		} else {
+			inScope = append(inScope, t)
+		}
+	}
+	var changes []manifest.Change
+	if len(inScope) > 0 {
+		if pinned, err = manifest.Pin(s.FS(), scope, inScope); err != nil {
+			return nil, err
+		}
+		if err := writeFiles(s, pinned.Files); err != nil {
+			return nil, err
+		}
+		changes = pinned.Changes
+	}
+	added, err := manifest.AddImageEntries(ctx, s.FS(), scope, outside, e.validateOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("%w; and the kustomization of %s does not build to look for it in its bases: %w", nr, scope, err)
+	}
+	if added == nil || len(added.Covered) < len(outside) {
+		return nil, nr
+	}
+	logger(e).Info("pinned in the scope's kustomization: the image lives in a base outside it", "file", added.File)
+	return append(changes, added.Changes...), s.WriteFile(added.File, added.Data)
+}
+
+func writeFiles(s *envrepo.Snapshot, files map[string][]byte) error {
+	for _, f := range sortedKeys(files) {
+		if err := s.WriteFile(f, files[f]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // orderGuard refuses to replace a pinned image with one built earlier:

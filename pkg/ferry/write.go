@@ -56,6 +56,9 @@ func write(ctx context.Context, e Env, p plan) (*Report, error) {
 			return "", err
 		}
 		images, skip = imgs, why
+		if skip != "" {
+			s.Reset() // a skip changes nothing, whatever the edit wrote first
+		}
 		return rec.Format(""), nil
 	})
 	if err != nil {

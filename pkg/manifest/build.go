@@ -211,6 +211,12 @@ func validate(a *kfsAdapter, fsys fs.FS, files []string) error {
 		}
 		if err := buildParse(fsys, f); err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if IsValuesFile(fsys, f) {
+			if err := checkValuesSchema(fsys, f); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	roots, err := buildRoots(a, valid)

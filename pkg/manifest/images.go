@@ -78,12 +78,33 @@ func Effective(refs []Ref) map[string]Ref {
 			renamed[r.Replaces] = true
 		}
 	}
+	// An entry without newTag or digest keeps the tag and digest the
+	// container had, as kustomize renders it: adservice:v0.10.6 renamed to
+	// registry/adservice shows as registry/adservice:v0.10.6.
+	rendered := map[string]Ref{} // container repository -> its reference
+	for _, r := range refs {
+		if r.Kind == KindContainer {
+			if _, ok := rendered[r.Repo]; !ok {
+				rendered[r.Repo] = r
+			}
+		}
+	}
 	for _, r := range refs {
 		if r.Kind == KindContainer && renamed[r.Repo] {
 			continue // kustomize renders it under the entry's newName
 		}
 		if prev, ok := m[r.Repo]; ok && prev.Kind == KindKustomization && r.Kind == KindContainer {
 			continue
+		}
+		if r.Kind == KindKustomization && r.Tag == "" && r.Digest == "" {
+			from := r.Repo
+			if r.Replaces != "" {
+				from = r.Replaces
+			}
+			if c, ok := rendered[from]; ok {
+				r.Tag, r.Digest = c.Tag, c.Digest
+				r.Value = ref.Ref{Repo: ref.Split(r.Value).Repo, Tag: c.Tag, Digest: c.Digest}.String()
+			}
 		}
 		m[r.Repo] = r
 	}

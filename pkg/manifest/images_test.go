@@ -75,3 +75,21 @@ func TestImagesFailsClosed(t *testing.T) {
 		t.Errorf("Images over an unreadable file = %v, %v; want an error naming it", refs, err)
 	}
 }
+
+// A renamed image whose entry sets no tag shows the tag it renders with:
+// the container's (Online Boutique's adservice, for one).
+func TestEffectiveRenamedKeepsTag(t *testing.T) {
+	fsys := fstest.MapFS{
+		"app/kustomization.yaml": {Data: []byte("resources: [d.yaml]\nimages:\n- name: adservice\n  newName: us-docker.pkg.dev/acme/boutique/adservice\n")},
+		"app/d.yaml":             {Data: []byte("kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - image: adservice:v0.10.6\n")},
+	}
+	refs, err := Images(fsys, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eff := Effective(refs)
+	got := eff["us-docker.pkg.dev/acme/boutique/adservice"]
+	if got.Tag != "v0.10.6" || got.Value != "us-docker.pkg.dev/acme/boutique/adservice:v0.10.6" || len(eff) != 1 {
+		t.Errorf("Effective = %+v", eff)
+	}
+}

@@ -49,6 +49,10 @@ import (
 // the files that hold it.
 const setterKey = "$imagepolicy"
 
+// unmarkedFields are the default fields but the setter markers': the image
+// fields of a build's output, whose comments are no markers of a file.
+var unmarkedFields = compileFields(slices.DeleteFunc(DefaultFieldSpecs(), func(s FieldSpec) bool { return s.Form == FormSetter }))
+
 // Parts of an image a setter names; partImage is the whole reference.
 const (
 	partImage  = ""
@@ -121,9 +125,12 @@ func hasMarker(n *yaml.Node) bool {
 // fileFields is the part of fields that applies to a file: its FormSetter
 // fields when one of the file's documents carries a setter marker (Flux
 // changes nothing but marked fields in a file it automates, and neither
-// does ferry), all the others when none does.
+// does ferry), all the others when none does, or when fields has no
+// FormSetter field (as for reading a build's output, which is no file Flux
+// automates).
 func fileFields(data []byte, docs []*yaml.Node, fields []field) []field {
-	marked := bytes.Contains(data, []byte(setterKey)) && slices.ContainsFunc(docs, hasMarker)
+	marked := slices.ContainsFunc(fields, func(f field) bool { return f.Form == FormSetter }) &&
+		bytes.Contains(data, []byte(setterKey)) && slices.ContainsFunc(docs, hasMarker)
 	out := make([]field, 0, len(fields))
 	for _, f := range fields {
 		if (f.Form == FormSetter) == marked {
@@ -462,14 +469,15 @@ func setterRefs(p string, c *yaml.Node, bound map[string]string) []lineRef {
 // from being pinned: image fields left alone in files that carry markers,
 // fields marked for another policy than the one they were given with, and
 // marked parts of an image whose repository ferry cannot tell.
-func markerHints(fsys fs.FS, dir string, ts []target, missing []string, fieldsFor func(string) []field) []string {
+//
+// held are the repositories of missing that such fields refer to.
+func markerHints(fsys fs.FS, dir string, ts []target, missing []string, fieldsFor func(string) []field) (hints, held []string) {
 	var lost []target
 	for _, t := range ts {
 		if slices.Contains(missing, t.Repo) {
 			lost = append(lost, t)
 		}
 	}
-	var out []string
 	_ = fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() || !IsManifest(path.Base(p)) {
 			return nil
@@ -495,42 +503,54 @@ func markerHints(fsys fs.FS, dir string, ts []target, missing []string, fieldsFo
 				continue
 			}
 			_ = sites(p, doc.Content[0], false, fields, func(st site) error {
-				out = append(out, siteHints(p, st, ts, lost, bound)...)
+				for _, h := range siteHints(p, st, ts, lost, bound) {
+					hints = append(hints, h.text)
+					if h.repo != "" && !slices.Contains(held, h.repo) {
+						held = append(held, h.repo)
+					}
+				}
 				return nil
 			})
 		}
 		return nil
 	})
-	return out
+	return hints, held
 }
 
+// hint is one reason markers give for an image not being pinned; repo is
+// the image's, when the reason names one.
+type hint struct{ text, repo string }
+
 // siteHints is markerHints for one site of a file that carries markers.
-func siteHints(p string, st site, ts, lost []target, bound map[string]string) []string {
+func siteHints(p string, st site, ts, lost []target, bound map[string]string) []hint {
 	n := st.node
+	unmarked := func(line int, t *target) []hint {
+		return []hint{{fmt.Sprintf("%s:%d refers to %s but is not marked, and in a file with Flux setter markers only marked fields are pinned", p, line, t.Repo), t.Repo}}
+	}
 	switch st.field.Form {
 	case FormImage:
 		if n.Kind != yaml.ScalarNode {
 			return nil
 		}
 		if t := matchImage(lost, n.Value); t != nil {
-			return []string{fmt.Sprintf("%s:%d refers to %s but is not marked, and in a file with Flux setter markers only marked fields are pinned", p, n.Line, t.Repo)}
+			return unmarked(n.Line, t)
 		}
 	case FormKustomizeImage:
 		if n.Kind != yaml.MappingNode {
 			return nil
 		}
 		if t := matchRepo(lost, effectiveName(n)); t != nil {
-			return []string{fmt.Sprintf("%s:%d refers to %s but is not marked, and in a file with Flux setter markers only marked fields are pinned", p, n.Line, t.Repo)}
+			return unmarked(n.Line, t)
 		}
 	case FormSetter:
 		images, groups, err := markerSets(n)
 		if err != nil {
 			return nil
 		}
-		var out []string
+		var out []hint
 		other := func(line int, setter string, t *target) {
 			if t != nil && t.Policy != "" {
-				out = append(out, fmt.Sprintf("%s:%d is marked %s, but %s was given with policy %s", p, line, setter, t.Repo, t.Policy))
+				out = append(out, hint{fmt.Sprintf("%s:%d is marked %s, but %s was given with policy %s", p, line, setter, t.Repo, t.Policy), t.Repo})
 			}
 		}
 		for _, f := range images {
@@ -544,7 +564,7 @@ func siteHints(p string, st site, ts, lost []target, bound map[string]string) []
 			}
 			repo, _ := groupRepo(n, g, bound)
 			if repo == "" {
-				out = append(out, fmt.Sprintf("%s:%d is marked %s:%s, and ferry cannot tell its image: no field beside it is marked %s:name; give the policy with the image", p, g.first.Line, g.policy, partOf(g), g.policy))
+				out = append(out, hint{text: fmt.Sprintf("%s:%d is marked %s:%s, and ferry cannot tell its image: no field beside it is marked %s:name; give the policy with the image", p, g.first.Line, g.policy, partOf(g), g.policy)})
 				continue
 			}
 			other(g.first.Line, g.policy+":"+partOf(g), matchRepo(lost, repo))

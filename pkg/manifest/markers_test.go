@@ -318,17 +318,19 @@ func TestSetterKustomizationBuilds(t *testing.T) {
 
 // A tag with no repository beside it belongs to the image the file's other
 // markers of its policy name; when the policy renames that image, the tag's
-// reference is reported under the new name, as the re-scan reads it.
+// reference is reported under the new name, as the re-scan reads it. (The
+// tag is quoted: a plain 1.25 is a number, which the rewriter refuses to
+// turn into a string.)
 func TestSetterPolicyRenamesFileBinding(t *testing.T) {
 	helloWeb := hello
 	helloWeb.Policy = "flux-system:web"
 	in := "kind: HelmRelease\nmetadata:\n  annotations:\n    event.toolkit.fluxcd.io/image: nginx:1.25 # {\"$imagepolicy\": \"flux-system:web\"}\n" +
-		"spec:\n  values:\n    image:\n      tag: 1.25 # {\"$imagepolicy\": \"flux-system:web:tag\"}\n"
+		"spec:\n  values:\n    image:\n      tag: \"1.25\" # {\"$imagepolicy\": \"flux-system:web:tag\"}\n"
 	got, changes, err := RewriteFile("hr.yaml", []byte(in), []Target{helloWeb})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := strings.NewReplacer("nginx:1.25", hello.Ref(), "tag: 1.25", "tag: v2@"+digestHello).Replace(in)
+	want := strings.NewReplacer("nginx:1.25", hello.Ref(), `tag: "1.25"`, `tag: "v2@`+digestHello+`"`).Replace(in)
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

@@ -18,6 +18,32 @@ import (
 // repository name must not pass as "nothing to do".
 var ErrNotReferenced = errors.New("image not referenced")
 
+// NotReferencedError names the targets Pin found nowhere under Dir. It
+// matches ErrNotReferenced.
+type NotReferencedError struct {
+	Dir   string
+	Repos []string // the targets' repositories, as given
+	// Near says where values would match but for capital letters, and
+	// where Flux setter markers keep an image from being pinned.
+	Near []string
+	// Held are those of Repos that are referenced under Dir, but only in
+	// fields that setter markers keep from being pinned: an unmarked image
+	// in a file with markers, a field marked for another policy than the
+	// image's. Pinning them any other way would go against the markers.
+	Held []string
+}
+
+func (e *NotReferencedError) Error() string {
+	msg := fmt.Sprintf("%v under %s: %s", ErrNotReferenced, e.Dir, strings.Join(e.Repos, ", "))
+	if len(e.Near) > 0 {
+		msg += " (" + strings.Join(e.Near, "; ") + ")"
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrNotReferenced) true.
+func (e *NotReferencedError) Is(target error) bool { return target == ErrNotReferenced }
+
 // Result of pinning a tree.
 type Result struct {
 	Files   map[string][]byte // path -> new content, only files whose bytes changed
@@ -104,12 +130,8 @@ func Pin(fsys fs.FS, dir string, targets []Target) (*Result, error) {
 		}
 	}
 	if len(missing) > 0 {
-		err := fmt.Errorf("%w under %s: %s", ErrNotReferenced, dir, strings.Join(missing, ", "))
-		near := append(miscased(fsys, dir, missing), markerHints(fsys, dir, ts, missing, fieldsFor)...)
-		if len(near) > 0 {
-			err = fmt.Errorf("%w (%s)", err, strings.Join(near, "; "))
-		}
-		return nil, err
+		hints, held := markerHints(fsys, dir, ts, missing, fieldsFor)
+		return nil, &NotReferencedError{Dir: dir, Repos: missing, Near: append(miscased(fsys, dir, missing), hints...), Held: held}
 	}
 	return res, nil
 }

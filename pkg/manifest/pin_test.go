@@ -286,3 +286,33 @@ spec:
 		t.Errorf("image sites in a MyKind without and with its spec: %v, want [0 1]", found)
 	}
 }
+
+// The rewriter's last check: only image values may change, never the
+// keys, kinds or scalar types around them.
+func TestSameShape(t *testing.T) {
+	tests := []struct {
+		before, after, wantErr string
+	}{
+		{"image: r/a:v1\ntag: \"1.10\"\n", "image: r/a:v2@sha256:x\ntag: \"1.11\"\n", ""},
+		{"- name: r/a\n  newTag: v1\n", "- name: r/a\n  newTag: v2\n  digest: sha256:x\n", ""},
+		{"tag: \"1.10\"\n", "tag: 1.10\n", `!!str "1.10" became !!float "1.10"`},
+		{"a: 1\nb: 2\n", "a: 1\n", `key "b" is gone`},
+		{"a: 1\n", "a: 1\nb: 2\n", `key "b" appeared`},
+		{"a: [x, y]\n", "a: [x]\n", "2 items became 1"},
+		{"a: {b: c}\n", "a: d\n", "a map became a scalar"},
+	}
+	for _, tc := range tests {
+		a, err := decodeAll([]byte(tc.before))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := decodeAll([]byte(tc.after))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = sameShape(a[0], b[0], "")
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("sameShape(%q, %q) = %v, want %q", tc.before, tc.after, err, tc.wantErr)
+		}
+	}
+}

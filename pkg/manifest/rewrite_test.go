@@ -204,8 +204,9 @@ func readFile(t *testing.T, path string) []byte {
 
 // checkChangedLines asserts that output differs from input only in lines that
 // hold a pinned value: lines removed held an image, newTag, digest or an
-// image volume's reference (or a setter marker), and lines added hold a target's digest or tag, or, on a
-// line that keeps its setter marker, a target's tag or repository.
+// image volume's reference (or a setter marker), and lines added hold a
+// target's digest or tag, or, on a line that keeps its setter marker, a
+// target's tag or repository.
 func checkChangedLines(t *testing.T, input, output []byte, targets []Target) {
 	t.Helper()
 	removed, added := lineDiff(splitLines(input), splitLines(output))

@@ -91,7 +91,95 @@ func rewrite(path string, data []byte, ts []target, fields []field) ([]byte, []C
 			return nil, nil, fmt.Errorf("%s:%d: rewritten reference reads %q, want %q, refusing it", path, g.change.Line, g.change.Old, found[i].change.New)
 		}
 	}
+	// And nothing but image values changed: the same documents, keys,
+	// kinds and scalar types (a tag must not turn into a number).
+	before, err := decodeAll(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	after, err := decodeAll(out)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(before) != len(after) {
+		return nil, nil, fmt.Errorf("%s: rewritten file has %d documents instead of %d, refusing it", path, len(after), len(before))
+	}
+	for i := range before {
+		if err := sameShape(before[i], after[i], ""); err != nil {
+			return nil, nil, fmt.Errorf("%s: rewritten file changed more than image values, refusing it: %w", path, err)
+		}
+	}
 	return out, changes, nil
+}
+
+// addable are the keys a pin may add to a mapping: an images entry's
+// newTag and digest, a values map's digest.
+var addable = map[string]bool{"newTag": true, "digest": true}
+
+// sameShape checks that b has a's keys, kinds and scalar types, allowing b
+// extra addable keys; scalar values may differ.
+func sameShape(a, b *yaml.Node, at string) error {
+	switch {
+	case a.Kind != b.Kind:
+		return fmt.Errorf("%s: a %s became a %s", or(at, "document"), kindName(a), kindName(b))
+	case a.Kind == yaml.ScalarNode:
+		if a.ShortTag() != b.ShortTag() {
+			return fmt.Errorf("%s: %s %q became %s %q", or(at, "document"), a.ShortTag(), a.Value, b.ShortTag(), b.Value)
+		}
+		return nil
+	case a.Kind == yaml.AliasNode:
+		return nil
+	case a.Kind == yaml.MappingNode:
+		j := 0
+		for i := 0; i+1 < len(a.Content); i += 2 {
+			for j+1 < len(b.Content) && b.Content[j].Value != a.Content[i].Value && addable[b.Content[j].Value] {
+				j += 2
+			}
+			if j+1 >= len(b.Content) || b.Content[j].Value != a.Content[i].Value {
+				return fmt.Errorf("%s: key %q is gone", or(at, "document"), a.Content[i].Value)
+			}
+			if err := sameShape(a.Content[i+1], b.Content[j+1], at+"/"+a.Content[i].Value); err != nil {
+				return err
+			}
+			j += 2
+		}
+		for ; j+1 < len(b.Content); j += 2 {
+			if !addable[b.Content[j].Value] {
+				return fmt.Errorf("%s: key %q appeared", or(at, "document"), b.Content[j].Value)
+			}
+		}
+		return nil
+	}
+	if len(a.Content) != len(b.Content) {
+		return fmt.Errorf("%s: %d items became %d", or(at, "document"), len(a.Content), len(b.Content))
+	}
+	for i := range a.Content {
+		if err := sameShape(a.Content[i], b.Content[i], fmt.Sprintf("%s[%d]", at, i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "map"
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.ScalarNode:
+		return "scalar"
+	case yaml.AliasNode:
+		return "alias"
+	}
+	return "document"
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // finding is one reference, with the edits that pin it (none when it already is).
