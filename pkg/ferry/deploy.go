@@ -100,7 +100,8 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 // pin writes every target into the files under scope that reference it.
 // A target that only a base outside the scope holds gets an entry in the
 // scope's kustomization images list instead (manifest.AddImageEntries); a
-// target found nowhere is an error naming it.
+// target found nowhere, or held by Flux setter markers in the scope, is an
+// error naming it.
 func pin(ctx context.Context, e Env, s *envrepo.Snapshot, scope string, targets []manifest.Target) ([]manifest.Change, error) {
 	pinned, err := manifest.Pin(s.FS(), scope, targets)
 	var nr *manifest.NotReferencedError
@@ -109,6 +110,11 @@ func pin(ctx context.Context, e Env, s *envrepo.Snapshot, scope string, targets 
 			return nil, err
 		}
 		return pinned.Changes, writeFiles(s, pinned.Files)
+	}
+	if len(nr.Held) > 0 {
+		// Flux setter markers in the scope keep these images from being
+		// pinned there; an images entry would pin them against the markers.
+		return nil, nr
 	}
 	var inScope, outside []manifest.Target
 	for _, t := range targets {
@@ -182,7 +188,9 @@ func (g *orderGuard) check(ctx context.Context, changes []manifest.Change, targe
 				t = tt
 			}
 		}
-		if old == "" || old == t.Digest || seen[c.Repo+old] {
+		// A placeholder or malformed digest (repo@sha256:1111) names no
+		// build to compare with.
+		if old == "" || old == t.Digest || seen[c.Repo+old] || ref.CheckDigest(old) != nil {
 			continue
 		}
 		seen[c.Repo+old] = true

@@ -53,7 +53,7 @@ func AddImageEntries(ctx context.Context, fsys fs.FS, dir string, targets []Targ
 	}
 	// The names as the build renders them: what an images entry matches.
 	names := map[string]string{} // canonical repository -> rendered value
-	for _, r := range fileImages(path.Join(dir, "(rendered)"), rendered, defaultFields) {
+	for _, r := range fileImages(path.Join(dir, "(rendered)"), rendered, unmarkedFields) {
 		if _, ok := names[r.Repo]; !ok && r.Kind == KindContainer {
 			names[r.Repo] = r.Value
 		}

@@ -2,15 +2,27 @@
 //
 // [RewriteFile] and [Pin] rewrite every reference to a target repository to
 // repo:tag@sha256:..., and [Images] reads them, wherever a [FieldSpec] of
-// [DefaultFieldSpecs] points; one walker serves both. Among them:
+// [DefaultFieldSpecs] points; one walker serves both. That is:
 //
 //   - the top-level images: list of kustomization files (kustomization.yaml,
 //     kustomization.yml, Kustomization), by setting newTag and digest on each
 //     entry whose effective name (newName, else name) is the target;
-//   - the image of every container and initContainer in documents of kind Pod,
-//     Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob.
+//   - the image of every container, initContainer and ephemeral container,
+//     at any depth of a document of any kind but CustomResourceDefinition,
+//     as kustomize's images transformer finds them, and every image
+//     volume's reference (volumes[].image.reference);
+//   - with [Pin], the images field specs of the configurations files a
+//     kustomization names, for the files in its directory and below;
+//   - in a file with Flux image-automation setter markers
+//     ({"$imagepolicy": "NS:NAME[:tag|:name|:digest]"} on a value), the
+//     marked fields and nothing else, matched to a target by its
+//     [Target.Policy] or by repository (see markers.go).
 //
-// Helm values are data in the same table ([HelmFieldSpecs]): a chart's
+// A reference is matched by its repository, as kustomize matches it: a
+// placeholder or malformed tag or digest (repo:{GENERATED_TAG},
+// repo@sha256:1111) is pinned like any other.
+//
+// Helm values are data in the same table too ([HelmFieldSpecs]): a chart's
 // values*.yaml (and the files [WithValuesFiles] names), a Flux HelmRelease's
 // spec.values, an Argo CD Application's helm valuesObject, values (a string,
 // pinned inside its literal block), parameters and kustomize images, and the

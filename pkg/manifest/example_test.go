@@ -92,3 +92,44 @@ spec:
 	//   newTag: v2
 	//   digest: sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824
 }
+
+// A HelmRelease whose image Flux image automation updates through setter
+// markers: the fields marked with the policy given with the image are
+// pinned, the markers stay.
+func ExampleTarget_policy() {
+	in := []byte(`apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+spec:
+  values:
+    image:
+      repository: ghcr.io/stefanprodan/podinfo # {"$imagepolicy": "flux-system:podinfo:name"}
+      tag: 6.7.0 # {"$imagepolicy": "flux-system:podinfo:tag"}
+`)
+	target := manifest.Target{
+		Repo:   "ghcr.io/stefanprodan/podinfo",
+		Tag:    "6.7.1",
+		Digest: "sha256:4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e",
+		Policy: "flux-system:podinfo",
+	}
+	out, changes, err := manifest.RewriteFile("podinfo.yaml", in, []manifest.Target{target})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(out))
+	for _, c := range changes {
+		fmt.Printf("%s:%d %s: %s -> %s\n", c.File, c.Line, c.Kind, c.Old, c.New)
+	}
+	// Output:
+	// apiVersion: helm.toolkit.fluxcd.io/v2
+	// kind: HelmRelease
+	// metadata:
+	//   name: podinfo
+	// spec:
+	//   values:
+	//     image:
+	//       repository: ghcr.io/stefanprodan/podinfo # {"$imagepolicy": "flux-system:podinfo:name"}
+	//       tag: 6.7.1@sha256:4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e # {"$imagepolicy": "flux-system:podinfo:tag"}
+	// podinfo.yaml:8 setter: ghcr.io/stefanprodan/podinfo:6.7.0 -> ghcr.io/stefanprodan/podinfo:6.7.1@sha256:4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e4f1c2a9e
+}

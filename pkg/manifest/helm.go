@@ -86,25 +86,25 @@ var ArgoSourceFiles = []string{".argocd-source.yaml", ".argocd-source-*.yaml"}
 // either way is refused, listing both, unless an image field names it.
 func HelmFieldSpecs() []FieldSpec {
 	hr, app := []string{"HelmRelease"}, []string{"Application"}
-	flux, argo := []string{"helm.toolkit.fluxcd.io"}, []string{"argoproj.io"}
-	specs := []FieldSpec{{Kinds: hr, Groups: flux, Path: "spec/values", Form: FormHelmValues}}
-	source := func(kinds, groups, files []string, at string) {
+	specs := []FieldSpec{{Kinds: hr, Group: "helm.toolkit.fluxcd.io", Path: "spec/values", Form: FormHelmValues}}
+	source := func(kinds []string, group string, files []string, at string) {
 		specs = append(specs,
-			FieldSpec{Kinds: kinds, Groups: groups, Files: files, Path: at + "helm/valuesObject", Form: FormHelmValues},
-			FieldSpec{Kinds: kinds, Groups: groups, Files: files, Path: at + "helm/values", Form: FormHelmValuesString},
-			FieldSpec{Kinds: kinds, Groups: groups, Files: files, Path: at + "helm/parameters", Form: FormHelmParameters},
-			FieldSpec{Kinds: kinds, Groups: groups, Files: files, Path: at + "kustomize/images[]", Form: FormArgoKustomizeImage},
+			FieldSpec{Kinds: kinds, Group: group, Files: files, Path: at + "helm/valuesObject", Form: FormHelmValues},
+			FieldSpec{Kinds: kinds, Group: group, Files: files, Path: at + "helm/values", Form: FormHelmValuesString},
+			FieldSpec{Kinds: kinds, Group: group, Files: files, Path: at + "helm/parameters", Form: FormHelmParameters},
+			FieldSpec{Kinds: kinds, Group: group, Files: files, Path: at + "kustomize/images[]", Form: FormArgoKustomizeImage},
 		)
 	}
-	source(app, argo, nil, "spec/source/")
-	source(app, argo, nil, "spec/sources[]/")
-	source(nil, nil, ArgoSourceFiles, "")
+	source(app, "argoproj.io", nil, "spec/source/")
+	source(app, "argoproj.io", nil, "spec/sources[]/")
+	source(nil, "", ArgoSourceFiles, "")
 	return specs
 }
 
 var (
-	// valuesFileFields read a values file: its whole document is a values tree.
-	valuesFileFields = compileFields([]FieldSpec{{Form: FormHelmValues}})
+	// valuesFileFields read a values file: its whole document is a values
+	// tree, unless setter markers say which fields Flux pins in it.
+	valuesFileFields = compileFields([]FieldSpec{{Form: FormHelmValues}, {Path: "**", Form: FormSetter}})
 	// helmImageFields detect images in a values tree. image values come
 	// first: the walker reports a node once, to the first spec reaching it.
 	helmImageFields = compileFields([]FieldSpec{
@@ -114,15 +114,6 @@ var (
 	imageFieldSite = &field{FieldSpec: FieldSpec{Path: "(image field)", Form: FormHelmImage}}
 	parameterSite  = &field{FieldSpec: FieldSpec{Path: "(helm parameter)", Form: formHelmParameter}}
 )
-
-// apiGroup is the group of a document's apiVersion, "" for the core group.
-func apiGroup(root *yaml.Node) string {
-	g, _, ok := strings.Cut(scalarValue(root, "apiVersion"), "/")
-	if !ok {
-		return ""
-	}
-	return g
-}
 
 // overrides reports whether references of kind replace, as kustomize's
 // images transformer does, the container images they name.
@@ -157,13 +148,12 @@ func WithImageFields(fields ...string) PinOption {
 type pinConfig struct {
 	valuesFiles []string
 	imageFields []string
-	// manifest and values are the compiled field specs for manifests and
-	// for values files.
-	manifest, values []field
+	images      []imageField // compiled imageFields
+	values      []field      // the field specs of a values file
 }
 
 func newPinConfig(opts []PinOption) (*pinConfig, error) {
-	c := &pinConfig{manifest: defaultFields, values: valuesFileFields}
+	c := &pinConfig{values: valuesFileFields}
 	for _, o := range opts {
 		o(c)
 	}
@@ -172,25 +162,24 @@ func newPinConfig(opts []PinOption) (*pinConfig, error) {
 			return nil, fmt.Errorf("values file pattern %q is not a path.Match pattern", p)
 		}
 	}
-	if len(c.imageFields) == 0 {
-		return c, nil
-	}
-	images := make([]imageField, len(c.imageFields))
-	for i, s := range c.imageFields {
+	for _, s := range c.imageFields {
 		f, err := parseImageField(s)
 		if err != nil {
 			return nil, err
 		}
-		images[i] = f
+		c.images = append(c.images, f)
 	}
-	c.manifest, c.values = withImages(defaultFields, images), withImages(valuesFileFields, images)
+	if c.images != nil {
+		c.values = withImages(valuesFileFields, c.images)
+	}
 	return c, nil
 }
 
 func withImages(fields []field, images []imageField) []field {
 	out := slices.Clone(fields)
 	for i := range out {
-		if out[i].Form == FormHelmValues || out[i].Form == FormHelmValuesString || out[i].Form == FormHelmParameters {
+		switch out[i].Form {
+		case FormHelmValues, FormHelmValuesString, FormHelmParameters:
 			out[i].images = images
 		}
 	}
@@ -211,13 +200,20 @@ func (c *pinConfig) namesValues(p string) bool {
 	return false
 }
 
-// fieldsFor returns the field specs RewriteFile reads p with, having no
-// tree to find charts in.
-func (c *pinConfig) fieldsFor(p string) []field {
+// fieldsFor returns the field specs to read p with: a values file's when
+// a WithValuesFiles pattern names it, else base (nil: the defaults) with
+// the image fields.
+func (c *pinConfig) fieldsFor(p string, base []field) []field {
 	if c.namesValues(p) {
 		return c.values
 	}
-	return c.manifest
+	if base == nil {
+		base = defaultFields
+	}
+	if c.images == nil {
+		return base
+	}
+	return withImages(base, c.images)
 }
 
 // imageField is a field named by WithImageFields.

@@ -65,10 +65,10 @@ func (l *layout) templated(p string, data []byte) bool {
 	return err != nil
 }
 
-// fields returns the field specs to read the manifest file p with, or
-// false when no image is to be read in it: a chart's templates and its
-// Chart.yaml.
-func (l *layout) fields(p string, c *pinConfig) ([]field, bool) {
+// fields returns the field specs to read the manifest file p with (base:
+// those of the tree, nil for the defaults), or false when no image is to
+// be read in it: a chart's templates and its Chart.yaml.
+func (l *layout) fields(p string, c *pinConfig, base []field) ([]field, bool) {
 	if rel, ok := l.inChart(p); ok {
 		if strings.HasPrefix(rel, "templates/") || rel == "Chart.yaml" {
 			return nil, false
@@ -77,7 +77,7 @@ func (l *layout) fields(p string, c *pinConfig) ([]field, bool) {
 			return c.values, true
 		}
 	}
-	return c.fieldsFor(p), true
+	return c.fieldsFor(p, base), true
 }
 
 func isValuesName(base string) bool {

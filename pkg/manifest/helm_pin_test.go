@@ -300,10 +300,6 @@ func TestParseImageField(t *testing.T) {
 	}
 }
 
-// layoutsDir holds real env-repo layouts, each with a CASE saying which
-// images a deploy would pin (testdata/layouts/README.md).
-const layoutsDir = "../../testdata/layouts"
-
 // TestLayoutsHelm reads and pins every image that the CASE of each Helm,
 // HelmRelease and Argo CD layout lists, scoped as its --path, and checks
 // that the result validates (parses, builds, satisfies values.schema.json)
@@ -429,5 +425,34 @@ func TestSameShapeInsideValuesString(t *testing.T) {
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("sameShape(%q) = %v, want %q", tc.after, err, tc.want)
 		}
+	}
+}
+
+// A pod template in a HelmRelease's values is Helm values and a
+// container's at once: it is read and pinned once, as a Helm value. A
+// values file with setter markers is a file Flux automates: the marked
+// fields alone.
+func TestHelmReleasePodTemplateOnce(t *testing.T) {
+	in := "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nspec:\n  values:\n    template:\n      spec:\n        containers:\n          - name: runner\n            image: 127.0.0.1:5000/team/hello:v1\n"
+	got, changes, err := RewriteFile("release.yaml", []byte(in), []Target{hello})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(in, "hello:v1", "hello:v2@"+digestHello, 1); string(got) != want || len(changes) != 1 || changes[0].Kind != KindHelmValues {
+		t.Errorf("RewriteFile = %q, %+v", got, changes)
+	}
+	refs := fileImages("release.yaml", []byte(in), nil)
+	if len(refs) != 1 || refs[0].Kind != KindHelmValues {
+		t.Errorf("fileImages = %+v, want one helm-values reference", refs)
+	}
+
+	values := "image:\n  repository: 127.0.0.1:5000/team/hello\n  tag: v1 # {\"$imagepolicy\": \"flux-system:hello:tag\"}\nsidecar:\n  image: 127.0.0.1:5000/team/hello:v1\n"
+	got, changes, err = RewriteFile("values.yaml", []byte(values), []Target{hello}, WithValuesFiles("values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(values, "tag: v1", "tag: v2@"+digestHello, 1)
+	if string(got) != want || len(changes) != 1 || changes[0].Kind != KindSetter {
+		t.Errorf("values with a marker: %q, %+v; want only the marked tag pinned", got, changes)
 	}
 }

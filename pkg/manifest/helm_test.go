@@ -16,7 +16,7 @@ const helmDir = "../../testdata/helm"
 
 var (
 	bitnamiNginx = Target{Repo: "docker.io/bitnami/nginx", Tag: "1.29.2-debian-12-r0", Digest: digestNginx}
-	podinfo      = Target{Repo: "ghcr.io/stefanprodan/podinfo", Tag: "6.14.2", Digest: digestHello}
+	podinfoChart = Target{Repo: "ghcr.io/stefanprodan/podinfo", Tag: "6.14.2", Digest: digestHello}
 	podinfoRedis = Target{Repo: "docker.io/redis", Tag: "8.8.1", Digest: digestGAR}
 	fluxRedis    = Target{Repo: "public.ecr.aws/docker/library/redis", Tag: "8.6.3", Digest: digestGAR}
 	e2e          = Target{Repo: "quay.io/argoprojlabs/argocd-e2e-container", Tag: "0.2", Digest: digestHello}
@@ -45,7 +45,7 @@ var helmCases = []helmCase{
 	{"bitnami-nginx", "charts/nginx/values.yaml", true, nil, []Target{bitnamiNginx}, []string{
 		"32 helm-values docker.io/bitnami/nginx:1.29.1-debian-12-r0",
 	}},
-	{"podinfo-chart", "charts/podinfo/values.yaml", true, nil, []Target{podinfo, podinfoRedis}, []string{
+	{"podinfo-chart", "charts/podinfo/values.yaml", true, nil, []Target{podinfoChart, podinfoRedis}, []string{
 		"10 helm-values ghcr.io/stefanprodan/podinfo:6.14.1",
 		"28 helm-values docker.io/redis:8.8.0",
 	}},

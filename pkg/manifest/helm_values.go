@@ -34,8 +34,16 @@ type embedded struct {
 
 // expand wraps a site callback so that values trees and helm.parameters
 // lists yield the image sites in them instead of themselves: reading and
-// writing only ever see images.
+// writing only ever see images. An image string in values that is also a
+// container's image (a pod template in a HelmRelease's values) is a Helm
+// value: the values come first in the table, and the container's site of
+// the same node is dropped.
 func expand(p string, aliases bool, fn func(site) error) func(site) error {
+	inValues := map[*yaml.Node]bool{}
+	claim := func(st site) error {
+		inValues[st.node] = true
+		return fn(st)
+	}
 	return func(st site) error {
 		switch st.field.Form {
 		case FormHelmValues:
@@ -43,7 +51,7 @@ func expand(p string, aliases bool, fn func(site) error) func(site) error {
 			if root == nil || root.Kind != yaml.MappingNode {
 				return nil
 			}
-			return valuesSites(p, &valuesTree{root: root, at: st.field.Path}, aliases, st.field.images, fn)
+			return valuesSites(p, &valuesTree{root: root, at: st.field.Path}, aliases, st.field.images, claim)
 		case FormHelmValuesString:
 			tree, inner, ok := parseValuesString(st)
 			switch {
@@ -56,6 +64,10 @@ func expand(p string, aliases bool, fn func(site) error) func(site) error {
 			return valuesSites(p, tree, inner, st.field.images, fn)
 		case FormHelmParameters:
 			return parameterSites(st, st.field.images, fn)
+		case FormImage:
+			if inValues[st.node] {
+				return nil
+			}
 		}
 		return fn(st)
 	}
@@ -69,7 +81,14 @@ func valuesSites(p string, tree *valuesTree, aliases bool, images []imageField, 
 		}
 	}
 	if images == nil {
+		// A node once, to the first spec that reaches it: an image map
+		// is the image key's, not also any map's.
+		seen := map[*yaml.Node]bool{}
 		return sites(p, tree.root, aliases, helmImageFields, func(st site) error {
+			if seen[st.node] {
+				return nil
+			}
+			seen[st.node] = true
 			st.values = tree
 			return fn(st)
 		})
@@ -458,4 +477,12 @@ func sameEmbeddedShape(a, b *yaml.Node, at string) error {
 		return fmt.Errorf("%s: the values string no longer parses as one document", or(at, "document"))
 	}
 	return sameShape(before[0], after[0], at+"|")
+}
+
+// siteLine is the line of a site in the file, inside a values string too.
+func siteLine(st site) int {
+	if st.values != nil && st.values.embed != nil {
+		return st.values.embed.block.Line + st.node.Line
+	}
+	return st.node.Line
 }

@@ -1,9 +1,11 @@
 package manifest
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,7 +17,7 @@ import (
 // kustomization images entry.
 type Ref struct {
 	File   string `json:"file"`
-	Kind   string `json:"kind"` // KindContainer, KindKustomization, or a Helm or Argo CD kind (helm.go)
+	Kind   string `json:"kind"` // KindContainer, KindKustomization, KindSetter, or a Helm or Argo CD kind (helm.go)
 	Repo   string `json:"name"` // canonical repository, e.g. index.docker.io/library/nginx
 	Tag    string `json:"tag,omitempty"`
 	Digest string `json:"digest,omitempty"`
@@ -26,9 +28,10 @@ type Ref struct {
 }
 
 // Images lists every image reference under dir, in path and file order. It
-// reads what Pin would rewrite, with the same options (workload containers
-// and initContainers, kustomization images entries, Helm values and Argo CD
-// sources) and never fails on a file it cannot parse,
+// reads what Pin would rewrite, with the same options (the fields of
+// [DefaultFieldSpecs], Helm values and Argo CD sources included, those
+// that configurations files of kustomizations declare, and in files with
+// Flux setter markers the marked fields alone) and never fails on a file it cannot parse,
 // one too big to be a manifest, or a value that is not a reference: history
 // must show any past state, broken ones included. A file it cannot read is
 // an error: what it lists must not look complete when it is not.
@@ -40,6 +43,10 @@ func Images(fsys fs.FS, dir string, opts ...PinOption) ([]Ref, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing images: %w", err)
 	}
+	fieldsFor, err := treeFields(fsys, dir, false)
+	if err != nil {
+		return nil, err
+	}
 	lay := newLayout(fsys)
 	var out []Ref
 	err = fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
@@ -49,7 +56,7 @@ func Images(fsys fs.FS, dir string, opts ...PinOption) ([]Ref, error) {
 		if !d.Type().IsRegular() || !IsManifest(path.Base(p)) {
 			return nil
 		}
-		fields, ok := lay.fields(p, cfg)
+		fields, ok := lay.fields(p, cfg, fieldsFor(p))
 		if !ok {
 			return nil
 		}
@@ -115,13 +122,22 @@ func Effective(refs []Ref) map[string]Ref {
 }
 
 // fileImages reads the references in one file through the same field specs
-// the rewriter uses. What cannot be read as a reference (a file that does
-// not parse, an aliased or duplicated image key, a value that is not a
-// reference) is left out: history shows broken states too.
+// the rewriter uses (fields; nil: the defaults). What cannot be read as a
+// reference (a file that does not parse, an aliased or duplicated image key,
+// a value that is not a reference) is left out: history shows broken states
+// too.
 func fileImages(p string, data []byte, fields []field) []Ref {
 	docs, err := decodeAll(data)
 	if err != nil {
 		return nil
+	}
+	if fields == nil {
+		fields = defaultFields
+	}
+	table := fileFields(data, docs, fields)
+	var bound map[string]string
+	if bytes.Contains(data, []byte(setterKey)) {
+		bound = policyRepos(docs)
 	}
 	var out []Ref
 	for _, doc := range docs {
@@ -132,12 +148,23 @@ func fileImages(p string, data []byte, fields []field) []Ref {
 		if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 			continue
 		}
-		_ = sites(p, doc.Content[0], aliases, fields, func(st site) error {
+		var refs []lineRef
+		_ = sites(p, doc.Content[0], aliases, table, func(st site) error {
+			if st.field.Form == FormSetter {
+				refs = append(refs, setterRefs(p, st.node, bound)...)
+				return nil
+			}
 			if r, ok := siteRef(p, st); ok {
-				out = append(out, r)
+				refs = append(refs, lineRef{siteLine(st), r})
 			}
 			return nil
 		})
+		// Each field spec walks the document on its own, and the walk meets
+		// a collection before those inside it: put them in file order.
+		slices.SortStableFunc(refs, func(a, b lineRef) int { return a.line - b.line })
+		for _, r := range refs {
+			out = append(out, r.Ref)
+		}
 	}
 	return out
 }

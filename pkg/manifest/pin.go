@@ -23,7 +23,14 @@ var ErrNotReferenced = errors.New("image not referenced")
 type NotReferencedError struct {
 	Dir   string
 	Repos []string // the targets' repositories, as given
-	Near  []string // values that would match but for capital letters
+	// Near says where values would match but for capital letters, and
+	// where Flux setter markers keep an image from being pinned.
+	Near []string
+	// Held are those of Repos that are referenced under Dir, but only in
+	// fields that setter markers keep from being pinned: an unmarked image
+	// in a file with markers, a field marked for another policy than the
+	// image's. Pinning them any other way would go against the markers.
+	Held []string
 }
 
 func (e *NotReferencedError) Error() string {
@@ -44,17 +51,27 @@ type Result struct {
 }
 
 // Pin rewrites every manifest (see [IsManifest]: *.yaml and *.yml in any
-// case, and kustomization files) under dir in fsys; see [RewriteFile]. dir is a slash path
-// relative to the root of fsys, "." for the whole tree; a dir that leaves the
-// tree or passes through a symbolic link is refused.
+// case, and kustomization files) under dir in fsys; see [RewriteFile]. dir
+// is a slash path relative to the root of fsys, "." for the whole tree; a
+// dir that leaves the tree or passes through a symbolic link is refused.
+//
+// To the fields of [DefaultFieldSpecs] Pin adds, for each file, the images
+// field specs of the configurations files that the kustomizations in the
+// file's directory and the directories above it name (kustomize's
+// transformer configurations, declaring where a custom kind keeps an
+// image). A configurations file that is missing, lies outside its
+// kustomization's directory or does not parse is an error.
 //
 // Pin reads fsys and never writes it: the new contents come back in
 // Result.Files. It does not follow symbolic links (fs.ModeSymlink entries are
-// skipped), so it cannot read or report files outside the scope.
+// skipped). Outside dir it reads only the kustomization files of the
+// directories above dir and the configurations files they name.
 //
 // It returns an error wrapping [ErrNotReferenced], naming the repository and
-// dir, when any target is referenced nowhere under dir. A file that does not
-// parse, or is larger than [MaxFileSize], is an error naming the file.
+// dir, when any target is referenced nowhere under dir (or only where
+// setter markers keep it from being pinned, which the error then says). A
+// file that does not parse, or is larger than [MaxFileSize], is an error
+// naming the file.
 //
 // Helm charts (directories holding a Chart.yaml) are read as Helm reads
 // them: their values*.yaml are values files, and their templates directory
@@ -77,6 +94,10 @@ func Pin(fsys fs.FS, dir string, targets []Target, opts ...PinOption) (*Result, 
 	if err := noSymlinkIn(fsys, dir); err != nil {
 		return nil, err
 	}
+	fieldsFor, err := treeFields(fsys, dir, true)
+	if err != nil {
+		return nil, fmt.Errorf("pinning images under %s: %w", dir, err)
+	}
 	res := &Result{Files: map[string][]byte{}}
 	lay := newLayout(fsys)
 	err = fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
@@ -86,7 +107,7 @@ func Pin(fsys fs.FS, dir string, targets []Target, opts ...PinOption) (*Result, 
 		if !d.Type().IsRegular() || !IsManifest(path.Base(p)) {
 			return nil // directories, and symbolic links to anything
 		}
-		fields, ok := lay.fields(p, cfg)
+		fields, ok := lay.fields(p, cfg, fieldsFor(p))
 		if !ok {
 			return nil // a chart's templates and Chart.yaml
 		}
@@ -128,7 +149,8 @@ func Pin(fsys fs.FS, dir string, targets []Target, opts ...PinOption) (*Result, 
 		}
 	}
 	if len(missing) > 0 {
-		return nil, &NotReferencedError{Dir: dir, Repos: missing, Near: miscased(fsys, dir, missing)}
+		hints, held := markerHints(fsys, dir, ts, missing, fieldsFor)
+		return nil, &NotReferencedError{Dir: dir, Repos: missing, Near: append(miscased(fsys, dir, missing), hints...), Held: held}
 	}
 	return res, nil
 }

@@ -250,35 +250,41 @@ func TestManifestNamesAnyCase(t *testing.T) {
 	}
 }
 
-// A field spec is data: a kind the defaults do not know is read and pinned
-// by adding an entry, with no new code path.
+// A field spec is data: an image field no default covers (a custom kind's,
+// as a kustomize configurations file declares it) is read and pinned by
+// adding an entry, with no new code path.
 func TestFieldSpecIsData(t *testing.T) {
-	rollout := `apiVersion: argoproj.io/v1alpha1
-kind: Rollout
+	mykind := `apiVersion: config/v1
+kind: MyKind
 spec:
-  template:
-    spec:
-      containers:
-        - image: 127.0.0.1:5000/team/hello:v1 # app
+  runLatest:
+    container:
+      image: 127.0.0.1:5000/team/hello:v1 # app
 `
-	fields := compileFields(append(DefaultFieldSpecs(), FieldSpec{Kinds: []string{"Rollout"}, Path: "spec/template/spec/containers[]/image"}))
-	if got := fields[1].steps; !cmp.Equal(got, [][]string{{"**"}, {"containers", "initContainers"}, nil, {"image"}}) {
-		t.Errorf("steps of the workload spec: %q", got)
+	fields := compileFields(append(DefaultFieldSpecs(), FieldSpec{Kinds: []string{"MyKind"}, Path: "spec/runLatest/container/image"}))
+	containers := slices.IndexFunc(fields, func(f field) bool { return f.Form == FormImage && strings.Contains(f.Path, "containers") })
+	if got := fields[containers].steps; !cmp.Equal(got, [][]string{{"**"}, {"containers", "initContainers", "ephemeralContainers"}, nil, {"image"}}) {
+		t.Errorf("steps of the containers spec: %q", got)
 	}
-	docs, err := decodeAll([]byte(rollout))
+	docs, err := decodeAll([]byte(mykind))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var found []string
 	for _, fs := range [][]field{defaultFields, fields} {
 		n := 0
-		if err := sites("r.yaml", docs[0].Content[0], false, fs, func(st site) error { n++; return nil }); err != nil {
+		if err := sites("r.yaml", docs[0].Content[0], false, fs, func(st site) error {
+			if st.field.Form == FormImage {
+				n++
+			}
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 		found = append(found, fmt.Sprint(n))
 	}
 	if !slices.Equal(found, []string{"0", "1"}) {
-		t.Errorf("sites in a Rollout without and with its spec: %v, want [0 1]", found)
+		t.Errorf("image sites in a MyKind without and with its spec: %v, want [0 1]", found)
 	}
 }
 

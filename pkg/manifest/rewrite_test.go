@@ -203,20 +203,23 @@ func readFile(t *testing.T, path string) []byte {
 }
 
 // checkChangedLines asserts that output differs from input only in lines that
-// hold a pinned value: lines removed held an image, newTag or digest, and
-// lines added hold a target's digest or tag.
+// hold a pinned value: lines removed held an image, newTag, digest or an
+// image volume's reference (or a setter marker), and lines added hold a
+// target's digest or tag, or, on a line that keeps its setter marker, a
+// target's tag or repository.
 func checkChangedLines(t *testing.T, input, output []byte, targets []Target) {
 	t.Helper()
 	removed, added := lineDiff(splitLines(input), splitLines(output))
 	for _, l := range removed {
-		if !strings.Contains(l, "image") && !strings.Contains(l, "newTag") && !strings.Contains(l, "digest") {
+		if !strings.Contains(l, "image") && !strings.Contains(l, "newTag") && !strings.Contains(l, "digest") && !strings.Contains(l, "reference:") {
 			t.Errorf("line changed that holds no image: %q", l)
 		}
 	}
 	for _, l := range added {
 		ok := false
 		for _, tg := range targets {
-			if strings.Contains(l, tg.Digest) || strings.Contains(l, "newTag") && strings.Contains(l, tg.Tag) {
+			if strings.Contains(l, tg.Digest) || strings.Contains(l, "newTag") && strings.Contains(l, tg.Tag) ||
+				strings.Contains(l, `{"$imagepolicy": "`) && (tg.Tag != "" && strings.Contains(l, ": "+tg.Tag+" ") || strings.Contains(l, tg.Repo)) {
 				ok = true
 			}
 		}

@@ -14,15 +14,16 @@ import (
 
 // Kinds of [Change].
 const (
-	KindContainer     = "container"     // image of a container or initContainer
+	KindContainer     = "container"     // an image scalar: a container's (init, ephemeral), an image volume's, one a configurations file declares
 	KindKustomization = "kustomization" // entry of a kustomization's images list
+	KindSetter        = "setter"        // field(s) marked with a Flux setter marker
 )
 
 // Change is one rewritten (or already-correct) reference.
 type Change struct {
 	File string // slash path as given
 	Line int    // 1-based line of the scalar; for kustomization entries, the entry's first line
-	Kind string // KindContainer or KindKustomization
+	Kind string // KindContainer, KindKustomization or KindSetter
 	Repo string // Target.Repo it matched
 	// Old and New are the image the reference resolved to before and after.
 	// For kustomization entries they are the effective newName:newTag@digest,
@@ -61,9 +62,11 @@ func RewriteFile(path string, data []byte, targets []Target, opts ...PinOption) 
 	if err != nil {
 		return nil, nil, err
 	}
-	return rewrite(path, data, ts, cfg.fieldsFor(path))
+	return rewrite(path, data, ts, cfg.fieldsFor(path, nil))
 }
 
+// rewrite pins ts in one file, looking where fields point (nil: the
+// defaults).
 func rewrite(path string, data []byte, ts []target, fields []field) ([]byte, []Change, error) {
 	found, err := scan(path, data, ts, fields)
 	if err != nil {
@@ -202,10 +205,16 @@ type scanner struct {
 	src     *source
 	targets []target
 	found   []finding
-	fs      []field // the field specs the file is read with
+	table   []field           // nil: defaultFields
+	bound   map[string]string // policy -> repository, in a file with setter markers
 }
 
-func (s *scanner) fields() []field { return s.fs }
+func (s *scanner) fields() []field {
+	if s.table == nil {
+		return defaultFields
+	}
+	return s.table
+}
 
 // site turns one place an image lives into a finding, when it refers to a
 // target.
@@ -223,6 +232,8 @@ func (s *scanner) site(st site) error {
 			return nil
 		}
 		return s.kustomizeEntry(e)
+	case FormSetter:
+		return s.setters(st.node)
 	case FormHelmValuesString:
 		return s.valuesError(st) // reached only when its text is no values tree
 	case FormHelmImage, FormHelmImageMap:
@@ -243,7 +254,8 @@ func (s *scanner) site(st site) error {
 	}
 }
 
-// scan finds every reference to a target in data, in file order.
+// scan finds every reference to a target in data, in file order, where
+// fields point (nil: the defaults).
 func scan(path string, data []byte, ts []target, fields []field) ([]finding, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit for manifests", path, len(data), MaxFileSize)
@@ -257,7 +269,11 @@ func scan(path string, data []byte, ts []target, fields []field) ([]finding, err
 	if err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", path, err)
 	}
-	s := &scanner{path: path, src: newSource(data), targets: ts, fs: fields}
+	s := &scanner{path: path, src: newSource(data), targets: ts, table: fields}
+	table := fileFields(data, docs, s.fields())
+	if slices.ContainsFunc(table, func(f field) bool { return f.Form == FormSetter }) {
+		s.bound = policyRepos(docs)
+	}
 	for _, doc := range docs {
 		aliases := hasAlias(doc)
 		if aliases {
@@ -268,7 +284,7 @@ func scan(path string, data []byte, ts []target, fields []field) ([]finding, err
 		if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 			continue
 		}
-		if err := sites(path, doc.Content[0], aliases, s.fields(), s.site); err != nil {
+		if err := sites(path, doc.Content[0], aliases, table, s.site); err != nil {
 			return nil, err
 		}
 	}
