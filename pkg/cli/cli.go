@@ -41,6 +41,7 @@ type Globals struct {
 	LogFormat  string        `help:"Log format on stderr: text or json." enum:"text,json" default:"text" env:"FERRY_LOG_FORMAT"`
 	Verbose    bool          `help:"Log each step, not only warnings and errors." short:"v" env:"FERRY_VERBOSE"`
 	Timeout    time.Duration `help:"Give up on the whole run after this long, hooks included: with hooks, the write stops a tenth of it (at most 10s) earlier, to leave them time to report. There is always a limit (0 is refused: give a large value such as 2h)." default:"5m" env:"FERRY_TIMEOUT"`
+	ValuesFile []string      `help:"More Helm values files to read and pin images in, besides the values*.yaml of charts in the repo: a glob on base names, or on paths from the root with a '/' (repeatable)." env:"FERRY_VALUES_FILE" placeholder:"GLOB" sep:","`
 	Attempts   int           `help:"Rounds of fetch, edit and push before giving up when other writers keep moving the branch or the connection drops." default:"30" env:"FERRY_ATTEMPTS"`
 
 	stdout, stderr io.Writer
@@ -71,7 +72,7 @@ var errUsage = errors.New("usage")
 // sets each request field.
 var flags = map[string]string{
 	"Env": "--env", "Images": "--image", "Path": "--path", "App": "--app", "From": "--from",
-	"To": "--to", "Commit": "--commit", "Steps": "--steps", "Limit": "--limit",
+	"To": "--to", "Commit": "--commit", "Steps": "--steps", "Limit": "--limit", "Policies": "--policy",
 }
 
 func flagName(field string) string {
@@ -532,7 +533,7 @@ func (g *Globals) env() (ferry.Env, error) {
 	if g.Attempts < 1 {
 		return ferry.Env{}, fmt.Errorf("%w: --attempts %d: must be at least 1", errUsage, g.Attempts)
 	}
-	return ferry.Env{Remote: r, Author: a, Resolver: g.resolver(), Logger: g.logger(), Attempts: g.Attempts}, nil
+	return ferry.Env{Remote: r, Author: a, Resolver: g.resolver(), Logger: g.logger(), Attempts: g.Attempts, ValuesFiles: g.ValuesFile}, nil
 }
 
 func (g *Globals) printJSON(v any) error {

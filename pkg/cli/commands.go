@@ -16,6 +16,8 @@ import (
 type DeployCmd struct {
 	Env          string   `help:"Environment branch to write, e.g. candidate." env:"FERRY_ENV" placeholder:"E"`
 	Image        []string `help:"Image to pin, repo:tag or repo@sha256:...; repeat for several." env:"FERRY_IMAGE" placeholder:"REF" sep:","`
+	ImageField   []string `help:"Helm values field to pin, instead of finding image maps by their repository (Argo CD Image Updater's syntax: frontend.image, sidecars[0].image; repeatable)." env:"FERRY_IMAGE_FIELD" placeholder:"PATH" sep:","`
+	Policy       []string `help:"Flux ImagePolicy (NAMESPACE:NAME) whose setter markers the image pins; the first --policy goes with the first --image, and so on." env:"FERRY_POLICY" placeholder:"NS:NAME" sep:","`
 	Path         string   `help:"Directory in the env repo to edit ('.' for all of it); nothing outside it changes." env:"FERRY_PATH" default:"." placeholder:"DIR"`
 	App          string   `help:"App name for the audit trail (default: the last element of --path, else the image name)." env:"FERRY_APP" placeholder:"NAME"`
 	SourceRepo   string   `help:"Source repository URL for the audit trail (default from GITHUB_REPOSITORY or Cloud Build's REPO_FULL_NAME)." env:"FERRY_SOURCE_REPO" placeholder:"URL"`
@@ -47,7 +49,7 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 	ev.SourceRepo, ev.SourceCommit, ev.BuildID, ev.BuildURL = prov.SourceRepo, prov.SourceCommit, prov.BuildID, prov.BuildURL
 	return g.write(ctx, &c.HookFlags, ev, c.DryRun, func(ctx context.Context) (*ferry.Report, error) {
 		return ferry.Deploy(ctx, e, ferry.DeployRequest{
-			Env: c.Env, Images: c.Image, Path: c.Path, App: c.App, Provenance: prov, DryRun: c.DryRun, OverrideRollback: c.OverrideRollback, AllowDowngrade: c.AllowDowngrade,
+			Env: c.Env, Images: c.Image, Policies: c.Policy, ImageFields: c.ImageField, Path: c.Path, App: c.App, Provenance: prov, DryRun: c.DryRun, OverrideRollback: c.OverrideRollback, AllowDowngrade: c.AllowDowngrade,
 		})
 	})
 }

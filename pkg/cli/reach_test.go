@@ -93,3 +93,91 @@ spec:
 		t.Errorf("an image nowhere: exit %d\n%s", code, errOut)
 	}
 }
+
+// Each layout the reach issue names, deployed end to end through
+// git http-backend: the files change byte-exactly where the image lives,
+// the report names them, and the same deploy again is a no-op.
+func TestDeployReach(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		scope string
+		// want maps each file to a fragment it must hold after the deploy
+		// (TAG and DIGEST replaced), and unchanged lists files that must
+		// keep their bytes.
+		want      map[string]string
+		unchanged []string
+		extra     []string // more deploy flags
+	}{
+		{
+			name:  "helm values beside a chart with templates",
+			scope: "charts/hello",
+			files: map[string]string{
+				"charts/hello/Chart.yaml":                "apiVersion: v2\nname: hello\nversion: 0.1.0\n",
+				"charts/hello/values.yaml":               "replicaCount: 1\nimage:\n  repository: REGISTRY/team/hello # the app\n  tag: v1\n  pullPolicy: IfNotPresent\n",
+				"charts/hello/templates/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - image: \"{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n{{- with .Values.nodeSelector }}\n      nodeSelector: {{ toYaml . | nindent 8 }}\n{{- end }}\n",
+			},
+			want:      map[string]string{"charts/hello/values.yaml": "  repository: REGISTRY/team/hello # the app\n  tag: TAG@DIGEST\n  pullPolicy: IfNotPresent\n"},
+			unchanged: []string{"charts/hello/templates/deployment.yaml", "charts/hello/Chart.yaml"},
+		},
+		{
+			name:  "Flux setter markers: only marked fields change",
+			scope: "apps/hello",
+			files: map[string]string{
+				"apps/hello/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hello\nspec:\n  template:\n    spec:\n      containers:\n        - name: hello\n          image: REGISTRY/team/hello:v1 # {\"$imagepolicy\": \"flux-system:hello\"}\n        - name: pinned-by-hand\n          image: REGISTRY/team/hello:v0\n",
+			},
+			want: map[string]string{"apps/hello/deployment.yaml": "image: REGISTRY/team/hello:TAG@DIGEST # {\"$imagepolicy\": \"flux-system:hello\"}\n        - name: pinned-by-hand\n          image: REGISTRY/team/hello:v0\n"},
+		},
+		{
+			name:  "Flux setter markers with --policy: only that policy's fields change",
+			scope: "apps/hello",
+			files: map[string]string{
+				"apps/hello/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hello\nspec:\n  template:\n    spec:\n      containers:\n        - name: hello\n          image: REGISTRY/team/hello:v1 # {\"$imagepolicy\": \"flux-system:hello\"}\n        - name: canary\n          image: REGISTRY/team/hello:v1 # {\"$imagepolicy\": \"flux-system:hello-canary\"}\n",
+			},
+			want:  map[string]string{"apps/hello/deployment.yaml": "image: REGISTRY/team/hello:TAG@DIGEST # {\"$imagepolicy\": \"flux-system:hello\"}\n        - name: canary\n          image: REGISTRY/team/hello:v1 # {\"$imagepolicy\": \"flux-system:hello-canary\"}\n"},
+			extra: []string{"--policy", "flux-system:hello"},
+		},
+		{
+			name:  "an Argo Rollout",
+			scope: "apps/hello",
+			files: map[string]string{
+				"apps/hello/rollout.yaml": "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: hello\nspec:\n  strategy:\n    canary:\n      steps:\n      - setWeight: 20\n  template:\n    spec:\n      containers:\n      - name: hello\n        image: REGISTRY/team/hello:v1\n",
+			},
+			want: map[string]string{"apps/hello/rollout.yaml": "        image: REGISTRY/team/hello:TAG@DIGEST\n"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := testreg.Start(t, nil)
+			digest := reg.Push(t, "team/hello:v2")
+			repo := testgit.NewRepo(t, seedTree(t, reg.Host, tc.files), "production")
+			srv := testgit.Serve(t, repo)
+			env := map[string]string{"FERRY_REPO": srv.RepoURL(repo)}
+			before := map[string]string{}
+			for _, f := range tc.unchanged {
+				before[f] = repo.Show("production", f)
+			}
+			args := append([]string{"deploy", "--env", "production", "--path", tc.scope, "--image", reg.Host + "/team/hello:v2", "--output", "json"}, tc.extra...)
+			var rep struct{ Changed bool }
+			if err := json.Unmarshal([]byte(mustRun(t, env, args...)), &rep); err != nil || !rep.Changed {
+				t.Fatalf("deploy: %+v, %v", rep, err)
+			}
+			for f, frag := range tc.want {
+				frag = strings.NewReplacer("REGISTRY", reg.Host, "TAG", "v2", "DIGEST", digest).Replace(frag)
+				if got := repo.Show("production", f); !strings.Contains(got+"\n", frag) {
+					t.Errorf("%s:\n%s\nlacks:\n%s", f, got, frag)
+				}
+			}
+			for f, b := range before {
+				if repo.Show("production", f) != b {
+					t.Errorf("%s changed", f)
+				}
+			}
+			repo.Fsck()
+			tip := repo.Tip("production")
+			if err := json.Unmarshal([]byte(mustRun(t, env, args...)), &rep); err != nil || rep.Changed || repo.Tip("production") != tip {
+				t.Errorf("the same deploy again changed something: %+v, %v", rep, err)
+			}
+		})
+	}
+}

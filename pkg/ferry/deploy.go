@@ -19,6 +19,14 @@ import (
 type DeployRequest struct {
 	Env    string   // branch to write
 	Images []string // repo:tag, repo@sha256:..., or both
+	// ImageFields name the Helm values fields to pin (Argo CD Image
+	// Updater's syntax: frontend.image, sidecars[0].image) instead of
+	// detecting them.
+	ImageFields []string
+	// Policies are Flux ImagePolicies (NAMESPACE:NAME), the i-th for the
+	// i-th image: its setter markers are the fields that image pins. Fewer
+	// policies than images leave the rest matched by repository.
+	Policies []string
 	Path   string   // scope inside the repo; "." for all of it
 	App    string   // name in the audit trail; derived when empty
 	Provenance
@@ -55,7 +63,11 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		}
 		seen[res.Repo] = in
 		log.Info("resolved", "image", in, "digest", res.Digest)
-		targets = append(targets, manifest.Target{Repo: res.Repo, Tag: res.Tag, Digest: res.Digest})
+		t := manifest.Target{Repo: res.Repo, Tag: res.Tag, Digest: res.Digest}
+		if i := len(targets); i < len(req.Policies) {
+			t.Policy = req.Policies[i]
+		}
+		targets = append(targets, t)
 		images = append(images, Image{Name: res.Repo, Tag: res.Tag, Digest: res.Digest, Ref: res.String()})
 	}
 	app := req.App
@@ -77,7 +89,11 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 			if err := s.Prefetch(req.Path); err != nil {
 				return rec, nil, "", err
 			}
-			changes, err := pin(ctx, e, s, req.Path, targets)
+			var opts []manifest.PinOption
+			if len(req.ImageFields) > 0 {
+				opts = append(opts, manifest.WithImageFields(req.ImageFields...))
+			}
+			changes, err := pin(ctx, e, s, req.Path, targets, e.readOptions(opts...)...)
 			if err != nil {
 				return rec, nil, "", fmt.Errorf("pinning images on %s: %w", req.Env, err)
 			}
@@ -102,8 +118,8 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 // scope's kustomization images list instead (manifest.AddImageEntries); a
 // target found nowhere, or held by Flux setter markers in the scope, is an
 // error naming it.
-func pin(ctx context.Context, e Env, s *envrepo.Snapshot, scope string, targets []manifest.Target) ([]manifest.Change, error) {
-	pinned, err := manifest.Pin(s.FS(), scope, targets)
+func pin(ctx context.Context, e Env, s *envrepo.Snapshot, scope string, targets []manifest.Target, opts ...manifest.PinOption) ([]manifest.Change, error) {
+	pinned, err := manifest.Pin(s.FS(), scope, targets, opts...)
 	var nr *manifest.NotReferencedError
 	if !errors.As(err, &nr) {
 		if err != nil {
@@ -126,7 +142,7 @@ func pin(ctx context.Context, e Env, s *envrepo.Snapshot, scope string, targets 
 	}
 	var changes []manifest.Change
 	if len(inScope) > 0 {
-		if pinned, err = manifest.Pin(s.FS(), scope, inScope); err != nil {
+		if pinned, err = manifest.Pin(s.FS(), scope, inScope, opts...); err != nil {
 			return nil, err
 		}
 		if err := writeFiles(s, pinned.Files); err != nil {

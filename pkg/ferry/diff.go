@@ -100,11 +100,11 @@ func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
 	}
 	for _, dir := range sortedKeys(apps) {
 		a := apps[dir]
-		old, err := imagesIn(s.BaseFS(), dir)
+		old, err := imagesIn(s.BaseFS(), dir, e.readOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("reading the images of %s on %s: %w", dir, req.To, err)
 		}
-		now, err := imagesIn(s.FS(), dir)
+		now, err := imagesIn(s.FS(), dir, e.readOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("reading the images of %s on %s: %w", dir, req.From, err)
 		}
@@ -143,13 +143,13 @@ func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
 // does not exist (added or removed by the promote) has none. Any other
 // failure is an error: a diff that cannot read an image must not report it
 // unchanged.
-func imagesIn(fsys fs.FS, dir string) (map[string]manifest.Ref, error) {
+func imagesIn(fsys fs.FS, dir string, opts ...manifest.PinOption) (map[string]manifest.Ref, error) {
 	if _, err := fs.Stat(fsys, dir); errors.Is(err, fs.ErrNotExist) {
 		return map[string]manifest.Ref{}, nil
 	} else if err != nil {
 		return nil, err
 	}
-	refs, err := manifest.Images(fsys, dir)
+	refs, err := manifest.Images(fsys, dir, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -52,6 +52,19 @@ type Env struct {
 	// manifest.DefaultRemoteTimeout).
 	AllowRemoteResources bool
 	RemoteTimeout        time.Duration
+	// ValuesFiles are more Helm values files to read and pin images in,
+	// besides the values*.yaml of the charts in the repo: glob patterns
+	// on base names, or on paths from the root when they hold a "/".
+	ValuesFiles []string
+}
+
+// readOptions are how every read and write of images sees the repo.
+func (e Env) readOptions(more ...manifest.PinOption) []manifest.PinOption {
+	var opts []manifest.PinOption
+	if len(e.ValuesFiles) > 0 {
+		opts = append(opts, manifest.WithValuesFiles(e.ValuesFiles...))
+	}
+	return append(opts, more...)
 }
 
 // Provenance is where a deploy came from, recorded in the trailers.

@@ -93,7 +93,7 @@ func History(ctx context.Context, e Env, req HistoryRequest) ([]Entry, error) {
 			if err := snap.Prefetch(req.Path); err != nil {
 				return nil, err
 			}
-			refs, err := manifest.Images(snap.FS(), req.Path)
+			refs, err := manifest.Images(snap.FS(), req.Path, e.readOptions()...)
 			if err != nil {
 				return nil, err
 			}

@@ -63,7 +63,7 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 		Path:         req.Path,
 		PromotedFrom: req.From + "@" + commit.Hash.String(),
 	}
-	rep, err := write(ctx, e, plan{rec: rec, held: true, override: req.OverrideRollback, dryRun: req.DryRun, edit: graft(from, tree, sources)})
+	rep, err := write(ctx, e, plan{rec: rec, held: true, override: req.OverrideRollback, dryRun: req.DryRun, edit: graft(from, tree, sources, e.readOptions())})
 	if err != nil {
 		return nil, err
 	}

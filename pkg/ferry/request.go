@@ -62,6 +62,14 @@ func (r *DeployRequest) Validate() error {
 			return fieldErrorf("Images", "{Images}: %v", err)
 		}
 	}
+	if len(r.Policies) > len(r.Images) {
+		return fieldErrorf("Policies", "%d {Policies} for %d {Images}: give each policy after the image it pins", len(r.Policies), len(r.Images))
+	}
+	for _, p := range r.Policies {
+		if ns, name, ok := strings.Cut(p, ":"); !ok || ns == "" || name == "" || strings.Contains(name, ":") {
+			return fieldErrorf("Policies", "{Policies} %q is not NAMESPACE:NAME (a Flux ImagePolicy)", p)
+		}
+	}
 	if err := checkBranch("Env", r.Env); err != nil {
 		return err
 	}

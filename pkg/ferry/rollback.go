@@ -67,7 +67,7 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 	}
 	rec := audit.Record{Action: audit.ActionRollback, Env: req.Env, App: app, Path: req.Path, RollbackTo: target.Hash.String()}
 	// A rollback is never held: it is what an incident needs first.
-	rep, err := write(ctx, e, plan{rec: rec, dryRun: req.DryRun, edit: graft(from, tree, sources)})
+	rep, err := write(ctx, e, plan{rec: rec, dryRun: req.DryRun, edit: graft(from, tree, sources, e.readOptions())})
 	if err != nil {
 		return nil, err
 	}

@@ -107,14 +107,14 @@ func (e Env) validateOptions() []manifest.Option {
 
 // effectiveImages maps repository to the reference the rendered manifests
 // would use, for the images under scope.
-func effectiveImages(s *envrepo.Snapshot, scope string) (map[string]manifest.Ref, error) {
+func effectiveImages(s *envrepo.Snapshot, scope string, opts ...manifest.PinOption) (map[string]manifest.Ref, error) {
 	if _, ok := s.Tree(scope); !ok {
 		return map[string]manifest.Ref{}, nil
 	}
 	if err := s.Prefetch(scope); err != nil { // one request, after a partial fetch
 		return nil, err
 	}
-	refs, err := manifest.Images(s.FS(), scope)
+	refs, err := manifest.Images(s.FS(), scope, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -137,16 +137,16 @@ func changedImages(before, after map[string]manifest.Ref) []Image {
 // graft is the edit of promote and rollback: make the scope the subtree
 // tree of from, and record the images that change with the provenance
 // sources holds for them.
-func graft(from *envrepo.Snapshot, tree plumbing.Hash, sources map[string]audit.Source) func(context.Context, *envrepo.Snapshot, audit.Record) (audit.Record, []Image, string, error) {
+func graft(from *envrepo.Snapshot, tree plumbing.Hash, sources map[string]audit.Source, opts []manifest.PinOption) func(context.Context, *envrepo.Snapshot, audit.Record) (audit.Record, []Image, string, error) {
 	return func(ctx context.Context, s *envrepo.Snapshot, rec audit.Record) (audit.Record, []Image, string, error) {
-		before, err := effectiveImages(s, rec.Path)
+		before, err := effectiveImages(s, rec.Path, opts...)
 		if err != nil {
 			return rec, nil, "", err
 		}
 		if err := s.Graft(rec.Path, from, tree); err != nil {
 			return rec, nil, "", err
 		}
-		after, err := effectiveImages(s, rec.Path)
+		after, err := effectiveImages(s, rec.Path, opts...)
 		if err != nil {
 			return rec, nil, "", err
 		}
