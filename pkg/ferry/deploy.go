@@ -27,8 +27,8 @@ type DeployRequest struct {
 	// i-th image: its setter markers are the fields that image pins. Fewer
 	// policies than images leave the rest matched by repository.
 	Policies []string
-	Path   string   // scope inside the repo; "." for all of it
-	App    string   // name in the audit trail; derived when empty
+	Path     string // scope inside the repo; "." for all of it
+	App      string // name in the audit trail; derived when empty
 	Provenance
 	// OverrideRollback deploys even though Path on Env was rolled back.
 	OverrideRollback bool
