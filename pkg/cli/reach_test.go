@@ -108,6 +108,9 @@ func TestDeployReach(t *testing.T) {
 		want      map[string]string
 		unchanged []string
 		extra     []string // more deploy flags
+		// twoRefs: the scope runs the image at two references afterwards,
+		// and history shows one image per repository.
+		twoRefs bool
 	}{
 		{
 			name:  "helm values beside a chart with templates",
@@ -134,8 +137,9 @@ func TestDeployReach(t *testing.T) {
 			files: map[string]string{
 				"apps/hello/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hello\nspec:\n  template:\n    spec:\n      containers:\n        - name: hello\n          image: REGISTRY/team/hello:v1 # {\"$imagepolicy\": \"flux-system:hello\"}\n        - name: canary\n          image: REGISTRY/team/hello:v1 # {\"$imagepolicy\": \"flux-system:hello-canary\"}\n",
 			},
-			want:  map[string]string{"apps/hello/deployment.yaml": "image: REGISTRY/team/hello:TAG@DIGEST # {\"$imagepolicy\": \"flux-system:hello\"}\n        - name: canary\n          image: REGISTRY/team/hello:v1 # {\"$imagepolicy\": \"flux-system:hello-canary\"}\n"},
-			extra: []string{"--policy", "flux-system:hello"},
+			want:    map[string]string{"apps/hello/deployment.yaml": "image: REGISTRY/team/hello:TAG@DIGEST # {\"$imagepolicy\": \"flux-system:hello\"}\n        - name: canary\n          image: REGISTRY/team/hello:v1 # {\"$imagepolicy\": \"flux-system:hello-canary\"}\n"},
+			extra:   []string{"--policy", "flux-system:hello"},
+			twoRefs: true,
 		},
 		{
 			name:  "an Argo Rollout",
@@ -174,6 +178,20 @@ func TestDeployReach(t *testing.T) {
 				}
 			}
 			repo.Fsck()
+			// history reads the image from wherever it lives.
+			var hist []struct {
+				Images []struct{ Name, Digest string }
+			}
+			if err := json.Unmarshal([]byte(mustRun(t, env, "history", "--env", "production", "--path", tc.scope, "--output", "json", "--limit", "1")), &hist); err != nil || len(hist) != 1 {
+				t.Fatalf("history: %v", err)
+			}
+			found := false
+			for _, im := range hist[0].Images {
+				found = found || im.Name == reg.Host+"/team/hello" && im.Digest == digest
+			}
+			if !found && !tc.twoRefs {
+				t.Errorf("history does not show %s/team/hello@%s: %+v", reg.Host, digest, hist[0].Images)
+			}
 			tip := repo.Tip("production")
 			if err := json.Unmarshal([]byte(mustRun(t, env, args...)), &rep); err != nil || rep.Changed || repo.Tip("production") != tip {
 				t.Errorf("the same deploy again changed something: %+v, %v", rep, err)
