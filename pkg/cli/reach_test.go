@@ -199,3 +199,30 @@ func TestDeployReach(t *testing.T) {
 		})
 	}
 }
+
+// Promote carries a values file like any other, and diff shows the image
+// change it holds.
+func TestPromoteHelmValues(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	digest := reg.Push(t, "team/hello:v2")
+	seed := seedTree(t, reg.Host, map[string]string{
+		"charts/hello/Chart.yaml":                "apiVersion: v2\nname: hello\nversion: 0.1.0\n",
+		"charts/hello/values.yaml":               "image:\n  registry: REGISTRY\n  repository: team/hello\n  tag: v1\n  digest: \"\"\n",
+		"charts/hello/templates/deployment.yaml": "image: {{ .Values.image.registry }}/{{ .Values.image.repository }}\n",
+	})
+	repo := testgit.NewRepo(t, seed, "candidate", "production")
+	srv := testgit.Serve(t, repo)
+	env := map[string]string{"FERRY_REPO": srv.RepoURL(repo)}
+	mustRun(t, env, "deploy", "--env", "candidate", "--path", "charts/hello", "--image", reg.Host+"/team/hello:v2")
+	if got := repo.Show("candidate", "charts/hello/values.yaml"); !strings.Contains(got, "  tag: v2\n  digest: \""+digest+"\"") {
+		t.Errorf("values.yaml on candidate:\n%s", got)
+	}
+	out := mustRun(t, env, "diff", "--from", "candidate", "--to", "production", "--path", "charts/hello")
+	if !strings.Contains(out, reg.Host+"/team/hello") || !strings.Contains(out, "v1 -> v2@"+digest[:len("sha256:")+12]) {
+		t.Errorf("diff does not show the image change:\n%s", out)
+	}
+	mustRun(t, env, "promote", "--from", "candidate", "--to", "production", "--path", "charts/hello")
+	if repo.Show("production", "charts/hello/values.yaml") != repo.Show("candidate", "charts/hello/values.yaml") {
+		t.Error("promote did not carry values.yaml")
+	}
+}
