@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -549,7 +550,10 @@ func (g *Globals) printJSON(v any) error {
 // and DEL or a C1 control inside a JSON string become the JSON escape for
 // the same character. Secrets are added after parsing, so it is installed
 // first and filled in later.
-type redactor struct{ secrets []string }
+type redactor struct {
+	secrets []string
+	mu      sync.Mutex // one write at a time, whoever logs
+}
 
 func (r *redactor) add(s string) {
 	if len(s) >= 4 { // shorter strings would mangle ordinary output
@@ -575,6 +579,8 @@ func (r *redactor) redact(s string) string {
 
 func (rw redactWriter) Write(p []byte) (int, error) {
 	s := ferry.Printable(rw.r.redact(string(p)), "\n\t\r")
+	rw.r.mu.Lock()
+	defer rw.r.mu.Unlock()
 	if _, err := io.WriteString(rw.w, s); err != nil {
 		return 0, err
 	}

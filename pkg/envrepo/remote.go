@@ -279,6 +279,12 @@ func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger) (*Re
 		return nil, err
 	}
 	log.Debug("fetched", "branch", w.Branch, "tip", snap.Base.String())
+	if !w.DryRun && snap.wire.stateless() {
+		// Over HTTP the push's discovery is one GET; ask it now, while
+		// the edit and validation run, not after them.
+		snap.wire.startPush(ctx)
+		defer snap.wire.dropPush()
+	}
 	msg, err := edit(ctx, snap)
 	if err != nil {
 		return nil, err

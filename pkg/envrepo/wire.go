@@ -39,6 +39,8 @@ type wire struct {
 
 	mu   sync.Mutex
 	open map[io.Closer]bool // sessions in use, for abort
+
+	early *pushSession // a receive-pack session opened ahead of the push
 }
 
 func (w *wire) stateless() bool { return w.ep.Protocol == "http" || w.ep.Protocol == "https" }
@@ -251,16 +253,12 @@ var errStale = errors.New("stale")
 // at base. The server checks old value again under its ref lock, so two
 // writers can never both win.
 func (w *wire) push(ctx context.Context, s *Snapshot, branch string, commit plumbing.Hash, progress io.Writer) (*packp.ReportStatus, error) {
-	sess, err := w.c.NewReceivePackSession(w.ep, w.r.Auth)
+	sess, ar, err := w.receivePack(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer sess.Close()
 	defer w.track(sess)()
-	ar, err := sess.AdvertisedReferencesContext(ctx)
-	if err != nil {
-		return nil, err
-	}
 	name := plumbing.NewBranchReferenceName(branch)
 	refs, err := ar.AllReferences()
 	if err != nil {

@@ -50,40 +50,31 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 	if e.Resolver == nil {
 		return nil, errors.New("deploy: no image resolver configured")
 	}
-	targets := make([]manifest.Target, 0, len(req.Images))
-	images := make([]Image, 0, len(req.Images))
-	seen := map[string]string{}
-	for _, in := range req.Images {
-		res, err := e.Resolver.Resolve(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		if prev, ok := seen[res.Repo]; ok {
-			return nil, fieldErrorf("Images", "{Images} %s and {Images} %s name the same repository; give each image once", prev, in)
-		}
-		seen[res.Repo] = in
-		log.Info("resolved", "image", in, "digest", res.Digest)
-		t := manifest.Target{Repo: res.Repo, Tag: res.Tag, Digest: res.Digest}
-		if i := len(targets); i < len(req.Policies) {
-			t.Policy = req.Policies[i]
-		}
-		targets = append(targets, t)
-		images = append(images, Image{Name: res.Repo, Tag: res.Tag, Digest: res.Digest, Ref: res.String()})
-	}
+	guard := &orderGuard{r: e.Resolver, log: log, created: map[string]time.Time{}}
+	// The registry is asked while the branch is fetched: the edit waits
+	// for the answer only when it needs it. Nothing outlives Deploy.
+	rctx, cancel := context.WithCancel(ctx)
+	resolved, wait := resolve(rctx, e, req, guard)
+	defer wait()
+	defer cancel()
 	app := req.App
 	if app == "" {
-		app = deriveApp(req.Path, images[0].Name)
+		first, _ := ref.Parse(req.Images[0]) // Validate parsed it
+		app = deriveApp(req.Path, first.Repo)
 	}
 	rec := audit.Record{Action: audit.ActionDeploy, Env: req.Env, App: app, Path: req.Path}
 	if !req.Provenance.IsZero() {
 		rec.Sources = []audit.Source{req.Provenance}
 	}
-	for _, img := range images {
-		rec.Images = append(rec.Images, img.Ref)
-	}
-	guard := &orderGuard{r: e.Resolver, log: log, created: map[string]time.Time{}}
 	rep, err := write(ctx, e, plan{rec: rec, held: true, override: req.OverrideRollback, dryRun: req.DryRun,
 		edit: func(ctx context.Context, s *envrepo.Snapshot, rec audit.Record) (audit.Record, []Image, string, error) {
+			r, err := resolved(ctx)
+			if err != nil {
+				return rec, nil, "", err
+			}
+			for _, img := range r.images {
+				rec.Images = append(rec.Images, img.Ref)
+			}
 			// One request for every blob the rewriter will read (after a
 			// partial fetch; a no-op otherwise).
 			if err := s.Prefetch(req.Path); err != nil {
@@ -93,24 +84,81 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 			if len(req.ImageFields) > 0 {
 				opts = append(opts, manifest.WithImageFields(req.ImageFields...))
 			}
-			changes, err := pin(ctx, e, s, req.Path, targets, e.readOptions(opts...)...)
+			changes, err := pin(ctx, e, s, req.Path, r.targets, e.readOptions(opts...)...)
 			if err != nil {
 				return rec, nil, "", fmt.Errorf("pinning images on %s: %w", req.Env, err)
 			}
 			if !req.AllowDowngrade {
-				if why := guard.check(ctx, changes, targets); why != "" {
-					return rec, images, why, nil
+				if why := guard.check(ctx, changes, r.targets); why != "" {
+					return rec, r.images, why, nil
 				}
 			}
-			return rec, images, "", nil
+			return rec, r.images, "", nil
 		}})
 	if err != nil {
 		return nil, err
+	}
+	if len(rep.Images) == 0 {
+		if r, err := resolved(ctx); err == nil {
+			rep.Images = r.images
+		}
 	}
 	if !rep.Changed && !rep.Skipped {
 		rep.Reason = "already pinned: every reference in scope has these digests"
 	}
 	return rep, nil
+}
+
+// resolution is what the registry said of a deploy's images.
+type resolution struct {
+	targets []manifest.Target
+	images  []Image
+}
+
+// resolve asks the registry for every image's digest, and, for the
+// out-of-order guard, when each was built, in the background; the func it
+// returns waits for the answer.
+func resolve(ctx context.Context, e Env, req DeployRequest, guard *orderGuard) (answer func(context.Context) (*resolution, error), wait func()) {
+	done := make(chan struct{})
+	var r resolution
+	var rerr error
+	go func() {
+		defer close(done)
+		seen := map[string]string{}
+		for _, in := range req.Images {
+			res, err := e.Resolver.Resolve(ctx, in)
+			if err != nil {
+				rerr = err
+				return
+			}
+			if prev, ok := seen[res.Repo]; ok {
+				rerr = fieldErrorf("Images", "{Images} %s and {Images} %s name the same repository; give each image once", prev, in)
+				return
+			}
+			seen[res.Repo] = in
+			logger(e).Info("resolved", "image", in, "digest", res.Digest)
+			t := manifest.Target{Repo: res.Repo, Tag: res.Tag, Digest: res.Digest}
+			if i := len(r.targets); i < len(req.Policies) {
+				t.Policy = req.Policies[i]
+			}
+			r.targets = append(r.targets, t)
+			r.images = append(r.images, Image{Name: res.Repo, Tag: res.Tag, Digest: res.Digest, Ref: res.String()})
+		}
+		if !req.AllowDowngrade {
+			for _, t := range r.targets {
+				guard.when(ctx, t.Repo, t.Digest) // cached for the guard
+			}
+		}
+	}()
+	answer = func(ctx context.Context) (*resolution, error) {
+		select {
+		case <-done:
+			return &r, rerr
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return answer, func() { <-done }
 }
 
 // pin writes every target into the files under scope that reference it.

@@ -37,6 +37,46 @@ type holdCheck struct {
 	scope    string
 	override bool
 	what     string // "deploy" or "promote", for the message
+
+	// pre waits for the history start fetched.
+	pre    func() (*envrepo.History, error)
+	preH   *envrepo.History
+	preErr error
+}
+
+// start fetches the branch's recent commits in the background, so the
+// first check does not wait a round trip of its own after the tip is read.
+func (hc *holdCheck) start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	hc.pre = func() (*envrepo.History, error) {
+		<-done
+		return hc.preH, hc.preErr
+	}
+	go func() {
+		defer close(done)
+		hc.preH, hc.preErr = envrepo.FetchCommits(ctx, hc.e.Remote, hc.branch, holdDepth)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// prefetched returns the history start fetched, once; later checks (on a
+// retry, against a newer tip) fetch their own. A failed prefetch is not
+// an error: the check fetches again.
+func (hc *holdCheck) prefetched(ctx context.Context) *envrepo.History {
+	if hc.pre == nil {
+		return nil
+	}
+	pre := hc.pre
+	hc.pre = nil
+	h, err := pre()
+	if err != nil || ctx.Err() != nil {
+		return nil
+	}
+	return h
 }
 
 // held is one rollback whose hold covers the scope being written.
@@ -116,7 +156,7 @@ func (hc *holdCheck) holds(ctx context.Context, base plumbing.Hash) ([]held, err
 		}
 		return false
 	}
-	h, err := envrepo.SearchCommits(ctx, hc.e.Remote, hc.branch, holdDepth, func(h *envrepo.History) (bool, error) {
+	answered := func(h *envrepo.History) (bool, error) {
 		if !h.Has(base) {
 			// The branch moved on more than a fetch's depth since base
 			// was read: fetch deeper.
@@ -145,9 +185,24 @@ func (hc *holdCheck) holds(ctx context.Context, base plumbing.Hash) ([]held, err
 			return false, nil
 		}
 		return err == nil, err
-	})
-	if err != nil {
-		return nil, err
+	}
+	// The history fetched alongside the tip answers most checks; when it
+	// does not reach base or cannot settle the question, search afresh.
+	var h *envrepo.History
+	if pre := hc.prefetched(ctx); pre != nil {
+		ok, err := answered(pre)
+		if err != nil {
+			return nil, err
+		}
+		if ok || pre.Complete() && pre.Has(base) {
+			h = pre
+		}
+	}
+	if h == nil {
+		var err error
+		if h, err = envrepo.SearchCommits(ctx, hc.e.Remote, hc.branch, holdDepth, answered); err != nil {
+			return nil, err
+		}
 	}
 	if !h.Has(base) {
 		return nil, fmt.Errorf("commit %s is not on %s", ref.ShortSHA(base.String()), hc.branch)

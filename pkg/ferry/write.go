@@ -32,6 +32,10 @@ type plan struct {
 // compare-and-swap, and write reports the outcome.
 func write(ctx context.Context, e Env, p plan) (*Report, error) {
 	hold := &holdCheck{e: e, branch: p.rec.Env, scope: p.rec.Path, override: p.override, what: p.rec.Action}
+	if p.held {
+		stop := hold.start(ctx) // alongside the writer's fetch of the tip
+		defer stop()
+	}
 	w := writer(e, p.rec.Env, p.dryRun)
 	w.Verify = e.verify
 	var images []Image
