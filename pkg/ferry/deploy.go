@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferrycd/ferry/pkg/audit"
@@ -144,11 +145,6 @@ func resolve(ctx context.Context, e Env, req DeployRequest, guard *orderGuard) (
 			r.targets = append(r.targets, t)
 			r.images = append(r.images, Image{Name: res.Repo, Tag: res.Tag, Digest: res.Digest, Ref: res.String()})
 		}
-		if !req.AllowDowngrade {
-			for _, t := range r.targets {
-				guard.when(ctx, t.Repo, t.Digest) // cached for the guard
-			}
-		}
 	}()
 	answer = func(ctx context.Context) (*resolution, error) {
 		select {
@@ -226,6 +222,48 @@ type orderGuard struct {
 	created map[string]time.Time // repo@digest -> build time, across retries
 }
 
+// lookup asks the registry, all at once, when each image the check will
+// compare was built: the old and the new digest of every change.
+func (g *orderGuard) lookup(ctx context.Context, changes []manifest.Change, targets []manifest.Target) {
+	type key struct{ repo, digest string }
+	var want []key
+	seen := map[key]bool{}
+	for _, c := range changes {
+		old := ref.Split(c.Old).Digest
+		for _, t := range targets {
+			if t.Repo != c.Repo || old == "" || old == t.Digest || ref.CheckDigest(old) != nil {
+				continue
+			}
+			for _, k := range []key{{t.Repo, t.Digest}, {t.Repo, old}} {
+				if _, cached := g.created[k.repo+"@"+k.digest]; !cached && !seen[k] {
+					seen[k] = true
+					want = append(want, k)
+				}
+			}
+		}
+	}
+	if len(want) < 2 {
+		return // one lookup gains nothing from running beside itself
+	}
+	times := make([]time.Time, len(want))
+	errs := make([]error, len(want))
+	var wg sync.WaitGroup
+	for i, k := range want {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			times[i], errs[i] = g.r.Created(ctx, k.repo, k.digest)
+		}()
+	}
+	wg.Wait()
+	for i, k := range want {
+		if errs[i] != nil {
+			g.log.Warn("cannot tell when an image was built; not checking build order", "image", k.repo+"@"+k.digest, "error", errs[i])
+		}
+		g.created[k.repo+"@"+k.digest] = times[i]
+	}
+}
+
 func (g *orderGuard) when(ctx context.Context, repo, digest string) time.Time {
 	key := repo + "@" + digest
 	if t, ok := g.created[key]; ok {
@@ -242,6 +280,7 @@ func (g *orderGuard) when(ctx context.Context, repo, digest string) time.Time {
 
 // check returns why the changes would replace a newer build, or "".
 func (g *orderGuard) check(ctx context.Context, changes []manifest.Change, targets []manifest.Target) string {
+	g.lookup(ctx, changes, targets)
 	var reasons []string
 	seen := map[string]bool{}
 	for _, c := range changes {

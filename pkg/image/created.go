@@ -21,8 +21,11 @@ func (r *Resolver) Created(ctx context.Context, repo, digest string) (time.Time,
 	if err != nil {
 		return time.Time{}, err
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(r.keychain), remote.WithTransport(r.transport)}
-	desc, err := remote.Get(rp.Digest(digest), opts...)
+	pl, err := r.puller(ctx, rp.Digest(digest))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading %s@%s: %w", repo, digest, err)
+	}
+	desc, err := remote.Get(rp.Digest(digest), remote.WithContext(ctx), remote.Reuse(pl.p))
 	if err != nil {
 		return time.Time{}, fmt.Errorf("reading %s@%s: %w", repo, digest, err)
 	}

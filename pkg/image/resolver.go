@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ferrycd/ferry/internal/backoff"
@@ -28,6 +29,14 @@ type Resolver struct {
 	base      time.Duration
 	log       *slog.Logger
 	insecure  bool
+
+	mu      sync.Mutex
+	pullers map[string]*puller // by registry: one ping and token exchange a run
+}
+
+type puller struct {
+	p    *remote.Puller
+	auth authn.Authenticator
 }
 
 // Option configures a Resolver.
@@ -176,18 +185,21 @@ func (r *Resolver) repository(repo string) (name.Repository, error) {
 	return name.NewRepository(repo, opts...)
 }
 
-// describe fetches the descriptor of ref, retrying temporary failures, and
-// turns failures into this package's errors. op says what was being done,
-// e.g. "resolving 127.0.0.1:5000/team/hello:v1".
-func (r *Resolver) describe(ctx context.Context, op string, ref name.Reference) (*v1.Descriptor, error) {
+// puller returns the registry's Puller, made once per Resolver: the HEAD,
+// the GET fallback, every retry and the build-time lookups of a run share
+// one ping and token exchange (ggcr does not cache a failed one).
+func (r *Resolver) puller(ctx context.Context, ref name.Reference) (*puller, error) {
 	reg := ref.Context().RegistryStr()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.pullers[reg]; ok {
+		return p, nil
+	}
 	auth, err := authn.Resolve(ctx, r.keychain, ref.Context())
 	if err != nil {
-		return nil, fmt.Errorf("%s: finding credentials for %s: %w", op, reg, err)
+		return nil, fmt.Errorf("finding credentials for %s: %w", reg, err)
 	}
-	// One Puller per call: the HEAD, the GET fallback and every retry share
-	// one ping and token exchange (a failed one is not cached).
-	puller, err := remote.NewPuller(
+	p, err := remote.NewPuller(
 		remote.WithAuth(auth),
 		remote.WithTransport(r.transport),
 		// The Resolver retries; ggcr must not retry underneath it.
@@ -195,8 +207,25 @@ func (r *Resolver) describe(ctx context.Context, op string, ref name.Reference) 
 		remote.WithRetryStatusCodes(),
 	)
 	if err != nil {
+		return nil, err
+	}
+	if r.pullers == nil {
+		r.pullers = map[string]*puller{}
+	}
+	r.pullers[reg] = &puller{p: p, auth: auth}
+	return r.pullers[reg], nil
+}
+
+// describe fetches the descriptor of ref, retrying temporary failures, and
+// turns failures into this package's errors. op says what was being done,
+// e.g. "resolving 127.0.0.1:5000/team/hello:v1".
+func (r *Resolver) describe(ctx context.Context, op string, ref name.Reference) (*v1.Descriptor, error) {
+	reg := ref.Context().RegistryStr()
+	pl, err := r.puller(ctx, ref)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
+	puller, auth := pl.p, pl.auth
 
 	for attempt := 1; ; attempt++ {
 		desc, err := r.fetch(ctx, puller, ref)
