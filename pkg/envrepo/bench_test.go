@@ -5,28 +5,51 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // bigSnapshot builds, in memory, a tree of apps × 5 files and a commit.
-func bigSnapshot(b *testing.B, apps int) *Snapshot {
+// It writes each tree once (the same trees WriteFile would make, file by
+// file, in quadratic time).
+func bigSnapshot(b testing.TB, apps int) *Snapshot {
 	b.Helper()
 	st := memory.NewStorage()
 	s := &Snapshot{s: st}
-	root, err := s.writeTree(nil)
+	blob := func(data []byte) plumbing.Hash {
+		obj := st.NewEncodedObject()
+		obj.SetType(plumbing.BlobObject)
+		w, _ := obj.Writer()
+		w.Write(data)
+		w.Close()
+		h, err := st.SetEncodedObject(obj)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return h
+	}
+	var appEntries []object.TreeEntry
+	for a := range apps {
+		var files []object.TreeEntry
+		for _, f := range []string{"kustomization.yaml", "deployment.yaml", "service.yaml", "configmap.yaml", "hpa.yaml"} {
+			files = append(files, object.TreeEntry{Name: f, Mode: filemode.Regular, Hash: blob(fmt.Appendf(nil, "# app %d\nkind: %s\n", a, f))})
+		}
+		h, err := s.writeTree(files)
+		if err != nil {
+			b.Fatal(err)
+		}
+		appEntries = append(appEntries, object.TreeEntry{Name: fmt.Sprintf("app%04d", a), Mode: filemode.Dir, Hash: h})
+	}
+	appsTree, err := s.writeTree(appEntries)
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.root = root
-	for a := range apps {
-		for _, f := range []string{"kustomization.yaml", "deployment.yaml", "service.yaml", "configmap.yaml", "hpa.yaml"} {
-			if err := s.WriteFile(fmt.Sprintf("apps/app%04d/%s", a, f), fmt.Appendf(nil, "# app %d\nkind: %s\n", a, f)); err != nil {
-				b.Fatal(err)
-			}
-		}
+	root, err := s.writeTree([]object.TreeEntry{{Name: "apps", Mode: filemode.Dir, Hash: appsTree}})
+	if err != nil {
+		b.Fatal(err)
 	}
-	c := &object.Commit{Author: object.Signature{Name: "b"}, Committer: object.Signature{Name: "b"}, Message: "seed", TreeHash: s.root}
+	c := &object.Commit{Author: object.Signature{Name: "b"}, Committer: object.Signature{Name: "b"}, Message: "seed", TreeHash: root}
 	obj := st.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {
 		b.Fatal(err)
@@ -79,4 +102,61 @@ func BenchmarkNewObjects(b *testing.B) {
 		}
 	}
 	_ = plumbing.ZeroHash
+}
+
+// BenchmarkDiff: the report's diff of a one-file edit in an 8,000-app tree
+// (the edit itself is BenchmarkWrite8000; each round edits anew, so
+// nothing computed for the previous round applies).
+func BenchmarkDiff(b *testing.B) {
+	s := bigSnapshot(b, 8000)
+	base := s.root
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.root = base
+		i++
+		if err := s.WriteFile("apps/app1234/deployment.yaml", fmt.Appendf(nil, "kind: Deployment\nv: %d\n", i)); err != nil {
+			b.Fatal(err)
+		}
+		if d, err := s.Diff(); err != nil || d == "" {
+			b.Fatal(err, d)
+		}
+	}
+}
+
+// BenchmarkAttempt: what one Writer attempt computes of the change after
+// the edit: the files touched (for validation), then the diff.
+func BenchmarkAttempt(b *testing.B) {
+	s := bigSnapshot(b, 8000)
+	base := s.root
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.root = base
+		i++
+		if err := s.WriteFile("apps/app1234/deployment.yaml", fmt.Appendf(nil, "kind: Deployment\nv: %d\n", i)); err != nil {
+			b.Fatal(err)
+		}
+		if got, err := s.Touched(); err != nil || len(got) != 1 {
+			b.Fatal(err, got)
+		}
+		if d, err := s.Diff(); err != nil || d == "" {
+			b.Fatal(err, d)
+		}
+	}
+}
+
+// BenchmarkWrite8000: the edit alone, to subtract from the two above.
+func BenchmarkWrite8000(b *testing.B) {
+	s := bigSnapshot(b, 8000)
+	base := s.root
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.root = base
+		i++
+		if err := s.WriteFile("apps/app1234/deployment.yaml", fmt.Appendf(nil, "kind: Deployment\nv: %d\n", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
