@@ -104,21 +104,35 @@ func BenchmarkNewObjects(b *testing.B) {
 	_ = plumbing.ZeroHash
 }
 
-// BenchmarkDiff: the report's diff of a one-file edit in an 8,000-app tree
-// (the edit itself is BenchmarkWrite8000; each round edits anew, so
-// nothing computed for the previous round applies).
+// editedSnapshot is bigSnapshot(apps) with one file edited.
+func editedSnapshot(b *testing.B, apps int) *Snapshot {
+	s := bigSnapshot(b, apps)
+	if err := s.WriteFile("apps/app1234/deployment.yaml", []byte("kind: Deployment\nv: 2\n")); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkDiff: the report's diff of a one-file edit in an 8,000-app
+// tree, the change list computed anew each round.
 func BenchmarkDiff(b *testing.B) {
-	s := bigSnapshot(b, 8000)
-	base := s.root
+	s := editedSnapshot(b, 8000)
 	b.ReportAllocs()
-	i := 0
 	for b.Loop() {
-		s.root = base
-		i++
-		if err := s.WriteFile("apps/app1234/deployment.yaml", fmt.Appendf(nil, "kind: Deployment\nv: %d\n", i)); err != nil {
-			b.Fatal(err)
-		}
+		s.changed = nil
 		if d, err := s.Diff(); err != nil || d == "" {
+			b.Fatal(err, d)
+		}
+	}
+}
+
+// BenchmarkDiffReference: BenchmarkDiff the way Diff was made before,
+// go-git's tree diff over the whole trees (referenceDiff), for the ratio.
+func BenchmarkDiffReference(b *testing.B) {
+	s := editedSnapshot(b, 8000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if d, err := referenceDiff(s); err != nil || d == "" {
 			b.Fatal(err, d)
 		}
 	}
@@ -127,16 +141,10 @@ func BenchmarkDiff(b *testing.B) {
 // BenchmarkAttempt: what one Writer attempt computes of the change after
 // the edit: the files touched (for validation), then the diff.
 func BenchmarkAttempt(b *testing.B) {
-	s := bigSnapshot(b, 8000)
-	base := s.root
+	s := editedSnapshot(b, 8000)
 	b.ReportAllocs()
-	i := 0
 	for b.Loop() {
-		s.root = base
-		i++
-		if err := s.WriteFile("apps/app1234/deployment.yaml", fmt.Appendf(nil, "kind: Deployment\nv: %d\n", i)); err != nil {
-			b.Fatal(err)
-		}
+		s.changed = nil
 		if got, err := s.Touched(); err != nil || len(got) != 1 {
 			b.Fatal(err, got)
 		}
@@ -146,17 +154,17 @@ func BenchmarkAttempt(b *testing.B) {
 	}
 }
 
-// BenchmarkWrite8000: the edit alone, to subtract from the two above.
-func BenchmarkWrite8000(b *testing.B) {
-	s := bigSnapshot(b, 8000)
-	base := s.root
+// BenchmarkAttemptReference: BenchmarkAttempt as it was: the map-based
+// walk for Touched, then go-git's tree diff.
+func BenchmarkAttemptReference(b *testing.B) {
+	s := editedSnapshot(b, 8000)
 	b.ReportAllocs()
-	i := 0
 	for b.Loop() {
-		s.root = base
-		i++
-		if err := s.WriteFile("apps/app1234/deployment.yaml", fmt.Appendf(nil, "kind: Deployment\nv: %d\n", i)); err != nil {
-			b.Fatal(err)
+		if got, err := referenceFileChanges(s); err != nil || len(got) != 1 {
+			b.Fatal(err, got)
+		}
+		if d, err := referenceDiff(s); err != nil || d == "" {
+			b.Fatal(err, d)
 		}
 	}
 }
