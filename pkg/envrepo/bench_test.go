@@ -1,6 +1,7 @@
 package envrepo
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
@@ -105,9 +106,9 @@ func BenchmarkNewObjects(b *testing.B) {
 }
 
 // editedSnapshot is bigSnapshot(apps) with one file edited.
-func editedSnapshot(b *testing.B, apps int) *Snapshot {
+func editedSnapshot(b testing.TB, apps int) *Snapshot {
 	s := bigSnapshot(b, apps)
-	if err := s.WriteFile("apps/app1234/deployment.yaml", []byte("kind: Deployment\nv: 2\n")); err != nil {
+	if err := s.WriteFile(fmt.Sprintf("apps/app%04d/deployment.yaml", apps*5/8), []byte("kind: Deployment\nv: 2\n")); err != nil {
 		b.Fatal(err)
 	}
 	return s
@@ -165,6 +166,33 @@ func BenchmarkAttemptReference(b *testing.B) {
 		}
 		if d, err := referenceDiff(s); err != nil || d == "" {
 			b.Fatal(err, d)
+		}
+	}
+}
+
+// BenchmarkPushPack: the pack a push of a one-file edit sends, whole
+// objects (as before, and to servers that take no thin pack) and thin, at
+// 2,000 and 8,000 apps; pack-bytes is its size.
+func BenchmarkPushPack(b *testing.B) {
+	for _, apps := range []int{2000, 8000} {
+		s := editedSnapshot(b, apps)
+		c, err := s.commit("edit", object.Signature{Name: "b"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, thin := range []bool{false, true} {
+			b.Run(fmt.Sprintf("apps=%d/thin=%v", apps, thin), func(b *testing.B) {
+				b.ReportAllocs()
+				var n int
+				for b.Loop() {
+					var pack bytes.Buffer
+					if err := s.pack(&pack, c, thin, false); err != nil {
+						b.Fatal(err)
+					}
+					n = pack.Len()
+				}
+				b.ReportMetric(float64(n), "pack-bytes")
+			})
 		}
 	}
 }

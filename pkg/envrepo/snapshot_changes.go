@@ -273,55 +273,17 @@ func copyObjects(dst, src storer.EncodedObjectStorer, h plumbing.Hash) error {
 
 // newObjects lists what the server lacks to have commit: the commit and,
 // walking its tree against the base's, every tree and blob whose hash
-// differs at its path. Objects the snapshot never had (blobs left out by a
-// partial fetch) are, by construction, in the base, so the server has them.
+// differs at its path, each once. Objects the snapshot never had (blobs
+// left out by a partial fetch) are, by construction, in the base, so the
+// server has them.
 func (s *Snapshot) newObjects(commit plumbing.Hash) ([]plumbing.Hash, error) {
-	c, err := object.GetCommit(s.s, commit)
+	objs, err := s.newObjectsWithBases(commit)
 	if err != nil {
 		return nil, err
 	}
-	out := []plumbing.Hash{commit}
-	var walk func(now, before plumbing.Hash) error
-	walk = func(now, before plumbing.Hash) error {
-		if now == before {
-			return nil
-		}
-		out = append(out, now)
-		t, err := s.tree(now)
-		if err != nil {
-			return err
-		}
-		old := map[string]object.TreeEntry{}
-		if !before.IsZero() {
-			if bt, err := s.tree(before); err == nil {
-				for _, e := range bt.Entries {
-					old[e.Name] = e
-				}
-			}
-		}
-		for _, e := range t.Entries {
-			prev, had := old[e.Name]
-			if had && prev.Hash == e.Hash {
-				continue
-			}
-			switch {
-			case e.Mode == filemode.Submodule:
-			case e.Mode == filemode.Dir:
-				base := plumbing.ZeroHash
-				if had && prev.Mode == filemode.Dir {
-					base = prev.Hash
-				}
-				if err := walk(e.Hash, base); err != nil {
-					return err
-				}
-			case s.s.HasEncodedObject(e.Hash) == nil:
-				out = append(out, e.Hash)
-			}
-		}
-		return nil
-	}
-	if err := walk(c.TreeHash, s.baseTree); err != nil {
-		return nil, err
+	out := make([]plumbing.Hash, len(objs))
+	for i, o := range objs {
+		out[i] = o.hash
 	}
 	return out, nil
 }
