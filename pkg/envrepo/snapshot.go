@@ -29,9 +29,13 @@ type Snapshot struct {
 	// remote branch to still point at it.
 	Base plumbing.Hash
 
-	s     storer.EncodedObjectStorer
-	wire  *wire                          // set by Fetch; pushes go through it
-	trees map[plumbing.Hash]*object.Tree // decoded trees; a hash names one content forever
+	s    storer.EncodedObjectStorer
+	wire *wire // set by Fetch; pushes go through it
+	// trees holds decoded trees; a hash names one content forever. Only
+	// their Entries may be used: the trees writeTree puts here have no
+	// storer, so go-git methods that load subtrees (Tree.Tree, Files,
+	// object.DiffTree) would fail on them.
+	trees map[plumbing.Hash]*object.Tree
 	// lazy fetches the blobs a partial fetch left out. It holds the
 	// context of the Fetch that made the snapshot, against STYLE's rule,
 	// because blobs are read through fs.FS (kustomize reads that way), which
@@ -40,6 +44,7 @@ type Snapshot struct {
 	lazy     func(want []plumbing.Hash) error
 	baseTree plumbing.Hash
 	root     plumbing.Hash
+	changed  *changeCache // the files root changes, once listed
 }
 
 // tree decodes a tree once: every path lookup walks from the root, and the
@@ -445,7 +450,20 @@ func (s *Snapshot) writeTree(entries []object.TreeEntry) (plumbing.Hash, error) 
 	if err := t.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return s.s.SetEncodedObject(obj)
+	h, err := s.s.SetEncodedObject(obj)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	// What is about to be diffed, listed and pushed need not be decoded
+	// again (the tree cache is only ever read for its entries).
+	if s.trees == nil {
+		s.trees = map[plumbing.Hash]*object.Tree{}
+	}
+	if _, ok := s.trees[h]; !ok {
+		t.Hash = h
+		s.trees[h] = t
+	}
+	return h, nil
 }
 
 func gitName(e object.TreeEntry) string {

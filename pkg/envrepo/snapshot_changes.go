@@ -1,11 +1,11 @@
 package envrepo
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -44,129 +44,156 @@ type FileChange struct {
 // FileChanges lists the files that differ between the base and the working
 // tree, sorted by path. It walks both trees together and skips every
 // subtree whose hash is unchanged, so its cost follows the size of the
-// change, not of the repository.
+// change, not of the repository. The walk is done once per working tree:
+// Touched, FileChanges and Diff share it until the next edit.
 func (s *Snapshot) FileChanges() ([]FileChange, error) {
-	var out []FileChange
-	var walk func(dir string, now, before plumbing.Hash) error
-	entries := func(h plumbing.Hash) (map[string]object.TreeEntry, error) {
-		m := map[string]object.TreeEntry{}
-		if h.IsZero() {
-			return m, nil
-		}
-		t, err := s.tree(h)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range t.Entries {
-			m[e.Name] = e
-		}
-		return m, nil
-	}
-	walk = func(dir string, now, before plumbing.Hash) error {
-		if now == before {
-			return nil
-		}
-		a, err := entries(now)
-		if err != nil {
-			return err
-		}
-		b, err := entries(before)
-		if err != nil {
-			return err
-		}
-		names := map[string]bool{}
-		for n := range a {
-			names[n] = true
-		}
-		for n := range b {
-			names[n] = true
-		}
-		for n := range names {
-			ea, inA := a[n]
-			eb, inB := b[n]
-			if inA && inB && ea.Hash == eb.Hash && ea.Mode == eb.Mode {
-				continue
-			}
-			p := path.Join(dir, n)
-			subA, subB := plumbing.ZeroHash, plumbing.ZeroHash
-			if inA && ea.Mode == filemode.Dir {
-				subA = ea.Hash
-			}
-			if inB && eb.Mode == filemode.Dir {
-				subB = eb.Hash
-			}
-			if !subA.IsZero() || !subB.IsZero() {
-				if err := walk(p, subA, subB); err != nil {
-					return err
-				}
-			}
-			fileA := inA && ea.Mode != filemode.Dir
-			fileB := inB && eb.Mode != filemode.Dir
-			switch {
-			case fileA && fileB:
-				out = append(out, FileChange{p, "modified"})
-			case fileA:
-				out = append(out, FileChange{p, "added"})
-			case fileB:
-				out = append(out, FileChange{p, "removed"})
-			}
-		}
-		return nil
-	}
-	if err := walk("", s.root, s.baseTree); err != nil {
+	list, err := s.changeList()
+	if err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	out := make([]FileChange, len(list))
+	for i, c := range list {
+		out[i] = FileChange{Path: c.path, Action: c.action()}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
 }
 
-func (s *Snapshot) changes() (object.Changes, error) {
-	if !s.Changed() {
+// change is one file that differs, with its entry on either side; a side
+// where the file is absent has the zero entry (mode filemode.Empty).
+type change struct {
+	path     string
+	from, to object.TreeEntry
+}
+
+func (c change) action() string {
+	switch {
+	case c.from.Mode == filemode.Empty:
+		return "added"
+	case c.to.Mode == filemode.Empty:
+		return "removed"
+	}
+	return "modified"
+}
+
+// changeCache is the change list of one working tree. A tree's hash names
+// its content, so the list holds for as long as the root is that hash.
+type changeCache struct {
+	root, base plumbing.Hash
+	list       []change
+}
+
+// changeList returns the files that differ between the base and the working
+// tree in the order git's tree diff (go-git's object.DiffTree) reports
+// them: siblings by name, a file replaced by a directory (or the reverse)
+// as the removal of the one then the addition of the other. It is cached
+// until the working tree changes; callers must not modify it.
+func (s *Snapshot) changeList() ([]change, error) {
+	if c := s.changed; c != nil && c.root == s.root && c.base == s.baseTree {
+		return c.list, nil
+	}
+	var out []change
+	if err := s.diffTrees(&out, "", s.baseTree, s.root); err != nil {
+		return nil, err
+	}
+	s.changed = &changeCache{root: s.root, base: s.baseTree, list: out}
+	return out, nil
+}
+
+// byName returns the entries of tree h sorted by plain name (git stores a
+// directory as if named "name/"), without copying when they already are.
+func (s *Snapshot) byName(h plumbing.Hash) ([]object.TreeEntry, error) {
+	if h.IsZero() {
 		return nil, nil
 	}
-	from, err := s.tree(s.baseTree)
+	t, err := s.tree(h)
 	if err != nil {
 		return nil, err
 	}
-	to, err := s.tree(s.root)
-	if err != nil {
-		return nil, err
+	cmp := func(a, b object.TreeEntry) int { return strings.Compare(a.Name, b.Name) }
+	if slices.IsSortedFunc(t.Entries, cmp) {
+		return t.Entries, nil
 	}
-	return object.DiffTree(from, to)
+	es := slices.Clone(t.Entries)
+	slices.SortFunc(es, cmp)
+	return es, nil
+}
+
+// diffTrees appends the files that differ between the trees before and now
+// (either may be zero: absent) under dir, looking only into subtrees whose
+// hashes differ.
+func (s *Snapshot) diffTrees(out *[]change, dir string, before, now plumbing.Hash) error {
+	if before == now {
+		return nil
+	}
+	a, err := s.byName(before)
+	if err != nil {
+		return err
+	}
+	b, err := s.byName(now)
+	if err != nil {
+		return err
+	}
+	for len(a) > 0 || len(b) > 0 {
+		var ea, eb object.TreeEntry
+		switch {
+		case len(b) == 0 || (len(a) > 0 && a[0].Name < b[0].Name):
+			ea, a = a[0], a[1:]
+		case len(a) == 0 || b[0].Name < a[0].Name:
+			eb, b = b[0], b[1:]
+		default:
+			ea, eb, a, b = a[0], b[0], a[1:], b[1:]
+		}
+		if ea.Hash == eb.Hash && ea.Mode == eb.Mode {
+			continue
+		}
+		name := ea.Name
+		if name == "" {
+			name = eb.Name
+		}
+		p := path.Join(dir, name)
+		dirA, dirB := ea.Mode == filemode.Dir, eb.Mode == filemode.Dir
+		switch {
+		case dirA && dirB:
+			err = s.diffTrees(out, p, ea.Hash, eb.Hash)
+		case ea.Mode != filemode.Empty && eb.Mode != filemode.Empty && !dirA && !dirB:
+			*out = append(*out, change{path: p, from: ea, to: eb})
+		default:
+			// Added, removed, or a file replaced by a directory or the
+			// reverse: the old side goes, then the new one comes.
+			if dirA {
+				err = s.diffTrees(out, p, ea.Hash, plumbing.ZeroHash)
+			} else if ea.Mode != filemode.Empty {
+				*out = append(*out, change{path: p, from: ea})
+			}
+			if err != nil {
+				return err
+			}
+			if dirB {
+				err = s.diffTrees(out, p, plumbing.ZeroHash, eb.Hash)
+			} else if eb.Mode != filemode.Empty {
+				*out = append(*out, change{path: p, to: eb})
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Diff returns a unified diff from the base to the working tree, as
-// `git diff` would print it.
+// `git diff` would print it: the text go-git's object.DiffTree and Patch
+// make, built from the snapshot's own change list (see snapshot_patch.go).
 func (s *Snapshot) Diff() (string, error) {
-	changes, err := s.changes()
-	if err != nil || len(changes) == 0 {
-		return "", err
+	if !s.Changed() {
+		return "", nil
 	}
-	if s.lazy != nil {
-		// The patch reads both sides of every changed file.
-		var want []plumbing.Hash
-		for _, c := range changes {
-			for _, e := range []object.ChangeEntry{c.From, c.To} {
-				if e.Name != "" && e.TreeEntry.Mode.IsFile() && s.s.HasEncodedObject(e.TreeEntry.Hash) != nil {
-					want = append(want, e.TreeEntry.Hash)
-				}
-			}
-		}
-		if len(want) > 0 {
-			if err := s.lazy(want); err != nil {
-				return "", err
-			}
-		}
-	}
-	p, err := changes.Patch()
+	list, err := s.changeList()
 	if err != nil {
 		return "", err
 	}
-	var b bytes.Buffer
-	if err := p.Encode(&b); err != nil {
-		return "", err
-	}
-	return b.String(), nil
+	return s.patch(list)
 }
 
 // Graft makes dir in the working tree the subtree tree from src (the zero
@@ -246,55 +273,17 @@ func copyObjects(dst, src storer.EncodedObjectStorer, h plumbing.Hash) error {
 
 // newObjects lists what the server lacks to have commit: the commit and,
 // walking its tree against the base's, every tree and blob whose hash
-// differs at its path. Objects the snapshot never had (blobs left out by a
-// partial fetch) are, by construction, in the base, so the server has them.
+// differs at its path, each once. Objects the snapshot never had (blobs
+// left out by a partial fetch) are, by construction, in the base, so the
+// server has them.
 func (s *Snapshot) newObjects(commit plumbing.Hash) ([]plumbing.Hash, error) {
-	c, err := object.GetCommit(s.s, commit)
+	objs, err := s.newObjectsWithBases(commit)
 	if err != nil {
 		return nil, err
 	}
-	out := []plumbing.Hash{commit}
-	var walk func(now, before plumbing.Hash) error
-	walk = func(now, before plumbing.Hash) error {
-		if now == before {
-			return nil
-		}
-		out = append(out, now)
-		t, err := s.tree(now)
-		if err != nil {
-			return err
-		}
-		old := map[string]object.TreeEntry{}
-		if !before.IsZero() {
-			if bt, err := s.tree(before); err == nil {
-				for _, e := range bt.Entries {
-					old[e.Name] = e
-				}
-			}
-		}
-		for _, e := range t.Entries {
-			prev, had := old[e.Name]
-			if had && prev.Hash == e.Hash {
-				continue
-			}
-			switch {
-			case e.Mode == filemode.Submodule:
-			case e.Mode == filemode.Dir:
-				base := plumbing.ZeroHash
-				if had && prev.Mode == filemode.Dir {
-					base = prev.Hash
-				}
-				if err := walk(e.Hash, base); err != nil {
-					return err
-				}
-			case s.s.HasEncodedObject(e.Hash) == nil:
-				out = append(out, e.Hash)
-			}
-		}
-		return nil
-	}
-	if err := walk(c.TreeHash, s.baseTree); err != nil {
-		return nil, err
+	out := make([]plumbing.Hash, len(objs))
+	for i, o := range objs {
+		out[i] = o.hash
 	}
 	return out, nil
 }

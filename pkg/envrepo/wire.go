@@ -271,14 +271,10 @@ func (w *wire) push(ctx context.Context, s *Snapshot, branch string, commit plum
 		}
 		return nil, fmt.Errorf("%w: remote ref %s required to be %s but is %s", errStale, name, s.Base, got)
 	}
-	hashes, err := s.newObjects(commit)
-	if err != nil {
-		return nil, fmt.Errorf("listing the objects to send: %w", err)
-	}
 	var pack bytes.Buffer
-	enc := packfile.NewEncoder(&pack, s.s, !ar.Capabilities.Supports(capability.OFSDelta))
-	if _, err := enc.Encode(hashes, 10); err != nil {
-		return nil, fmt.Errorf("packing %d objects: %w", len(hashes), err)
+	thin, refDeltas := w.thin(ar.Capabilities), !ar.Capabilities.Supports(capability.OFSDelta)
+	if err := s.pack(&pack, commit, thin, refDeltas); err != nil {
+		return nil, err
 	}
 	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
 	req.Commands = []*packp.Command{{Name: name, Old: s.Base, New: commit}}
@@ -292,4 +288,38 @@ func (w *wire) push(ctx context.Context, s *Snapshot, branch string, commit plum
 		}
 	}
 	return sess.ReceivePack(ctx, req)
+}
+
+// thin reports whether a push may send a thin pack: any receive-pack may
+// take one unless it advertises no-thin, except go-git's in-process server
+// (file remotes where git is absent), which cannot complete one: it
+// refuses the push ("reference delta not found"), though it does not say
+// no-thin.
+func (w *wire) thin(caps *capability.List) bool {
+	return w.c != server.DefaultServer && !caps.Supports(noThin)
+}
+
+// pack writes the pack a push of commit sends: thin, each changed tree and
+// blob a delta against the object at its path in the base where that is
+// smaller; or else whole objects, deltified only among themselves (as
+// REF_DELTA where the server lacks ofs-delta).
+func (s *Snapshot) pack(w io.Writer, commit plumbing.Hash, thin, refDeltas bool) error {
+	objs, err := s.newObjectsWithBases(commit)
+	if err != nil {
+		return fmt.Errorf("listing the objects to send: %w", err)
+	}
+	if thin {
+		if _, err := s.writeThinPack(w, objs); err != nil {
+			return fmt.Errorf("packing %d objects: %w", len(objs), err)
+		}
+		return nil
+	}
+	hashes := make([]plumbing.Hash, len(objs))
+	for i, o := range objs {
+		hashes[i] = o.hash
+	}
+	if _, err := packfile.NewEncoder(w, s.s, refDeltas).Encode(hashes, 10); err != nil {
+		return fmt.Errorf("packing %d objects: %w", len(hashes), err)
+	}
+	return nil
 }
