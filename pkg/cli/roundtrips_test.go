@@ -27,7 +27,7 @@ type span struct {
 	start, end time.Time
 }
 
-const tripDelay = 80 * time.Millisecond
+const tripDelay = 150 * time.Millisecond
 
 func (tr *trips) wrap(server string) func(http.Handler) http.Handler {
 	return func(h http.Handler) http.Handler {
