@@ -27,7 +27,9 @@ import (
 // its subtrees and no blob (lazyTrees), blobs a directory at a time (lazy).
 //
 // A server that offers no filter sends everything in step 1, as for Fetch;
-// one that offers filters but refuses tree:<d> gets Fetch's blob:none.
+// one that offers filters but refuses tree:<d> gets Fetch's blob:none, or,
+// when it caps the depth (uploadpackfilter.tree.maxDepth), tree:0 and the
+// path's trees one a request.
 
 // scopeTipDepth bounds the tree depth of the tip fetch. tree:<d> takes
 // every tree above depth d in the whole repository, not only those on the
@@ -57,9 +59,14 @@ func FetchScoped(ctx context.Context, r Remote, branch, scope string) (*Snapshot
 		filter = packp.FilterTreeDepth(uint64(min(len(parts), scopeTipDepth)))
 	}
 	st, tip, filtered, err := fetchTipFiltered(ctx, w, branch, filter)
+	if err != nil && len(parts) > 0 && filterRefused(err) && strings.Contains(err.Error(), "max depth") && ctx.Err() == nil {
+		// uploadpackfilter.tree.maxDepth below d: the commit alone, and
+		// every tree on the path by hash.
+		st, tip, filtered, err = fetchTipFiltered(ctx, w, branch, packp.FilterTreeDepth(0))
+	}
 	if err != nil && len(parts) > 0 && filterRefused(err) && ctx.Err() == nil {
-		// Filters, but not this one (uploadpackfilter.tree.allow=false,
-		// or a tree.maxDepth below d): what Fetch does.
+		// Filters, but not tree:<d> (uploadpackfilter.tree.allow=false):
+		// what Fetch does.
 		parts = nil
 		st, tip, filtered, err = fetchTipFiltered(ctx, w, branch, packp.FilterBlobNone())
 	}

@@ -291,11 +291,12 @@ func TestFetchScopedFallback(t *testing.T) {
 		name   string
 		config [][]string
 		blobs  bool // all blobs fetched
+		trees  bool // all trees fetched
 	}{
-		{"tree refused", [][]string{{"uploadpackfilter.tree.allow", "false"}}, false},
-		{"tree too deep", [][]string{{"uploadpackfilter.tree.maxDepth", "1"}}, false},
-		{"only blob:none", [][]string{{"uploadpackfilter.allow", "false"}, {"uploadpackfilter.blob:none.allow", "true"}}, false},
-		{"no filter", [][]string{{"uploadpack.allowFilter", "false"}}, true},
+		{"tree refused", [][]string{{"uploadpackfilter.tree.allow", "false"}}, false, true},
+		{"tree too deep", [][]string{{"uploadpackfilter.tree.maxDepth", "1"}}, false, false},
+		{"only blob:none", [][]string{{"uploadpackfilter.allow", "false"}, {"uploadpackfilter.blob:none.allow", "true"}}, false, true},
+		{"no filter", [][]string{{"uploadpack.allowFilter", "false"}}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := scopedRepo(t)
@@ -307,8 +308,11 @@ func TestFetchScopedFallback(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !has(t, r, s, "candidate:clusters/staging/apps/app04") {
-				t.Error("the fallback left trees out")
+			if got := has(t, r, s, "candidate:clusters/staging/apps/app04"); got != tc.trees {
+				t.Errorf("a tree outside the scope fetched: %v, want %v", got, tc.trees)
+			}
+			if !tc.trees && !has(t, r, s, "candidate:apps/app03/deploy.yaml") {
+				t.Error("the scope's blobs are missing")
 			}
 			if got := has(t, r, s, "candidate:apps/app04/deploy.yaml"); got != tc.blobs {
 				t.Errorf("a sibling's blob fetched: %v, want %v", got, tc.blobs)
