@@ -21,9 +21,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/skeema/knownhosts"
 )
 
@@ -108,32 +106,10 @@ type Author struct {
 func (r Remote) String() string { return Redact(r.URL) }
 
 // Fetch reads the tip of branch into a new in-memory Snapshot: one branch,
-// depth 1, no tags, nothing on disk.
+// depth 1, no tags, nothing on disk. It is FetchScoped of the whole
+// repository.
 func Fetch(ctx context.Context, r Remote, branch string) (*Snapshot, error) {
-	w, err := newWire(r)
-	if err != nil {
-		return nil, err
-	}
-	st := memory.NewStorage()
-	var tip plumbing.Hash
-	var filtered bool
-	err = withContext(ctx, func() (err error) {
-		tip, filtered, err = w.fetchTip(ctx, st, branch, 1, packp.FilterBlobNone())
-		return err
-	}, w.abort)
-	if err != nil {
-		return nil, r.fetchError(branch, err)
-	}
-	snap, err := newSnapshot(st, branch, tip)
-	if err != nil {
-		return nil, err
-	}
-	snap.wire = w
-	if filtered {
-		// Blobs come later, only those that are read, a directory at a time.
-		snap.lazy = w.blobFetcher(ctx, st, branch)
-	}
-	return snap, nil
+	return FetchScoped(ctx, r, branch, ".")
 }
 
 func (r Remote) fetchError(branch string, err error) error {
@@ -208,6 +184,10 @@ type Writer struct {
 	Remote Remote
 	Branch string
 	Author Author
+	// Scope is the directory the edit works under ("" or "." for the
+	// whole repository); every fetch is FetchScoped to it, so what lies
+	// elsewhere is fetched only if the edit reads it.
+	Scope string
 	// Attempts bounds fetch-edit-push rounds; 0 means 30.
 	Attempts int
 	// Backoff is the base of the exponential backoff with full jitter
@@ -292,7 +272,7 @@ var errMoved = errors.New("branch moved")
 const quickRetries = 2
 
 func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger) (*Result, error) {
-	snap, err := Fetch(ctx, w.Remote, w.Branch)
+	snap, err := FetchScoped(ctx, w.Remote, w.Branch, w.Scope)
 	if err != nil {
 		return nil, err
 	}

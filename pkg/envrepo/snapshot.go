@@ -41,10 +41,14 @@ type Snapshot struct {
 	// because blobs are read through fs.FS (kustomize reads that way), which
 	// carries no context; a snapshot lives only within the run that
 	// fetched it, so the run's deadline and signals still bound every read.
-	lazy     func(want []plumbing.Hash) error
-	baseTree plumbing.Hash
-	root     plumbing.Hash
-	changed  *changeCache // the files root changes, once listed
+	lazy func(want []plumbing.Hash) error
+	// lazyTrees fetches trees a filtered fetch left out (tree:<depth>,
+	// FetchScoped), each with every tree below it and no blob. It works
+	// only while lazy is set: a snapshot fetches on demand or not at all.
+	lazyTrees func(want []plumbing.Hash) error
+	baseTree  plumbing.Hash
+	root      plumbing.Hash
+	changed   *changeCache // the files root changes, once listed
 }
 
 // tree decodes a tree once: every path lookup walks from the root, and the
@@ -54,7 +58,7 @@ func (s *Snapshot) tree(h plumbing.Hash) (*object.Tree, error) {
 	if t, ok := s.trees[h]; ok {
 		return t, nil
 	}
-	t, err := object.GetTree(s.s, h)
+	t, err := object.GetTree(s.objects(), h)
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +145,11 @@ func (s *Snapshot) prefetch(dir string, recursive bool) error {
 	root, ok := s.Tree(dir)
 	if !ok {
 		return nil
+	}
+	if recursive && s.s.HasEncodedObject(root) != nil {
+		// A directory outside what was fetched: wanted whole, it comes
+		// with every tree and blob below it, in one request.
+		return s.lazy([]plumbing.Hash{root})
 	}
 	var want []plumbing.Hash
 	var walk func(h plumbing.Hash) error

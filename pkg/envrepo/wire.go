@@ -219,6 +219,18 @@ func (w *wire) blobFetcher(ctx context.Context, st *memory.Storage, branch strin
 	}
 }
 
+// treeFetcher returns what a snapshot calls to fetch trees a tree:<depth>
+// fetch of branch into st left out: each wanted tree with every tree below
+// it and no blob, all in one request.
+func (w *wire) treeFetcher(ctx context.Context, st *memory.Storage, branch string) func([]plumbing.Hash) error {
+	return func(want []plumbing.Hash) error {
+		if err := withContext(ctx, func() error { return w.fetchObjects(ctx, st, want, packp.FilterBlobNone()) }, w.abort); err != nil {
+			return w.r.fetchError(branch, err)
+		}
+		return nil
+	}
+}
+
 func (w *wire) readPack(ctx context.Context, sess transport.UploadPackSession, req *packp.UploadPackRequest, st *memory.Storage) error {
 	resp, err := sess.UploadPack(ctx, req)
 	if err != nil {

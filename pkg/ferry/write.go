@@ -38,6 +38,7 @@ func write(ctx context.Context, e Env, p plan) (*Report, error) {
 	}
 	w := writer(e, p.rec.Env, p.dryRun)
 	w.Verify = e.verify
+	w.Scope = p.rec.Path // the trees elsewhere come only if read
 	var images []Image
 	// skip is why the last attempt changed nothing on purpose. That attempt
 	// ends as any no-op does, so the writer's count of attempts is true.
