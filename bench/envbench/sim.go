@@ -250,10 +250,10 @@ func printModel(w io.Writer, rs []simResult) {
 		return
 	}
 	p := rs[0].Params
-	fmt.Fprintf(w, "Model: fetch and edit %.0f ms + %d round trips, push %d round trips + %.0f ms serialized at the server; backoff base %v, at most %v a wait, %d attempts.\n\n",
-		ms(p.Fetch), p.FetchRTs, p.PushRTs, ms(p.Server), p.Backoff, p.MaxWait, p.Attempts)
-	fmt.Fprintln(w, "| load | round trip | alone | done a minute | latency p50 | p95 | attempts per writer (max) | gave up | server busy | burst: makespan · sequential · ratio |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|---:|---:|---|")
+	fmt.Fprintf(w, "Model: fetch and edit %.0f ms + %d round trips, push %d round trips + %.0f ms serialized at the server; full-jitter backoff, at most %v a wait, %d attempts.\n\n",
+		ms(p.Fetch), p.FetchRTs, p.PushRTs, ms(p.Server), p.MaxWait, p.Attempts)
+	fmt.Fprintln(w, "| load | round trip | backoff base | alone | done a minute | latency p50 | p95 | attempts per writer (max) | gave up | server busy | burst: makespan · sequential · ratio |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
 	for _, r := range rs {
 		load, done, burst, busy := "", "", "", ""
 		switch r.Kind {
@@ -265,7 +265,7 @@ func printModel(w io.Writer, rs []simResult) {
 			done = fmt.Sprintf("%.1f", r.Done)
 			busy = fmt.Sprintf("%.0f%%", 100*r.Busy)
 		}
-		fmt.Fprintf(w, "| %s | %.0f ms | %.2f s | %s | %.2f s | %.2f s | %.2f (%d) | %.1f%% | %s | %s |\n", load, ms(r.Params.RTT), r.Params.alone().Seconds(),
+		fmt.Fprintf(w, "| %s | %.0f ms | %v | %.2f s | %s | %.2f s | %.2f s | %.2f (%d) | %.1f%% | %s | %s |\n", load, ms(r.Params.RTT), r.Params.Backoff, r.Params.alone().Seconds(),
 			done, r.P50.Seconds(), r.P95.Seconds(), r.Attempts, r.MaxAtt, 100*r.GaveUp, busy, burst)
 	}
 	fmt.Fprintln(w)

@@ -198,10 +198,20 @@ func (b *bench) writersRun(ctx context.Context, bare, base string, n int) error 
 
 	// The model, calibrated on the above: the burst just measured, then
 	// steady arrivals.
+	// The burst is also modelled with a shorter first backoff, and the
+	// steady loads at the measured round trip and at 50 ms.
 	p := paramsFrom(*c, b.cfg.backoff)
-	rep.Model = append(rep.Model, simulateBurst(p, nw, 200))
-	for _, rate := range []float64{10, 50, 200} {
-		rep.Model = append(rep.Model, simulateRate(p, rate, 30*time.Minute, 10))
+	short := p
+	short.Backoff = 100 * time.Millisecond
+	rep.Model = append(rep.Model, simulateBurst(p, nw, 200), simulateBurst(short, nw, 200))
+	rtts := []time.Duration{p.RTT}
+	if p.RTT != 50*time.Millisecond {
+		rtts = append(rtts, 50*time.Millisecond)
+	}
+	for _, rtt := range rtts {
+		for _, rate := range []float64{10, 50, 200} {
+			rep.Model = append(rep.Model, simulateRate(p.withRTT(rtt), rate, 30*time.Minute, 10))
+		}
 	}
 	b.writers = &rep
 	return nil
