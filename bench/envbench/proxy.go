@@ -25,19 +25,24 @@ type proxy struct {
 	latency atomic.Int64 // nanoseconds, one way
 	wg      sync.WaitGroup
 
-	conns, requests, up, down atomic.Int64
+	conns, requests, turns, up, down atomic.Int64
 }
 
 // netCount is what went through a proxy while a run was timed.
 type netCount struct {
 	Conns    int64 `json:"connections"`
 	Requests int64 `json:"requests"`
-	Up       int64 `json:"bytes_up"`   // client to server
-	Down     int64 `json:"bytes_down"` // server to client
+	// Turns counts the times a client sent after the server had spoken
+	// (or first) on a connection: each is one round trip, and with the
+	// connections' handshakes they are the round trips of a tool whose
+	// connections do not overlap, as git's and ferry's do not.
+	Turns int64 `json:"turns"`
+	Up    int64 `json:"bytes_up"`   // client to server
+	Down  int64 `json:"bytes_down"` // server to client
 }
 
 func (n netCount) add(m netCount) netCount {
-	return netCount{n.Conns + m.Conns, n.Requests + m.Requests, n.Up + m.Up, n.Down + m.Down}
+	return netCount{n.Conns + m.Conns, n.Requests + m.Requests, n.Turns + m.Turns, n.Up + m.Up, n.Down + m.Down}
 }
 
 func newProxy(backend string) (*proxy, error) {
@@ -55,7 +60,7 @@ func (p *proxy) setLatency(d time.Duration) { p.latency.Store(int64(d)) }
 // reset zeroes the counters and returns what they held. Connections still
 // open keep counting into the next run; the tools wait for theirs to end.
 func (p *proxy) reset() netCount {
-	return netCount{p.conns.Swap(0), p.requests.Swap(0), p.up.Swap(0), p.down.Swap(0)}
+	return netCount{p.conns.Swap(0), p.requests.Swap(0), p.turns.Swap(0), p.up.Swap(0), p.down.Swap(0)}
 }
 
 func (p *proxy) Close() error {
@@ -93,15 +98,21 @@ func (p *proxy) handle(client *net.TCPConn) {
 	pr, pw := io.Pipe()
 	go countRequests(pr, &p.requests)
 
+	var serverSpoke atomic.Bool
+	serverSpoke.Store(true)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		pipe(client, server, lat, 2*lat, &p.up, pw)
+		pipe(client, server, lat, 2*lat, &p.up, pw, func() {
+			if serverSpoke.Swap(false) {
+				p.turns.Add(1)
+			}
+		})
 	}()
 	go func() {
 		defer wg.Done()
-		pipe(server, client, lat, 0, &p.down, nil)
+		pipe(server, client, lat, 0, &p.down, nil, func() { serverSpoke.Store(true) })
 	}()
 	wg.Wait()
 }
@@ -113,9 +124,10 @@ type chunk struct {
 }
 
 // pipe copies from src to dst, delivering each chunk lat after it was read
-// (the first one extra later), then half-closes dst. A copy of the stream
+// (the first one extra later), then half-closes dst. It calls onRead
+// for every chunk read. A copy of the stream
 // goes to tee, if set, which is closed at the end.
-func pipe(src, dst *net.TCPConn, lat, extra time.Duration, n *atomic.Int64, tee *io.PipeWriter) {
+func pipe(src, dst *net.TCPConn, lat, extra time.Duration, n *atomic.Int64, tee *io.PipeWriter, onRead func()) {
 	q := make(chan chunk, 4096)
 	done := make(chan struct{})
 	go func() {
@@ -145,6 +157,7 @@ func pipe(src, dst *net.TCPConn, lat, extra time.Duration, n *atomic.Int64, tee 
 	for {
 		k, err := src.Read(buf)
 		if k > 0 {
+			onRead()
 			n.Add(int64(k))
 			data := append([]byte(nil), buf[:k]...)
 			due := time.Now().Add(lat)

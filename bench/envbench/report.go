@@ -80,6 +80,7 @@ func loadavg() string {
 // summary is one row of the table: medians over the samples.
 type summary struct {
 	wall, p90, cpu   time.Duration
+	fastest          time.Duration // the fastest run: the least disturbed by other work
 	rssKiB, treeKiB  int64
 	git, gitReq      int64
 	net              netCount // git and registry, on the wire
@@ -103,6 +104,7 @@ func summarize(ss []sample) summary {
 	return summary{
 		wall:    time.Duration(med(func(s sample) int64 { return int64(s.Wall) })),
 		p90:     walls[(len(walls)*9+9)/10-1], // nearest rank
+		fastest: walls[0],
 		cpu:     time.Duration(med(func(s sample) int64 { return int64(s.CPU) })),
 		rssKiB:  med(func(s sample) int64 { return s.MaxRSSKiB }),
 		treeKiB: med(func(s sample) int64 { return s.TreeRSSKiB }),
@@ -111,6 +113,7 @@ func summarize(ss []sample) summary {
 		net: netCount{
 			Conns:    med(func(s sample) int64 { return s.GitNet.Conns + s.RegNet.Conns }),
 			Requests: med(func(s sample) int64 { return s.GitNet.Requests + s.RegNet.Requests }),
+			Turns:    med(func(s sample) int64 { return s.GitNet.Turns + s.RegNet.Turns }),
 			Up:       med(func(s sample) int64 { return s.GitNet.Up + s.RegNet.Up }),
 			Down:     med(func(s sample) int64 { return s.GitNet.Down + s.RegNet.Down }),
 		},
@@ -195,12 +198,12 @@ func printSummary(w io.Writer, cfg config, results []result) {
 	}
 	for _, l := range lats {
 		if l > 0 {
-			head += fmt.Sprintf(" round trips (from %s) |", l)
+			head += fmt.Sprintf(" round trips added by %s (fastest runs) |", l)
 			align += "---:|"
 		}
 	}
-	head += " requests (git + registry) | connections | down | up | CPU | peak RSS (tree) |"
-	align += "---:|---:|---:|---:|---:|---:|"
+	head += " round trips on the wire | requests (git + registry) | connections | down | up | CPU | peak RSS (tree) |"
+	align += "---:|---:|---:|---:|---:|---:|---:|"
 	grow := len(sizes) > 1
 	if grow {
 		head += fmt.Sprintf(" growth %d vs %d apps (wall", sizes[len(sizes)-1], sizes[0])
@@ -234,13 +237,13 @@ func printSummary(w io.Writer, cfg config, results []result) {
 					s := sum[key{n, t.Name, l}]
 					base := sum[key{n, t.Name, 0}]
 					if slices.Contains(lats, 0) {
-						row += fmt.Sprintf(" %.1f |", float64(s.wall-base.wall)/float64(2*l))
+						row += fmt.Sprintf(" %.1f |", float64(s.fastest-base.fastest)/float64(2*l))
 					} else {
 						row += " – |"
 					}
 				}
 			}
-			row += fmt.Sprintf(" %d (%d + %d) | %d | %s | %s | %.2f s | %.0f MiB |", first.net.Requests, first.gitReqs, first.regReqs, first.net.Conns,
+			row += fmt.Sprintf(" %d | %d (%d + %d) | %d | %s | %s | %.2f s | %.0f MiB |", first.net.Turns+first.net.Conns, first.net.Requests, first.gitReqs, first.regReqs, first.net.Conns,
 				kib(first.net.Down), kib(first.net.Up), first.cpu.Seconds(), float64(first.treeKiB)/1024)
 			if grow {
 				row += " "

@@ -42,8 +42,15 @@ type simParams struct {
 // parameters, taking the network's part out of the measured times.
 func paramsFrom(c calibration, base time.Duration) simParams {
 	rtt := 2 * c.Latency
-	fetchRTs := int(c.NoOpReqs + c.NoOpConns)
-	pushRTs := max(int(c.DeployReqs+c.DeployConns)-fetchRTs, 1)
+	// Round trips: the turns counted on the wire, and a handshake a
+	// connection; requests where the turns were not counted.
+	fetchRTs := int(c.NoOpTurns + c.NoOpConns)
+	pushRTs := int(c.DeployTurns+c.DeployConns) - fetchRTs
+	if c.NoOpTurns == 0 {
+		fetchRTs = int(c.NoOpReqs + c.NoOpConns)
+		pushRTs = int(c.DeployReqs+c.DeployConns) - fetchRTs
+	}
+	pushRTs = max(pushRTs, 1)
 	return simParams{
 		Fetch:    max(c.NoOp-time.Duration(fetchRTs)*rtt, time.Millisecond),
 		Server:   max(c.PushOverhead-time.Duration(pushRTs)*rtt, time.Millisecond),

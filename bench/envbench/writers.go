@@ -43,6 +43,8 @@ type calibration struct {
 	NoOpReqs     int64         `json:"noop_requests"`   // git requests of the no-op
 	DeployConns  int64         `json:"deploy_connections"`
 	NoOpConns    int64         `json:"noop_connections"`
+	DeployTurns  int64         `json:"deploy_turns"` // round trips on the wire, handshakes not counted
+	NoOpTurns    int64         `json:"noop_turns"`
 	PushOverhead time.Duration `json:"push_ns"` // Deploy - NoOp: the push
 }
 
@@ -125,6 +127,7 @@ func (b *bench) writersRun(ctx context.Context, bare, base string, n int) error 
 		full, noop = append(full, w.Wall), append(noop, w2.Wall)
 		rep.Calibration.DeployReqs, rep.Calibration.NoOpReqs = fc.Requests, nc.Requests
 		rep.Calibration.DeployConns, rep.Calibration.NoOpConns = fc.Conns, nc.Conns
+		rep.Calibration.DeployTurns, rep.Calibration.NoOpTurns = fc.Turns, nc.Turns
 	}
 	c := &rep.Calibration
 	c.Latency = lat
@@ -228,8 +231,9 @@ func printWriters(w io.Writer, m machine, r *writersReport) {
 	fmt.Fprintf(w, "ferry: %s. Load average %s at the start, %s at the end.\n", m.Ferry, m.Load[0], m.Load[1])
 	c := r.Calibration
 	fmt.Fprintf(w, "%d writers, %d apps, %s. Calibration (median of 5 single deploys): a deploy %.0f ms (%d git requests, %d connections), "+
-		"the same deploy with nothing to do %.0f ms (%d requests, %d connections), so the push %.0f ms.\n\n",
-		r.Writers, r.Apps, latencyName(r.Latency), ms(c.Deploy), c.DeployReqs, c.DeployConns, ms(c.NoOp), c.NoOpReqs, c.NoOpConns, ms(c.PushOverhead))
+		"the same deploy with nothing to do %.0f ms (%d requests, %d connections), so the push %.0f ms (%d round trips on the wire, handshakes included, against %d).\n\n",
+		r.Writers, r.Apps, latencyName(r.Latency), ms(c.Deploy), c.DeployReqs, c.DeployConns, ms(c.NoOp), c.NoOpReqs, c.NoOpConns, ms(c.PushOverhead),
+		c.DeployTurns+c.DeployConns, c.NoOpTurns+c.NoOpConns)
 	fmt.Fprintln(w, "| round | concurrent | sequential | concurrent / sequential | attempts (concurrent) | attempts per writer: mean · max | lost updates |")
 	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---|---:|")
 	var ratios []float64
