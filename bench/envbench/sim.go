@@ -26,8 +26,11 @@ type simParams struct {
 	// Fetch is an attempt's time from its start to the push's request,
 	// without network round trips: process start, the fetch, the edit.
 	Fetch time.Duration `json:"fetch_ns"`
-	// Server is the push's time at the server, serialized.
+	// Server is the push's time at the server; Lock is the part of it
+	// that is serialized (the ref update), all of it when Lock is 0 or
+	// more than Server. The rest runs alongside other pushes.
 	Server time.Duration `json:"server_ns"`
+	Lock   time.Duration `json:"lock_ns"`
 	// RTT is the network round trip; FetchRTs and PushRTs are the round
 	// trips of the fetch and of the push (requests plus new connections).
 	RTT      time.Duration `json:"rtt_ns"`
@@ -65,6 +68,38 @@ func paramsFrom(c calibration, base time.Duration) simParams {
 
 func (p simParams) withRTT(rtt time.Duration) simParams { p.RTT = rtt; return p }
 
+func (p simParams) withLock(lock time.Duration) simParams { p.Lock = lock; return p }
+
+// lock is the serialized part of a push.
+func (p simParams) lock() time.Duration {
+	if p.Lock <= 0 || p.Lock > p.Server {
+		return p.Server
+	}
+	return p.Lock
+}
+
+// capacity is the highest rate a minute, to the nearest 5%, at which no
+// writer gives up and the p95 latency stays under a minute, over 20
+// simulated minutes.
+func capacity(p simParams) float64 {
+	ok := func(rate float64) bool {
+		r := simulateRate(p, rate, 20*time.Minute, 3)
+		return r.GaveUp == 0 && r.P95 < time.Minute
+	}
+	lo, hi := 0.0, 5.0
+	for ok(hi) && hi < 1e5 {
+		lo, hi = hi, hi*2
+	}
+	for hi-lo > 0.05*hi {
+		if mid := (lo + hi) / 2; ok(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
 // alone is one uncontended deploy's time in the model.
 func (p simParams) alone() time.Duration {
 	return p.Fetch + time.Duration(p.FetchRTs+p.PushRTs)*p.RTT + p.Server
@@ -98,6 +133,7 @@ const (
 	evStart = iota
 	evRead
 	evArrive
+	evLock
 	evServed
 )
 
@@ -156,9 +192,11 @@ func simulate(p simParams, arrivals []time.Duration) ([]simWriter, time.Duration
 			// before the one that updates the ref.
 			push(e.at+half+p.Fetch+time.Duration(p.FetchRTs+p.PushRTs-1)*p.RTT, evArrive, e.w)
 		case evArrive:
+			push(e.at+p.Server-p.lock(), evLock, e.w)
+		case evLock:
 			start := max(e.at, serverFree)
-			serverFree = start + p.Server
-			busy += p.Server
+			serverFree = start + p.lock()
+			busy += p.lock()
 			push(serverFree, evServed, e.w)
 		case evServed:
 			if w.read == version {
@@ -257,13 +295,16 @@ func printModel(w io.Writer, rs []simResult) {
 		return
 	}
 	p := rs[0].Params
-	fmt.Fprintf(w, "Model: fetch and edit %.0f ms + %d round trips, push %d round trips + %.0f ms serialized at the server; full-jitter backoff, at most %v a wait, %d attempts.\n\n",
+	fmt.Fprintf(w, "Model: fetch and edit %.0f ms + %d round trips, push %d round trips + %.0f ms at the server; full-jitter backoff, at most %v a wait, %d attempts.\n\n",
 		ms(p.Fetch), p.FetchRTs, p.PushRTs, ms(p.Server), p.MaxWait, p.Attempts)
-	fmt.Fprintln(w, "| load | round trip | backoff base | alone | done a minute | latency p50 | p95 | attempts per writer (max) | gave up | server busy | burst: makespan · sequential · ratio |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
+	fmt.Fprintln(w, "| load | round trip | serialized | backoff base | alone | done a minute | latency p50 | p95 | attempts per writer (max) | gave up | server busy | burst: makespan · sequential · ratio |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
 	for _, r := range rs {
 		load, done, burst, busy := "", "", "", ""
 		switch r.Kind {
+		case "capacity":
+			fmt.Fprintf(w, "| **capacity: %.0f a minute** | %.0f ms | %.0f ms | %v | %.2f s | | | | | | | |\n", r.Rate, ms(r.Params.RTT), ms(r.Params.lock()), r.Params.Backoff, r.Params.alone().Seconds())
+			continue
 		case "burst":
 			load = fmt.Sprintf("%d writers at once", r.Writers)
 			burst = fmt.Sprintf("%.2f s · %.2f s · %.2f×", r.Makespan.Seconds(), r.Sequential.Seconds(), float64(r.Makespan)/float64(r.Sequential))
@@ -272,7 +313,7 @@ func printModel(w io.Writer, rs []simResult) {
 			done = fmt.Sprintf("%.1f", r.Done)
 			busy = fmt.Sprintf("%.0f%%", 100*r.Busy)
 		}
-		fmt.Fprintf(w, "| %s | %.0f ms | %v | %.2f s | %s | %.2f s | %.2f s | %.2f (%d) | %.1f%% | %s | %s |\n", load, ms(r.Params.RTT), r.Params.Backoff, r.Params.alone().Seconds(),
+		fmt.Fprintf(w, "| %s | %.0f ms | %.0f ms | %v | %.2f s | %s | %.2f s | %.2f s | %.2f (%d) | %.1f%% | %s | %s |\n", load, ms(r.Params.RTT), ms(r.Params.lock()), r.Params.Backoff, r.Params.alone().Seconds(),
 			done, r.P50.Seconds(), r.P95.Seconds(), r.Attempts, r.MaxAtt, 100*r.GaveUp, busy, burst)
 	}
 	fmt.Fprintln(w)
@@ -286,8 +327,23 @@ func printSimulation(w io.Writer, cfg config) {
 	for _, n := range []int{max(cfg.writers, 20)} {
 		rs = append(rs, simulateBurst(p, n, 200))
 	}
-	for _, rate := range []float64{10, 50, 200} {
-		rs = append(rs, simulateRate(p, rate, 30*time.Minute, 10))
-	}
+	rs = append(rs, modelLoads(p, []time.Duration{p.RTT}, []time.Duration{0, 5 * time.Millisecond})...)
 	printModel(w, rs)
+}
+
+// modelLoads predicts 10, 50 and 200 writers a minute, and the capacity,
+// at each round trip, with all of the push serialized and with only locks
+// of it (the ref update; 0 means all).
+func modelLoads(p simParams, rtts, locks []time.Duration) []simResult {
+	var rs []simResult
+	for _, lock := range locks {
+		for _, rtt := range rtts {
+			q := p.withRTT(rtt).withLock(lock)
+			for _, rate := range []float64{10, 50, 200} {
+				rs = append(rs, simulateRate(q, rate, 30*time.Minute, 10))
+			}
+			rs = append(rs, simResult{Kind: "capacity", Rate: capacity(q), Params: q})
+		}
+	}
+	return rs
 }

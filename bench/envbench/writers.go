@@ -211,11 +211,7 @@ func (b *bench) writersRun(ctx context.Context, bare, base string, n int) error 
 	if p.RTT != 50*time.Millisecond {
 		rtts = append(rtts, 50*time.Millisecond)
 	}
-	for _, rtt := range rtts {
-		for _, rate := range []float64{10, 50, 200} {
-			rep.Model = append(rep.Model, simulateRate(p.withRTT(rtt), rate, 30*time.Minute, 10))
-		}
-	}
+	rep.Model = append(rep.Model, modelLoads(p, rtts, []time.Duration{0, 5 * time.Millisecond})...)
 	b.writers = &rep
 	return nil
 }
