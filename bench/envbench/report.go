@@ -85,6 +85,7 @@ type summary struct {
 	git, gitReq      int64
 	net              netCount // git and registry, on the wire
 	gitReqs, regReqs int64
+	gitRTs, regRTs   int64 // round trips on the wire: turns plus connections
 }
 
 func summarize(ss []sample) summary {
@@ -119,6 +120,8 @@ func summarize(ss []sample) summary {
 		},
 		gitReqs: med(func(s sample) int64 { return s.GitNet.Requests }),
 		regReqs: med(func(s sample) int64 { return s.RegNet.Requests }),
+		gitRTs:  med(func(s sample) int64 { return s.GitNet.Turns + s.GitNet.Conns }),
+		regRTs:  med(func(s sample) int64 { return s.RegNet.Turns + s.RegNet.Conns }),
 	}
 }
 
@@ -202,7 +205,7 @@ func printSummary(w io.Writer, cfg config, results []result) {
 			align += "---:|"
 		}
 	}
-	head += " round trips on the wire | requests (git + registry) | connections | down | up | CPU | peak RSS (tree) |"
+	head += " round trips on the wire (git + registry) | requests (git + registry) | connections | down | up | CPU | peak RSS (tree) |"
 	align += "---:|---:|---:|---:|---:|---:|---:|"
 	grow := len(sizes) > 1
 	if grow {
@@ -243,7 +246,7 @@ func printSummary(w io.Writer, cfg config, results []result) {
 					}
 				}
 			}
-			row += fmt.Sprintf(" %d | %d (%d + %d) | %d | %s | %s | %.2f s | %.0f MiB |", first.net.Turns+first.net.Conns, first.net.Requests, first.gitReqs, first.regReqs, first.net.Conns,
+			row += fmt.Sprintf(" %d (%d + %d) | %d (%d + %d) | %d | %s | %s | %.2f s | %.0f MiB |", first.net.Turns+first.net.Conns, first.gitRTs, first.regRTs, first.net.Requests, first.gitReqs, first.regReqs, first.net.Conns,
 				kib(first.net.Down), kib(first.net.Up), first.cpu.Seconds(), float64(first.treeKiB)/1024)
 			if grow {
 				row += " "
