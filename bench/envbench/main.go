@@ -91,6 +91,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.backoff, "backoff", 500*time.Millisecond, "base of the retry backoff the model (-simulate) assumes; ferry's is 500ms")
 	fs.DurationVar(&c.sim.Fetch, "sim-fetch", 150*time.Millisecond, "-simulate: an attempt's fetch and edit, without its round trips")
 	fs.DurationVar(&c.sim.Server, "sim-server", 100*time.Millisecond, "-simulate: a push's serialized time at the server")
+	fs.DurationVar(&c.sim.Lock, "sim-lock", 0, "-simulate: the serialized part of -sim-server, the ref update (0: all of it)")
 	fs.DurationVar(&c.sim.RTT, "sim-rtt", 50*time.Millisecond, "-simulate: the network round trip")
 	fs.IntVar(&c.sim.FetchRTs, "sim-fetch-rts", 6, "-simulate: round trips of a fetch")
 	fs.IntVar(&c.sim.PushRTs, "sim-push-rts", 2, "-simulate: round trips of a push")

@@ -324,10 +324,8 @@ func printSimulation(w io.Writer, cfg config) {
 	p := cfg.sim
 	p.Backoff, p.MaxWait, p.Attempts = cfg.backoff, 5*time.Second, 30
 	var rs []simResult
-	for _, n := range []int{max(cfg.writers, 20)} {
-		rs = append(rs, simulateBurst(p, n, 200))
-	}
-	rs = append(rs, modelLoads(p, []time.Duration{p.RTT}, []time.Duration{0, 5 * time.Millisecond})...)
+	rs = append(rs, simulateBurst(p, max(cfg.writers, 20), 200))
+	rs = append(rs, modelLoads(p, []time.Duration{p.RTT}, []time.Duration{p.Lock})...)
 	printModel(w, rs)
 }
 
