@@ -188,9 +188,10 @@ func simulate(p simParams, arrivals []time.Duration) ([]simWriter, time.Duration
 			push(e.at+half, evRead, e.w) // the ref advertisement
 		case evRead:
 			w.read = version
-			// The rest of the fetch, the edit, and the push's requests
-			// before the one that updates the ref.
-			push(e.at+half+p.Fetch+time.Duration(p.FetchRTs+p.PushRTs-1)*p.RTT, evArrive, e.w)
+			// The answer's way back, the rest of the fetch, the edit, the
+			// push's requests before the one that updates the ref, and
+			// that one's way there.
+			push(e.at+p.Fetch+time.Duration(p.FetchRTs+p.PushRTs-1)*p.RTT, evArrive, e.w)
 		case evArrive:
 			push(e.at+p.Server-p.lock(), evLock, e.w)
 		case evLock:
