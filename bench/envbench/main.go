@@ -42,6 +42,13 @@ type config struct {
 	keep    bool
 	json    bool
 	ferry   string
+	// latencies are the one-way delays of the proxies in front of the git
+	// server and the registry; every round runs every tool at each.
+	latencies []time.Duration
+	writers   int  // > 0: time N concurrent ferry deploys against N sequential ones
+	simulate  bool // run the contention model only
+	backoff   time.Duration
+	sim       simParams // -simulate's calibration
 }
 
 func parseFlags(args []string) (config, error) {
@@ -62,6 +69,32 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.commits, "commits", 300, "commits of history on top of the first one")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (env repos, clones) and print its path")
 	fs.BoolVar(&c.json, "json", false, "print every sample as JSON instead of the Markdown table")
+	c.latencies = []time.Duration{0}
+	fs.Func("latency", "one-way `delay` the proxies add to every chunk in each direction, or a list to run in turn, e.g. 0,25ms (default 0: loopback)", func(s string) error {
+		c.latencies = nil
+		for _, f := range strings.Split(s, ",") {
+			f = strings.TrimSpace(f)
+			if f == "0" {
+				c.latencies = append(c.latencies, 0)
+				continue
+			}
+			d, err := time.ParseDuration(f)
+			if err != nil || d < 0 {
+				return fmt.Errorf("%q is not a latency such as 25ms", f)
+			}
+			c.latencies = append(c.latencies, d)
+		}
+		return nil
+	})
+	fs.IntVar(&c.writers, "writers", 0, "instead of the tools: time `N` concurrent ferry deploys of different apps to one branch against the same N one after another, -runs rounds of each, interleaved, at the first -apps size and -latency")
+	fs.BoolVar(&c.simulate, "simulate", false, "instead of the tools: run the contention model of one branch (see -writers) and print its predictions; calibrate it with -push, -fetch, -rtt")
+	fs.DurationVar(&c.backoff, "backoff", 500*time.Millisecond, "base of the retry backoff the model (-simulate) assumes; ferry's is 500ms")
+	fs.DurationVar(&c.sim.Fetch, "sim-fetch", 150*time.Millisecond, "-simulate: an attempt's fetch and edit, without its round trips")
+	fs.DurationVar(&c.sim.Server, "sim-server", 100*time.Millisecond, "-simulate: a push's serialized time at the server")
+	fs.DurationVar(&c.sim.Lock, "sim-lock", 0, "-simulate: the serialized part of -sim-server, the ref update (0: all of it)")
+	fs.DurationVar(&c.sim.RTT, "sim-rtt", 50*time.Millisecond, "-simulate: the network round trip")
+	fs.IntVar(&c.sim.FetchRTs, "sim-fetch-rts", 6, "-simulate: round trips of a fetch")
+	fs.IntVar(&c.sim.PushRTs, "sim-push-rts", 2, "-simulate: round trips of a push")
 	fs.StringVar(&c.ferry, "ferry", "", "the ferry `binary` to time (default: build ./cmd/ferry, static and stripped)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: go run ./bench/envbench [flags]\n\n"+
@@ -72,7 +105,10 @@ func parseFlags(args []string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if c.runs < 1 || c.commits < 0 {
+	if c.writers > 0 {
+		c.apps = c.apps[:1]
+	}
+	if c.runs < 1 || c.commits < 0 || c.writers < 0 {
 		return c, fmt.Errorf("-runs must be at least 1 and -commits at least 0")
 	}
 	return c, nil
@@ -80,19 +116,24 @@ func parseFlags(args []string) (config, error) {
 
 // sample is one timed run of one tool.
 type sample struct {
-	App string `json:"app"`
+	App     string        `json:"app"`
+	Latency time.Duration `json:"latency_ns"`
 	usage
-	GitBytes    int64 `json:"git_bytes"`
-	GitRequests int64 `json:"git_requests"`
-	RegBytes    int64 `json:"registry_bytes"`
-	RegRequests int64 `json:"registry_requests"`
+	// GitNet and RegNet are counted by the proxies, on the wire.
+	GitNet      netCount `json:"git_net"`
+	RegNet      netCount `json:"registry_net"`
+	GitBytes    int64    `json:"git_bytes"`
+	GitRequests int64    `json:"git_requests"`
+	RegBytes    int64    `json:"registry_bytes"`
+	RegRequests int64    `json:"registry_requests"`
 }
 
 // result is every sample of one tool at one size.
 type result struct {
-	Apps    int      `json:"apps"`
-	Tool    string   `json:"tool"`
-	Samples []sample `json:"samples"`
+	Apps    int           `json:"apps"`
+	Tool    string        `json:"tool"`
+	Latency time.Duration `json:"latency_ns"`
+	Samples []sample      `json:"samples"`
 }
 
 // bench is what the runs share: servers, the ferry binary, the scratch
@@ -103,9 +144,13 @@ type bench struct {
 	tmp      string
 	ferry    string
 	git, reg *server
-	env      []string
-	gitRoot  string
-	gitHome  string
+	// gitP and regP are the proxies in front of them, through which every
+	// tool reaches them.
+	gitP, regP *proxy
+	env        []string
+	gitRoot    string
+	gitHome    string
+	writers    *writersReport // -writers
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
@@ -115,6 +160,10 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 	}
 	if err != nil {
 		return err
+	}
+	if cfg.simulate {
+		printSimulation(stdout, cfg)
+		return nil
 	}
 	loadStart := loadavg()
 	tmp, err := os.MkdirTemp("", "envbench-")
@@ -153,6 +202,14 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		return err
 	}
 	defer b.reg.Close()
+	if b.gitP, err = newProxy(b.git.Host); err != nil {
+		return err
+	}
+	defer b.gitP.Close()
+	if b.regP, err = newProxy(b.reg.Host); err != nil {
+		return err
+	}
+	defer b.regP.Close()
 
 	var results []result
 	for _, n := range cfg.apps {
@@ -165,6 +222,18 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 	m := describeMachine(ctx, os.TempDir())
 	m.Load = [2]string{loadStart, loadavg()}
 	m.Ferry = ferrySource
+	if b.writers != nil {
+		if cfg.json {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(struct {
+				Machine machine        `json:"machine"`
+				Writers *writersReport `json:"writers"`
+			}{m, b.writers})
+		}
+		printWriters(stdout, m, b.writers)
+		return nil
+	}
 	if cfg.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -229,7 +298,7 @@ func (b *bench) size(ctx context.Context, n int) ([]result, error) {
 			return nil, fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
-	base, err := generate(ctx, bare, b.reg.Host, n, b.cfg.commits)
+	base, err := generate(ctx, bare, b.regP.Host, n, b.cfg.commits)
 	if err != nil {
 		return nil, err
 	}
@@ -238,36 +307,53 @@ func (b *bench) size(ctx context.Context, n int) ([]result, error) {
 	}
 	b.log.Info("generated env repo", "apps", n, "files", n*len(appFiles), "commits", b.cfg.commits+1, "took", time.Since(start).Round(time.Millisecond))
 
+	if b.cfg.writers > 0 {
+		return nil, b.writersRun(ctx, bare, base, n)
+	}
 	rounds := b.cfg.runs + 1 // round 0 warms up and is not counted
-	results := make([]result, len(tools))
-	for i, t := range tools {
-		results[i] = result{Apps: n, Tool: t.Name}
+	lats := b.cfg.latencies
+	results := make([]result, len(lats)*len(tools))
+	for li, lat := range lats {
+		for i, t := range tools {
+			results[li*len(tools)+i] = result{Apps: n, Tool: t.Name, Latency: lat}
+		}
 	}
 	for r := range rounds {
 		app := appName(n, runApp(n, r, rounds))
-		d := deploy{
-			URL:   "http://" + b.git.Host + "/" + filepath.Base(bare),
-			Path:  "apps/" + app,
-			Tag:   "v2",
-			Image: b.reg.Host + "/team/" + app + ":v2",
-		}
-		digest, err := pushImage(ctx, d.Image, int64(n)<<20+int64(r))
+		d := b.deployOf(bare, app, "v2")
+		digest, err := pushImage(ctx, b.reg.Host+"/team/"+app+":v2", int64(n)<<20+int64(r))
 		if err != nil {
 			return nil, err
 		}
-		for i, t := range tools {
-			s, err := b.once(ctx, bare, base, d, digest, t, fmt.Sprintf("%d-%d-%d", n, r, i))
-			if err != nil {
-				return nil, fmt.Errorf("%s, %s: %w", t.Name, app, err)
-			}
-			b.log.Info("run", "apps", n, "round", r, "tool", t.Name, "app", app, "wall", s.Wall.Round(time.Millisecond), "cpu", s.CPU.Round(time.Millisecond),
-				"max_rss_mib", s.MaxRSSKiB>>10, "git_kib", s.GitBytes>>10, "git_requests", s.GitRequests)
-			if r > 0 {
-				results[i].Samples = append(results[i].Samples, s)
+		for li, lat := range lats {
+			b.gitP.setLatency(lat)
+			b.regP.setLatency(lat)
+			for i, t := range tools {
+				s, err := b.once(ctx, bare, base, d, digest, t, fmt.Sprintf("%d-%d-%d-%d", n, r, li, i))
+				if err != nil {
+					return nil, fmt.Errorf("%s, %s, latency %v: %w", t.Name, app, lat, err)
+				}
+				s.Latency = lat
+				b.log.Info("run", "apps", n, "round", r, "latency", lat, "tool", t.Name, "app", app, "wall", s.Wall.Round(time.Millisecond), "cpu", s.CPU.Round(time.Millisecond),
+					"tree_rss_mib", s.TreeRSSKiB>>10, "git_requests", s.GitNet.Requests, "git_conns", s.GitNet.Conns,
+					"down_kib", (s.GitNet.Down+s.RegNet.Down)>>10, "up_kib", (s.GitNet.Up+s.RegNet.Up)>>10, "registry_requests", s.RegNet.Requests)
+				if r > 0 {
+					results[li*len(tools)+i].Samples = append(results[li*len(tools)+i].Samples, s)
+				}
 			}
 		}
 	}
 	return results, nil
+}
+
+// deployOf is the deploy of tag to app, through the proxies.
+func (b *bench) deployOf(bare, app, tag string) deploy {
+	return deploy{
+		URL:   "http://" + b.gitP.Host + "/" + filepath.Base(bare),
+		Path:  "apps/" + app,
+		Tag:   tag,
+		Image: b.regP.Host + "/team/" + app + ":" + tag,
+	}
 }
 
 // once times one tool deploying d, checks what it pushed, and puts the
@@ -282,10 +368,13 @@ func (b *bench) once(ctx context.Context, bare, base string, d deploy, digest st
 	}
 	b.git.reset()
 	b.reg.reset()
+	b.gitP.reset()
+	b.regP.reset()
 	u, err := measure(ctx, dir, b.env, t.steps(d, b.ferry))
 	s := sample{App: filepath.Base(d.Path), usage: u}
 	s.GitBytes, s.GitRequests = b.git.reset()
 	s.RegBytes, s.RegRequests = b.reg.reset()
+	s.GitNet, s.RegNet = b.gitP.reset(), b.regP.reset()
 	if err != nil {
 		return s, err
 	}
