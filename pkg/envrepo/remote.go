@@ -191,8 +191,7 @@ type Writer struct {
 	// Attempts bounds fetch-edit-push rounds; 0 means 30.
 	Attempts int
 	// Backoff is the base of the exponential backoff with full jitter
-	// between rounds, after the first two retries following a lost race,
-	// which wait up to half the last round's time (at least 10ms); 0 means 500ms, chosen by measurement: 50 concurrent
+	// between rounds; 0 means 500ms, chosen by measurement: 50 concurrent
 	// deploys took 2.54x their sequential time at 200ms, 2.17x at 500ms and
 	// 2.13x at 1s (internal/e2e TestConcurrentDeploys). Each wait is uniform in
 	// [0, min(MaxBackoff, Backoff*2^round)).
@@ -228,28 +227,15 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var lastErr error
-	var took time.Duration // the last round, about the round trips a retry costs
 	for i := 1; i <= attempts; i++ {
 		if i > 1 {
-			// The first retries after losing a race wait on the scale of
-			// one round, so a writer that lost by a hair is not held back;
-			// later ones back off exponentially, with full jitter, as
-			// heavy contention needs.
-			var wait time.Duration
-			if i-1 <= quickRetries && errors.Is(lastErr, errMoved) {
-				quick := min(max(took/2, 10*time.Millisecond), base)
-				wait = backoff.Delay(quick, quick, 1) + 1
-			} else {
-				wait = backoff.Delay(base, maxWait, i-1-quickRetries) + 1
-			}
+			wait := backoff.Delay(base, maxWait, i-1) + 1
 			log.Info("retrying on a fresh fetch", "branch", w.Branch, "attempt", i, "wait", wait.Round(time.Millisecond), "after", Redact(lastErr.Error()))
 			if err := backoff.Sleep(ctx, wait); err != nil {
 				return nil, fmt.Errorf("updating %s: %w (last: %v)", w.Branch, err, lastErr)
 			}
 		}
-		start := time.Now()
 		res, err := w.once(ctx, edit, log)
-		took = time.Since(start)
 		if err == nil {
 			res.Attempts = i
 			return res, nil
@@ -266,10 +252,6 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 }
 
 var errMoved = errors.New("branch moved")
-
-// quickRetries are the retries after a lost race that wait about a round,
-// before the exponential backoff starts.
-const quickRetries = 2
 
 func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger) (*Result, error) {
 	snap, err := FetchScoped(ctx, w.Remote, w.Branch, w.Scope)
