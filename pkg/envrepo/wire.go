@@ -79,7 +79,14 @@ var haveGit = sync.OnceValue(func() bool {
 
 // track notes a session in use, so abort can close it; the returned func
 // forgets it again.
+//
+// Only SSH sessions are tracked: HTTP requests end with their context, and
+// a local git process ends with its pipes; closing a session while its own
+// goroutine closes it on an error is a race in go-git's file transport.
 func (w *wire) track(c io.Closer) func() {
+	if w.ep.Protocol != "ssh" {
+		return func() {}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.open[c] = true
