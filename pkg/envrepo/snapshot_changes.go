@@ -124,15 +124,7 @@ func (s *Snapshot) changes() (object.Changes, error) {
 	if !s.Changed() {
 		return nil, nil
 	}
-	from, err := s.tree(s.baseTree)
-	if err != nil {
-		return nil, err
-	}
-	to, err := s.tree(s.root)
-	if err != nil {
-		return nil, err
-	}
-	return object.DiffTree(from, to)
+	return s.treeChanges(s.baseTree, s.root)
 }
 
 // Diff returns a unified diff from the base to the working tree, as
