@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"slices"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -326,5 +328,91 @@ func TestFetchScopedFallback(t *testing.T) {
 			}
 			r.Fsck()
 		})
+	}
+}
+
+// The diff of an edit in the scope reads nothing outside it: no request.
+func TestScopedDiffFetchesNothing(t *testing.T) {
+	r := scopedRepo(t)
+	var p posts
+	srv := testgit.Serve(t, r, testgit.WithMiddleware(p.wrap))
+	s, err := FetchScoped(context.Background(), Remote{URL: srv.RepoURL(r)}, "candidate", "apps/app03")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := p.n.Load()
+	if err := s.WriteFile("apps/app03/deploy.yaml", []byte("kind: Deployment\nv: 2\n")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Diff()
+	if err != nil || !strings.Contains(d, "+v: 2") {
+		t.Fatalf("Diff = %q, %v", d, err)
+	}
+	if _, err := s.FileChanges(); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.n.Load() - before; got != 0 {
+		t.Errorf("the diff took %d requests", got)
+	}
+}
+
+// treeChanges gives the patch object.DiffTree gives, for adds, removals,
+// a file turned directory and back, a mode change, and names that sort
+// differently as paths and as tree entries.
+func TestTreeChangesMatchesDiffTree(t *testing.T) {
+	r := seedRepo(t)
+	r.Commit("candidate", "more", map[string]string{"a/x": "x\n", "a-b": "ab\n", "d/e/f": "f\n", "gone/g": "g\n"})
+	srv := testgit.Serve(t, r)
+	s, err := Fetch(context.Background(), Remote{URL: srv.RepoURL(r), NoFilter: true}, "candidate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct{ name, data string }{
+		{"a/x", "x2\n"}, {"a-b", "ab2\n"}, {"a.c", "new\n"}, {"a/y/z", "z\n"}, {"n/e/w", "w\n"},
+	} {
+		if err := s.WriteFile(f.name, []byte(f.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, rm := range []string{"gone", "d/e/f", "run.sh"} {
+		if err := s.Remove(rm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WriteFile("run.sh/inner", []byte("now a dir\n")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Diff()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := s.tree(s.baseTree)
+	to, _ := s.tree(s.root)
+	changes, err := object.DiffTree(from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch, err := changes.Patch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same files, each the same; in git's order (full paths compared
+	// bytewise: a-b, a.c, a/x), where DiffTree puts a/ first.
+	sections := func(p string) []string {
+		parts := strings.Split(p, "diff --git ")
+		sort.Strings(parts)
+		return parts
+	}
+	if want := patch.String(); !slices.Equal(sections(got), sections(want)) {
+		t.Errorf("treeChanges' patch:\n%s\nDiffTree's:\n%s", got, want)
+	}
+	var order []string
+	for _, line := range strings.Split(got, "\n") {
+		if name, ok := strings.CutPrefix(line, "diff --git a/"); ok {
+			order = append(order, name[:strings.IndexByte(name, ' ')])
+		}
+	}
+	if !slices.IsSorted(order) {
+		t.Errorf("files not in git's order: %v", order)
 	}
 }
