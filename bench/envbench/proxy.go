@@ -41,10 +41,6 @@ type netCount struct {
 	Down  int64 `json:"bytes_down"` // server to client
 }
 
-func (n netCount) add(m netCount) netCount {
-	return netCount{n.Conns + m.Conns, n.Requests + m.Requests, n.Turns + m.Turns, n.Up + m.Up, n.Down + m.Down}
-}
-
 func newProxy(backend string) (*proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -124,6 +124,6 @@ func TestDeployRoundTrips(t *testing.T) {
 		t.Errorf("a deploy waits for %d round trips one after another, want at most 6:\n  %s", len(chain), strings.Join(steps, "\n  "))
 	}
 	if !strings.Contains(repo.Show("candidate", "apps/hello/kustomization.yaml"), "newTag: v2") {
-		t.Error(fmt.Sprintf("the deploy did not land:\n%s", repo.Show("candidate", "apps/hello/kustomization.yaml")))
+		t.Errorf("the deploy did not land:\n%s", repo.Show("candidate", "apps/hello/kustomization.yaml"))
 	}
 }

@@ -328,3 +328,28 @@ func TestFetchScopedFallback(t *testing.T) {
 		})
 	}
 }
+
+// The diff of an edit in the scope reads nothing outside it: no request.
+func TestScopedDiffFetchesNothing(t *testing.T) {
+	r := scopedRepo(t)
+	var p posts
+	srv := testgit.Serve(t, r, testgit.WithMiddleware(p.wrap))
+	s, err := FetchScoped(context.Background(), Remote{URL: srv.RepoURL(r)}, "candidate", "apps/app03")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := p.n.Load()
+	if err := s.WriteFile("apps/app03/deploy.yaml", []byte("kind: Deployment\nv: 2\n")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Diff()
+	if err != nil || !strings.Contains(d, "+v: 2") {
+		t.Fatalf("Diff = %q, %v", d, err)
+	}
+	if _, err := s.FileChanges(); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.n.Load() - before; got != 0 {
+		t.Errorf("the diff took %d requests", got)
+	}
+}
