@@ -201,6 +201,10 @@ type Writer struct {
 	// DryRun computes the edit and its diff but pushes nothing.
 	DryRun bool
 	Logger *slog.Logger
+	// Prepare, if set, runs at the start of every round, beside the fetch
+	// of the tip: work the edit will need that does not depend on the tip
+	// (the rollback hold's history) starts there, not after it.
+	Prepare func(ctx context.Context)
 	// Verify, if set, runs on the edited snapshot before every push; an
 	// error aborts the update and nothing is pushed.
 	Verify func(ctx context.Context, s *Snapshot) error
@@ -254,6 +258,9 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 var errMoved = errors.New("branch moved")
 
 func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger) (*Result, error) {
+	if w.Prepare != nil {
+		w.Prepare(ctx)
+	}
 	snap, err := FetchScoped(ctx, w.Remote, w.Branch, w.Scope)
 	if err != nil {
 		return nil, err

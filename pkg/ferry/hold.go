@@ -38,24 +38,25 @@ type holdCheck struct {
 	override bool
 	what     string // "deploy" or "promote", for the message
 
-	// pre waits for the history start fetched.
-	pre    func() (*envrepo.History, error)
-	preH   *envrepo.History
-	preErr error
+	// pre waits for the history the round's start fetched.
+	pre func() (*envrepo.History, error)
 }
 
-// start fetches the branch's recent commits in the background, so the
-// first check does not wait a round trip of its own after the tip is read.
+// start fetches the branch's recent commits in the background, beside a
+// round's fetch of the tip, so the check does not wait a round trip of its
+// own after the tip is read. Each round's fetch is its own.
 func (hc *holdCheck) start(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	var h *envrepo.History
+	var err error
 	hc.pre = func() (*envrepo.History, error) {
 		<-done
-		return hc.preH, hc.preErr
+		return h, err
 	}
 	go func() {
 		defer close(done)
-		hc.preH, hc.preErr = envrepo.FetchCommits(ctx, hc.e.Remote, hc.branch, holdDepth)
+		h, err = envrepo.FetchCommits(ctx, hc.e.Remote, hc.branch, holdDepth)
 	}()
 	return func() {
 		cancel()

@@ -32,11 +32,17 @@ type plan struct {
 // compare-and-swap, and write reports the outcome.
 func write(ctx context.Context, e Env, p plan) (*Report, error) {
 	hold := &holdCheck{e: e, branch: p.rec.Env, scope: p.rec.Path, override: p.override, what: p.rec.Action}
-	if p.held {
-		stop := hold.start(ctx) // alongside the writer's fetch of the tip
-		defer stop()
-	}
 	w := writer(e, p.rec.Env, p.dryRun)
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	if p.held {
+		// Every round fetches the hold's history beside the tip.
+		w.Prepare = func(ctx context.Context) { stops = append(stops, hold.start(ctx)) }
+	}
 	w.Verify = e.verify
 	w.Scope = p.rec.Path // the trees elsewhere come only if read
 	var images []Image
