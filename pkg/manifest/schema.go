@@ -14,15 +14,11 @@ import (
 )
 
 // IsValuesFile reports whether p is a Helm values file of a chart kept in
-// the tree: values.yaml or values-*.yaml (and .yml) beside a Chart.yaml.
+// the tree: values*.yaml (or .yml) at the root of a directory holding a
+// Chart.yaml, by the same rule that pinning reads values files with.
 func IsValuesFile(fsys fs.FS, p string) bool {
-	base := strings.ToLower(path.Base(p))
-	ext := path.Ext(base)
-	if ext != ".yaml" && ext != ".yml" || !strings.HasPrefix(base, "values") {
-		return false
-	}
-	_, err := fs.Stat(fsys, path.Join(path.Dir(p), "Chart.yaml"))
-	return err == nil
+	rel, ok := newLayout(fsys).inChart(p)
+	return ok && !strings.Contains(rel, "/") && isValuesName(rel)
 }
 
 // checkValuesSchema validates a chart's values file against the chart's
