@@ -1,13 +1,11 @@
 package audit
 
 import (
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ferrycd/ferry/internal/fuzzcorpus"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -107,7 +105,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(Record{Action: "deploy", Env: "candidate", App: "a", Images: []string{"r:t@" + digest}}.Format(""))
 	f.Add("subject\n\nKey: v\n continued\n")
 	f.Add("a\n\n\n\nb: c")
-	addStringCorpus(f, trailerCorpusDir)
+	fuzzcorpus.AddStrings(f, trailerCorpusDir)
 	f.Fuzz(func(t *testing.T, msg string) {
 		r := Parse(msg)
 		if r.Action == "" {
@@ -128,38 +126,3 @@ func FuzzParse(f *testing.F) {
 // crashers the fuzzer finds still land in ./testdata/fuzz/FuzzParse and
 // should be moved there.
 const trailerCorpusDir = "../../testdata/fuzz/FuzzParseTrailers"
-
-// addStringCorpus adds each seed in dir, a file holding one string value.
-func addStringCorpus(f *testing.F, dir string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			f.Fatal(err)
-		}
-		s, err := parseStringCorpus(data)
-		if err != nil {
-			f.Fatalf("%s: %v", e.Name(), err)
-		}
-		f.Add(s)
-	}
-}
-
-func parseStringCorpus(data []byte) (string, error) {
-	header, value, _ := strings.Cut(string(data), "\n")
-	if strings.TrimSpace(header) != "go test fuzz v1" {
-		return "", fmt.Errorf("first line is %q, want \"go test fuzz v1\"", header)
-	}
-	quoted, ok := strings.CutPrefix(strings.TrimSpace(value), "string(")
-	if !ok || !strings.HasSuffix(quoted, ")") {
-		return "", fmt.Errorf("want one string(...) value, got %q", value)
-	}
-	s, err := strconv.Unquote(strings.TrimSuffix(quoted, ")"))
-	if err != nil {
-		return "", fmt.Errorf("string value: %w", err)
-	}
-	return s, nil
-}

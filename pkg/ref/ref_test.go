@@ -2,12 +2,10 @@ package ref_test
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ferrycd/ferry/internal/fuzzcorpus"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -152,7 +150,7 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	addStringCorpus(f, imageCorpusDir)
+	fuzzcorpus.AddStrings(f, imageCorpusDir)
 	f.Fuzz(func(t *testing.T, s string) {
 		r, err := ref.Parse(s)
 		if err != nil {
@@ -184,41 +182,6 @@ func FuzzParse(f *testing.F) {
 // crashers the fuzzer finds still land in ./testdata/fuzz/FuzzParse and
 // should be moved there.
 const imageCorpusDir = "../../testdata/fuzz/FuzzParseImage"
-
-// addStringCorpus adds each seed in dir, a file holding one string value.
-func addStringCorpus(f *testing.F, dir string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			f.Fatal(err)
-		}
-		s, err := parseStringCorpus(data)
-		if err != nil {
-			f.Fatalf("%s: %v", e.Name(), err)
-		}
-		f.Add(s)
-	}
-}
-
-func parseStringCorpus(data []byte) (string, error) {
-	header, value, _ := strings.Cut(string(data), "\n")
-	if strings.TrimSpace(header) != "go test fuzz v1" {
-		return "", fmt.Errorf("first line is %q, want \"go test fuzz v1\"", header)
-	}
-	quoted, ok := strings.CutPrefix(strings.TrimSpace(value), "string(")
-	if !ok || !strings.HasSuffix(quoted, ")") {
-		return "", fmt.Errorf("want one string(...) value, got %q", value)
-	}
-	s, err := strconv.Unquote(strings.TrimSuffix(quoted, ")"))
-	if err != nil {
-		return "", fmt.Errorf("string value: %w", err)
-	}
-	return s, nil
-}
 
 func TestSplitAndShortForms(t *testing.T) {
 	tests := []struct {
