@@ -79,9 +79,6 @@ func (tr *trips) chain() []span {
 // the tip are asked at once, the push's discovery while the edit runs, the
 // build times of the old and the new image at once.
 func TestDeployRoundTrips(t *testing.T) {
-	if testing.Short() {
-		t.Skip("holds every request for a while")
-	}
 	tr := &trips{}
 	reg := testreg.Start(t, tr.wrap("registry"))
 	repo := testgit.NewRepoFromTemplate(t, "../../testdata/envrepo", []string{"REGISTRY", reg.Host}, "candidate")

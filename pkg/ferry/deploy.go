@@ -99,11 +99,6 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(rep.Images) == 0 {
-		if r, err := resolved(ctx); err == nil {
-			rep.Images = r.images
-		}
-	}
 	if !rep.Changed && !rep.Skipped {
 		rep.Reason = "already pinned: every reference in scope has these digests"
 	}
