@@ -192,7 +192,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if errors.As(err, &silent) {
 			return silent.code
 		}
-		err = remoteHint(explain(err))
+		err = explain(err)
 		if errors.Is(err, context.DeadlineExceeded) && cli.Timeout > 0 {
 			err = fmt.Errorf("%w (gave up after --timeout %s)", err, cli.Timeout)
 		}
@@ -497,7 +497,7 @@ func (g *Globals) remote() (envrepo.Remote, error) {
 	return r, err
 }
 
-// hint adds to an error from the env repo what the user can do about it,
+// hint adds to an error from the env repo or validation what the user can do about it,
 // in the CLI's words: the flags to pass or check.
 func hint(err error) error {
 	for _, h := range []struct {
@@ -510,6 +510,8 @@ func hint(err error) error {
 		{envrepo.ErrHostKeyUnknown, "; add its verified key to --known-hosts"},
 		{envrepo.ErrKeyNotAccepted, ": check --ssh-key and the user in the URL"},
 		{envrepo.ErrNotGitRepo, " (check --repo)"},
+		{manifest.ErrRemoteResource, " (vendor them into the env repo, or pass --allow-remote-resources to fetch them)"},
+		{manifest.ErrRemoteTimeout, " (gave up after --remote-timeout)"},
 	} {
 		if errors.Is(err, h.target) {
 			return fmt.Errorf("%w%s", err, h.say)

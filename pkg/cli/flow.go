@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/ferrycd/ferry/pkg/ferry"
-	"github.com/ferrycd/ferry/pkg/manifest"
 )
 
 // RemoteFlags say whether validation may fetch the remote resources a
@@ -26,17 +24,6 @@ func (r *RemoteFlags) apply(e *ferry.Env) error {
 	}
 	e.AllowRemoteResources, e.RemoteTimeout = r.AllowRemoteResources, r.RemoteTimeout
 	return nil
-}
-
-// remoteHint says what to do about a remote resource's failure, in flags.
-func remoteHint(err error) error {
-	switch {
-	case errors.Is(err, manifest.ErrRemoteResource):
-		return fmt.Errorf("%w (vendor them into the env repo, or pass --allow-remote-resources to fetch them)", err)
-	case errors.Is(err, manifest.ErrRemoteTimeout):
-		return fmt.Errorf("%w (gave up after --remote-timeout)", err)
-	}
-	return err
 }
 
 // PromoteCmd is `ferry promote`.
