@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -30,6 +31,10 @@ type writersRound struct {
 	// round; Commits is how many commits the round added.
 	Lost    int `json:"lost"`
 	Commits int `json:"commits"`
+	// CPU is the machine's busy time during the round, every process
+	// counted (ferry, the git server, the registry): on a machine whose
+	// cores are all busy, the round cannot end sooner than CPU / cores.
+	CPU time.Duration `json:"cpu_ns"`
 }
 
 // calibration is what the contention model needs, measured on one
@@ -154,6 +159,7 @@ func (b *bench) writersRun(ctx context.Context, bare, base string, n int) error 
 				ds[i], digests[i] = b.deployOf(bare, app, tag), dg
 			}
 			errs := make([]error, nw)
+			busy0 := machineBusy()
 			start := time.Now()
 			if concurrent {
 				var wg sync.WaitGroup
@@ -167,6 +173,7 @@ func (b *bench) writersRun(ctx context.Context, bare, base string, n int) error 
 				}
 			}
 			round.Wall = time.Since(start)
+			round.CPU = machineBusy() - busy0
 			for _, err := range errs {
 				if err != nil {
 					return err
@@ -230,9 +237,9 @@ func printWriters(w io.Writer, m machine, r *writersReport) {
 		"the same deploy with nothing to do %.0f ms (%d requests, %d connections), so the push %.0f ms (%d round trips on the wire, handshakes included, against %d).\n\n",
 		r.Writers, r.Apps, latencyName(r.Latency), ms(c.Deploy), c.DeployReqs, c.DeployConns, ms(c.NoOp), c.NoOpReqs, c.NoOpConns, ms(c.PushOverhead),
 		c.DeployTurns+c.DeployConns, c.NoOpTurns+c.NoOpConns)
-	fmt.Fprintln(w, "| round | concurrent | sequential | concurrent / sequential | attempts (concurrent) | attempts per writer: mean · max | lost updates |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---|---:|")
-	var ratios []float64
+	fmt.Fprintln(w, "| round | concurrent | sequential | concurrent / sequential | machine CPU: concurrent · sequential | CPU floor (concurrent CPU / cores, vs sequential wall) | attempts (concurrent) | attempts per writer: mean · max | lost updates |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---|---:|---:|---|---:|")
+	var ratios, floors []float64
 	var conc, seq []time.Duration
 	totalAtt, writers, lost := 0, 0, 0
 	for i := 0; i+1 < len(r.Rounds); i += 2 {
@@ -248,15 +255,45 @@ func printWriters(w io.Writer, m machine, r *writersReport) {
 		ratio := float64(cr.Wall) / float64(sr.Wall)
 		ratios = append(ratios, ratio)
 		conc, seq = append(conc, cr.Wall), append(seq, sr.Wall)
-		fmt.Fprintf(w, "| %d | %.2f s | %.2f s | %.2f× | %d | %.2f · %d | %d |\n", i/2+1, cr.Wall.Seconds(), sr.Wall.Seconds(), ratio, att, float64(att)/float64(len(cr.Runs)), most, cr.Lost+sr.Lost)
+		floor := cr.CPU.Seconds() / float64(max(m.CPUs, 1)) / sr.Wall.Seconds()
+		floors = append(floors, floor)
+		fmt.Fprintf(w, "| %d | %.2f s | %.2f s | %.2f× | %.2f s · %.2f s | %.2f× | %d | %.2f · %d | %d |\n", i/2+1, cr.Wall.Seconds(), sr.Wall.Seconds(), ratio,
+			cr.CPU.Seconds(), sr.CPU.Seconds(), floor, att, float64(att)/float64(len(cr.Runs)), most, cr.Lost+sr.Lost)
 	}
 	if len(ratios) > 0 {
 		slices.Sort(ratios)
-		fmt.Fprintf(w, "| median | %.2f s | %.2f s | %.2f× | %.1f a round | %.2f | %d in all |\n", medianDur(conc).Seconds(), medianDur(seq).Seconds(),
-			ratios[len(ratios)/2], float64(totalAtt)/float64(len(ratios)), float64(totalAtt)/float64(writers), lost)
+		slices.Sort(floors)
+		fmt.Fprintf(w, "| median | %.2f s | %.2f s | %.2f× | | %.2f× | %.1f a round | %.2f | %d in all |\n", medianDur(conc).Seconds(), medianDur(seq).Seconds(),
+			ratios[len(ratios)/2], floors[len(floors)/2], float64(totalAtt)/float64(len(ratios)), float64(totalAtt)/float64(writers), lost)
 	}
 	fmt.Fprintln(w)
 	printModel(w, r.Model)
+}
+
+// machineBusy is the time all cores have spent not idle since boot, from
+// /proc/stat (0 where there is none).
+func machineBusy() time.Duration {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		if i >= 8 { // guest time is counted in user already
+			break
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / 100 // USER_HZ
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

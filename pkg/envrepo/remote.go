@@ -208,6 +208,12 @@ type Writer struct {
 	// Verify, if set, runs on the edited snapshot before every push; an
 	// error aborts the update and nothing is pushed.
 	Verify func(ctx context.Context, s *Snapshot) error
+	// VerifyReads declares Verify a function of the touched files and of
+	// what it reads through the snapshot's FS, and of nothing else (no
+	// network, no clock): a retry whose edit touches the same files and
+	// leaves everything the last passing Verify read as it was is not
+	// verified again.
+	VerifyReads bool
 }
 
 // Update fetches the branch, applies edit, and pushes the result with
@@ -231,15 +237,23 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var lastErr error
+	var again retry
+	var took time.Duration // the last attempt's time
 	for i := 1; i <= attempts; i++ {
 		if i > 1 {
-			wait := backoff.Delay(base, maxWait, i-1) + 1
+			b := base
+			if w.Backoff <= 0 {
+				b = min(max(took, 20*time.Millisecond), base)
+			}
+			wait := backoff.Delay(b, maxWait, i-1) + 1
 			log.Info("retrying on a fresh fetch", "branch", w.Branch, "attempt", i, "wait", wait.Round(time.Millisecond), "after", Redact(lastErr.Error()))
 			if err := backoff.Sleep(ctx, wait); err != nil {
 				return nil, fmt.Errorf("updating %s: %w (last: %v)", w.Branch, err, lastErr)
 			}
 		}
-		res, err := w.once(ctx, edit, log)
+		start := time.Now()
+		res, err := w.once(ctx, edit, log, &again)
+		took = time.Since(start)
 		if err == nil {
 			res.Attempts = i
 			return res, nil
@@ -257,18 +271,24 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 
 var errMoved = errors.New("branch moved")
 
-func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger) (*Result, error) {
+// once is one attempt. again carries what a lost attempt leaves to the
+// next (its objects, what its Verify read); once updates it.
+func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger, again *retry) (*Result, error) {
 	if w.Prepare != nil {
 		w.Prepare(ctx)
 	}
-	snap, err := FetchScoped(ctx, w.Remote, w.Branch, w.Scope)
+	prev := again.prev
+	again.prev = nil // reused by this attempt's fetch, or dropped
+	snap, err := fetchScoped(ctx, w.Remote, w.Branch, w.Scope, prev)
 	if err != nil {
 		return nil, err
 	}
 	log.Debug("fetched", "branch", w.Branch, "tip", snap.Base.String())
-	if !w.DryRun && snap.wire.stateless() {
+	if !w.DryRun && snap.wire.stateless() && prev == nil {
 		// Over HTTP the push's discovery is one GET; ask it now, while
-		// the edit and validation run, not after them.
+		// the edit and validation run, not after them. Not on a retry:
+		// there the branch is busy, and asking after the edit sees a
+		// move that happened meanwhile and sends no pack in vain.
 		snap.wire.startPush(ctx)
 		defer snap.wire.dropPush()
 	}
@@ -285,10 +305,8 @@ func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger) (*Re
 		return res, nil
 	}
 	res.Changed = true
-	if w.Verify != nil {
-		if err := w.Verify(ctx, snap); err != nil {
-			return nil, err
-		}
+	if err := w.verify(ctx, snap, files, again, log); err != nil {
+		return nil, err
 	}
 	// Only the changed subtrees are compared, so the diff is cheap.
 	if res.Diff, err = snap.Diff(); err != nil {
@@ -306,11 +324,37 @@ func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger) (*Re
 		return nil, fmt.Errorf("writing commit: %w", err)
 	}
 	if err := w.push(ctx, snap, commit); err != nil {
+		if errors.Is(err, errMoved) {
+			again.prev = snap
+		}
 		return nil, err
 	}
 	res.Commit = commit
 	log.Info("pushed", "branch", w.Branch, "commit", commit.String(), "parent", snap.Base.String())
 	return res, nil
+}
+
+// verify runs w.Verify on snap, unless VerifyReads is set and the last
+// passing Verify read the same as snap would.
+func (w *Writer) verify(ctx context.Context, snap *Snapshot, touched []string, again *retry, log *slog.Logger) error {
+	if w.Verify == nil {
+		return nil
+	}
+	if !w.VerifyReads {
+		return w.Verify(ctx, snap)
+	}
+	if again.verified.same(snap, touched) {
+		log.Debug("verified before", "branch", w.Branch, "files", len(touched))
+		return nil
+	}
+	again.verified = nil
+	snap.logReads()
+	err := w.Verify(ctx, snap)
+	rs := snap.readsSince(touched)
+	if err == nil {
+		again.verified = rs
+	}
+	return err
 }
 
 func (w *Writer) push(ctx context.Context, snap *Snapshot, commit plumbing.Hash) error {

@@ -49,6 +49,14 @@ const scopeTipDepth = 2
 // so the snapshot behaves as Fetch's does, at the cost of a request per
 // read outside.
 func FetchScoped(ctx context.Context, r Remote, branch, scope string) (*Snapshot, error) {
+	return fetchScoped(ctx, r, branch, scope, nil)
+}
+
+// fetchScoped is FetchScoped; with prev, the snapshot of an attempt that
+// lost a race on branch, it fetches into prev's storage, so what prev
+// holds (the scope whole, what was read outside it) is not fetched again
+// where the new tip has it unchanged.
+func fetchScoped(ctx context.Context, r Remote, branch, scope string, prev *Snapshot) (*Snapshot, error) {
 	w, err := newWire(r)
 	if err != nil {
 		return nil, err
@@ -58,17 +66,18 @@ func FetchScoped(ctx context.Context, r Remote, branch, scope string) (*Snapshot
 	if len(parts) > 0 {
 		filter = packp.FilterTreeDepth(uint64(min(len(parts), scopeTipDepth)))
 	}
-	st, tip, filtered, err := fetchTipFiltered(ctx, w, branch, filter)
+	reuse, whole := prev.reusable()
+	st, tip, filtered, err := fetchTipFiltered(ctx, w, branch, filter, reuse)
 	if err != nil && len(parts) > 0 && filterRefused(err) && strings.Contains(err.Error(), "max depth") && ctx.Err() == nil {
 		// uploadpackfilter.tree.maxDepth below d: the commit alone, and
 		// every tree on the path by hash.
-		st, tip, filtered, err = fetchTipFiltered(ctx, w, branch, packp.FilterTreeDepth(0))
+		st, tip, filtered, err = fetchTipFiltered(ctx, w, branch, packp.FilterTreeDepth(0), reuse)
 	}
 	if err != nil && len(parts) > 0 && filterRefused(err) && ctx.Err() == nil {
 		// Filters, but not tree:<d> (uploadpackfilter.tree.allow=false):
 		// what Fetch does.
 		parts = nil
-		st, tip, filtered, err = fetchTipFiltered(ctx, w, branch, packp.FilterBlobNone())
+		st, tip, filtered, err = fetchTipFiltered(ctx, w, branch, packp.FilterBlobNone(), reuse)
 	}
 	if err != nil {
 		return nil, r.fetchError(branch, err)
@@ -78,6 +87,9 @@ func FetchScoped(ctx context.Context, r Remote, branch, scope string) (*Snapshot
 		return nil, err
 	}
 	snap.wire = w
+	if reuse != nil {
+		snap.trees, snap.whole = prev.trees, whole
+	}
 	if !filtered {
 		return snap, nil
 	}
@@ -101,13 +113,16 @@ func FetchScoped(ctx context.Context, r Remote, branch, scope string) (*Snapshot
 	return snap, nil
 }
 
-// fetchTipFiltered is fetchTip of depth 1 into a new storage.
-func fetchTipFiltered(ctx context.Context, w *wire, branch string, filter packp.Filter) (st *memory.Storage, tip plumbing.Hash, filtered bool, err error) {
+// fetchTipFiltered is fetchTip of depth 1 into st, or a new storage when
+// st is nil.
+func fetchTipFiltered(ctx context.Context, w *wire, branch string, filter packp.Filter, st *memory.Storage) (_ *memory.Storage, tip plumbing.Hash, filtered bool, err error) {
 	if w.up != nil { // a session kept from a refused attempt
 		_ = w.up.Close()
 		w.up, w.upCaps = nil, nil
 	}
-	st = memory.NewStorage()
+	if st == nil {
+		st = memory.NewStorage()
+	}
 	err = withContext(ctx, func() (err error) {
 		tip, filtered, err = w.fetchTip(ctx, st, branch, 1, filter)
 		return err
@@ -170,6 +185,16 @@ func (s *Snapshot) fetchScope(parts []string, fetch func(plumbing.Hash, ...packp
 	}
 	// The scope whole: its trees and blobs, what the edit and the build
 	// read. Wanted even when its tree is there (the same content higher
-	// up), for its blobs.
-	return fetch(h)
+	// up), for its blobs, unless an earlier fetch brought it whole.
+	if s.whole[h] {
+		return nil
+	}
+	if err := fetch(h); err != nil {
+		return err
+	}
+	if s.whole == nil {
+		s.whole = map[plumbing.Hash]bool{}
+	}
+	s.whole[h] = true
+	return nil
 }

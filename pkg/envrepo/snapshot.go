@@ -49,6 +49,12 @@ type Snapshot struct {
 	baseTree  plumbing.Hash
 	root      plumbing.Hash
 	changed   *changeCache // the files root changes, once listed
+	// reads, while not nil, collects every path read through FS
+	// (logReads).
+	reads map[string]readKind
+	// whole holds the trees fetched with everything below them, so a
+	// retry that reuses this snapshot's objects does not fetch them again.
+	whole map[plumbing.Hash]bool
 }
 
 // tree decodes a tree once: every path lookup walks from the root, and the

@@ -38,6 +38,14 @@ var (
 	_ fs.StatFS     = snapFS{}
 )
 
+// note records a path read through FS while a read log is kept: see
+// Snapshot.logReads.
+func (f snapFS) note(name string, how readKind) {
+	if !f.base && f.s.reads != nil {
+		f.s.reads[name] |= how
+	}
+}
+
 func (f snapFS) Open(name string) (fs.File, error) {
 	info, err := f.Stat(name)
 	if err != nil {
@@ -61,6 +69,7 @@ func (f snapFS) Open(name string) (fs.File, error) {
 }
 
 func (f snapFS) ReadFile(name string) ([]byte, error) {
+	f.note(name, readStat)
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrInvalid}
 	}
@@ -68,6 +77,7 @@ func (f snapFS) ReadFile(name string) ([]byte, error) {
 }
 
 func (f snapFS) Stat(name string) (fs.FileInfo, error) {
+	f.note(name, readStat)
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
 	}
@@ -88,6 +98,7 @@ func (f snapFS) Stat(name string) (fs.FileInfo, error) {
 }
 
 func (f snapFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	f.note(name, readList)
 	h, ok := f.s.Tree(name)
 	if f.base {
 		h, ok = f.s.BaseTree(name)

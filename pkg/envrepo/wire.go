@@ -186,6 +186,42 @@ func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, 
 	return tip, filtered, w.readPack(ctx, sess, req, st)
 }
 
+// fetchSince reads into st what branch's tip has that have does not: the
+// commits since have, filtered. It fetches nothing when the tip is have.
+func (w *wire) fetchSince(ctx context.Context, st *memory.Storage, branch string, have plumbing.Hash, filter packp.Filter) (tip plumbing.Hash, err error) {
+	sess, err := w.c.NewUploadPackSession(w.ep, w.r.Auth)
+	if err != nil {
+		return tip, err
+	}
+	defer w.track(sess)()
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		return tip, err
+	}
+	refs, err := ar.AllReferences()
+	if err != nil {
+		return tip, err
+	}
+	ref, err := refs.Reference(plumbing.NewBranchReferenceName(branch))
+	if err != nil {
+		return tip, fmt.Errorf("couldn't find remote ref %q", "refs/heads/"+branch)
+	}
+	if tip = ref.Hash(); tip == have {
+		return tip, nil
+	}
+	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+	req.Wants = []plumbing.Hash{tip}
+	req.Haves = []plumbing.Hash{have}
+	if filter != "" && !w.r.NoFilter && ar.Capabilities.Supports(capability.Filter) {
+		req.Filter = filter
+		if err := req.Capabilities.Set(capability.Filter); err != nil {
+			return tip, err
+		}
+	}
+	return tip, w.readPack(ctx, sess, req, st)
+}
+
 // fetchObjects fetches the given objects into st in one request; with a
 // filter, what they reach is filtered (a tree with blob:none brings its
 // subtrees and no blobs).

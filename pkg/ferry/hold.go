@@ -40,6 +40,12 @@ type holdCheck struct {
 
 	// pre waits for the history the round's start fetched.
 	pre func() (*envrepo.History, error)
+	// last is the history the last check answered from: a retry's
+	// round fetches only the commits made since (FetchCommitsSince).
+	last *envrepo.History
+	// since: pre extends last, and falls back to a search of its own if
+	// it cannot answer.
+	since bool
 }
 
 // start fetches the branch's recent commits in the background, beside a
@@ -54,8 +60,14 @@ func (hc *holdCheck) start(ctx context.Context) (stop func()) {
 		<-done
 		return h, err
 	}
+	last := hc.last
+	hc.last, hc.since = nil, last != nil
 	go func() {
 		defer close(done)
+		if last != nil {
+			h, err = envrepo.FetchCommitsSince(ctx, hc.e.Remote, last)
+			return
+		}
 		h, err = envrepo.FetchCommits(ctx, hc.e.Remote, hc.branch, holdDepth)
 	}()
 	return func() {
@@ -192,10 +204,10 @@ func (hc *holdCheck) holds(ctx context.Context, base plumbing.Hash) ([]held, err
 	var h *envrepo.History
 	if pre := hc.prefetched(ctx); pre != nil {
 		ok, err := answered(pre)
-		if err != nil {
+		if err != nil && !hc.since {
 			return nil, err
 		}
-		if ok || pre.Complete() && pre.Has(base) {
+		if err == nil && (ok || pre.Complete() && pre.Has(base)) {
 			h = pre
 		}
 	}
@@ -208,6 +220,7 @@ func (hc *holdCheck) holds(ctx context.Context, base plumbing.Hash) ([]held, err
 	if !h.Has(base) {
 		return nil, fmt.Errorf("commit %s is not on %s", ref.ShortSHA(base.String()), hc.branch)
 	}
+	hc.last = h
 	if len(cands) == 0 {
 		return nil, nil
 	}

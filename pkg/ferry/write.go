@@ -44,6 +44,9 @@ func write(ctx context.Context, e Env, p plan) (*Report, error) {
 		w.Prepare = func(ctx context.Context) { stops = append(stops, hold.start(ctx)) }
 	}
 	w.Verify = e.verify
+	// Validation reads only the snapshot, unless remote resources are
+	// fetched: then a retry must build again.
+	w.VerifyReads = !e.AllowRemoteResources
 	w.Scope = p.rec.Path // the trees elsewhere come only if read
 	var images []Image
 	// skip is why the last attempt changed nothing on purpose. That attempt
