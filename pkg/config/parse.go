@@ -192,7 +192,7 @@ func (p *parser) fields(n *yaml.Node, where string, known []string) map[string]f
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		kd := deref(k)
-		if kd.Kind != yaml.ScalarNode {
+		if kd.Kind != yaml.ScalarNode || kd.ShortTag() != "!!str" {
 			p.errorf(k, where, "want a key, got %s", describe(kd))
 			continue
 		}
@@ -532,22 +532,26 @@ func (p *parser) resolve(raw *rawConfig) *Config {
 	if len(p.errs) > 0 {
 		return nil
 	}
-	for j := range cfg.Environments {
-		for i := range j {
-			p.collision(cfg, i, j)
+	// Only environments on one branch can collide; resolving each path
+	// once keeps a long list cheap.
+	byBranch := map[string][]int{}
+	dirs := make([][]string, len(cfg.Environments))
+	for j, e := range cfg.Environments {
+		dirs[j] = e.Path.resolve(e.Name)
+		for _, i := range byBranch[e.Branch] {
+			p.collision(cfg, dirs, i, j)
 		}
+		byBranch[e.Branch] = append(byBranch[e.Branch], j)
 	}
 	return cfg
 }
 
-// collision records an error when environments i and j (i < j) can name
-// one directory of one branch of one repository for the same app: a
-// promotion between them would write where it reads.
-func (p *parser) collision(cfg *Config, i, j int) {
+// collision records an error when environments i and j (i < j), on one
+// branch, can name one directory of one repository for the same app: a
+// promotion between them would write where it reads. dirs are their
+// resolved paths.
+func (p *parser) collision(cfg *Config, dirs [][]string, i, j int) {
 	a, b := &cfg.Environments[i], &cfg.Environments[j]
-	if a.Branch != b.Branch {
-		return
-	}
 	repo := "the same repository"
 	if len(a.Repos) > 0 || len(b.Repos) > 0 {
 		// An environment without repo is in the repository ferry is
@@ -564,7 +568,7 @@ func (p *parser) collision(cfg *Config, i, j int) {
 		}
 		repo = shared
 	}
-	dir, app, ok := overlap(a.Path, a.Name, b.Path, b.Name)
+	dir, app, ok := overlap(dirs[i], dirs[j])
 	if !ok {
 		return
 	}
@@ -583,13 +587,11 @@ func sameRepo(a, b string) bool {
 	return norm(a) == norm(b)
 }
 
-// overlap reports whether template a in environment ea and template b in
-// eb give one directory for the same app: for every app when they resolve
-// alike (app is "" and dir holds {app}), or for at most one app when
-// {app} sits at different depths (apps/{app}/x and apps/x/{app} meet at
-// apps/x/x, app "x").
-func overlap(a Template, ea string, b Template, eb string) (dir, app string, ok bool) {
-	ra, rb := a.resolve(ea), b.resolve(eb)
+// overlap reports whether two resolved templates give one directory for
+// the same app: for every app when they are equal (app is "" and dir holds
+// {app}), or for at most one app when {app} sits at different depths
+// (apps/{app}/x and apps/x/{app} meet at apps/x/x, app "x").
+func overlap(ra, rb []string) (dir, app string, ok bool) {
 	if len(ra) != len(rb) {
 		return "", "", false
 	}
@@ -605,7 +607,9 @@ func overlap(a Template, ea string, b Template, eb string) (dir, app string, ok 
 	if rb[i] != ra[j] {
 		return "", "", false
 	}
-	return a.Expand(ea, ra[j]), ra[j], true
+	app = ra[j]
+	dir = strings.Join(slices.Replace(slices.Clone(ra), i, i+1, app), "/")
+	return dir, app, true
 }
 
 func ptr[T any](v T) *T { return &v }
