@@ -69,13 +69,10 @@ type parser struct {
 // errorf records a problem at n's line; where is the key path, "" at the
 // top level.
 func (p *parser) errorf(n *yaml.Node, where, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	p.errorAt(line, where, format, args...)
+	p.errorAt(n.Line, where, format, args...)
 }
 
+// errorAt records a problem at a line, 0 for the whole file.
 func (p *parser) errorAt(line int, where, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if where != "" {
@@ -104,7 +101,7 @@ func (p *parser) err() error {
 }
 
 // yamlLine finds the line in yaml's own messages, "yaml: line 3: ...".
-var yamlLine = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
+var yamlLine = regexp.MustCompile(`(?s)^yaml: line ([0-9]+): (.*)$`)
 
 // document returns the file's one top-level node, or nil after recording
 // why there is none.
@@ -112,16 +109,16 @@ func (p *parser) document(data []byte) *yaml.Node {
 	syntax := func(err error) {
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: "not valid YAML: " + m[2]})
+			p.errorAt(line, "", "not valid YAML: %s", m[2])
 			return
 		}
-		p.errs = append(p.errs, &Error{File: p.file, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")})
+		p.errorAt(0, "", "not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
-		if err == io.EOF {
-			p.errorf(nil, "", "empty; want version: 1 and a list of environments")
+		if errors.Is(err, io.EOF) {
+			p.errorAt(0, "", "empty; want version: 1 and a list of environments")
 			return nil
 		}
 		syntax(err)
@@ -132,13 +129,17 @@ func (p *parser) document(data []byte) *yaml.Node {
 	case err == nil:
 		p.errorf(&next, "", "a second YAML document; the file holds one")
 		return nil
-	case err != io.EOF:
+	case !errors.Is(err, io.EOF):
 		syntax(err)
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		p.errorAt(0, "", "empty; want version: 1 and a list of environments")
 		return nil
 	}
 	n := deref(doc.Content[0])
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
-		p.errorf(nil, "", "empty; want version: 1 and a list of environments")
+		p.errorAt(0, "", "empty; want version: 1 and a list of environments")
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
@@ -219,7 +220,7 @@ func (p *parser) str(n *yaml.Node, where string) (string, bool) {
 	}
 	hint := ""
 	if d.Kind == yaml.ScalarNode && d.ShortTag() != "!!null" {
-		hint = fmt.Sprintf(`; quote it if it is one: "%s"`, d.Value)
+		hint = fmt.Sprintf("; quote it if it is one: %q", d.Value)
 	}
 	p.errorf(n, where, "want a string, got %s%s", describe(d), hint)
 	return "", false
