@@ -1,6 +1,6 @@
 // Package depcheck holds the one test of what each of ferry's packages may
-// depend on. Data flows one way: the leaf packages (audit, envrepo, image,
-// manifest, notify) never import each other; only pkg/ferry, pkg/demo and
+// depend on. Data flows one way: the leaf packages (audit, config, envrepo,
+// image, manifest, notify) never import each other; only pkg/ferry, pkg/demo and
 // pkg/cli combine them, and cmd/ferry is the binary around pkg/cli. No
 // shipped package links the test support under internal/.
 package depcheck
@@ -43,9 +43,11 @@ type rule struct {
 // rules is the table, with shared as the packages everyone may import.
 func rules(shared []string) []rule {
 	with := func(pkgs ...string) []string { return append(slices.Clone(shared), pkgs...) }
-	leaves := []string{"pkg/audit", "pkg/envrepo", "pkg/image", "pkg/manifest", "pkg/notify"}
+	leaves := []string{"pkg/audit", "pkg/config", "pkg/envrepo", "pkg/image", "pkg/manifest", "pkg/notify"}
 	t := []rule{
 		{pkg: "pkg/audit", may: with(), why: "a leaf: the audit trailers, nothing else of ferry"},
+		{pkg: "pkg/config", may: with(), why: "a leaf: it reads ferry.yaml, and knows nothing of git, manifests or registries",
+			forbid: []string{"github.com/go-git/", "github.com/google/go-containerregistry", "sigs.k8s.io/kustomize/api"}},
 		{pkg: "pkg/envrepo", may: with(), why: "a leaf: the env repo's git, nothing else of ferry"},
 		{pkg: "pkg/image", may: with(), why: "a leaf: it parses references and talks to registries, nothing more",
 			forbid: []string{"github.com/go-git/", "sigs.k8s.io/", "gopkg.in/yaml", "go.yaml.in/"}},
@@ -165,6 +167,7 @@ func TestViolations(t *testing.T) {
 			"sigs.k8s.io/kustomize/api/krusty":       {},
 			"github.com/google/go-containerregistry": {},
 			m("pkg/audit"):                           {deps: []string{"fmt"}},
+			m("pkg/config"):                          {deps: []string{"fmt"}},
 			m("pkg/envrepo"):                         {deps: []string{"fmt", "github.com/go-git/go-git/v5"}},
 			m("pkg/image"):                           {deps: []string{"github.com/google/go-containerregistry"}},
 			m("pkg/manifest"):                        {deps: []string{"sigs.k8s.io/kustomize/api/krusty"}},
@@ -204,6 +207,10 @@ func TestViolations(t *testing.T) {
 			want: []string{"pkg/audit depends on pkg/image"}},
 		{name: "image imports go-git", change: add("pkg/image", "github.com/go-git/go-git/v5"),
 			want: []string{"pkg/image depends on github.com/go-git/go-git/v5"}},
+		{name: "config imports go-git", change: add("pkg/config", "github.com/go-git/go-git/v5"),
+			want: []string{"pkg/config depends on github.com/go-git/go-git/v5"}},
+		{name: "config imports a leaf", change: add("pkg/config", m("pkg/manifest")),
+			want: []string{"pkg/config depends on pkg/manifest"}},
 		{name: "image imports kustomize", change: add("pkg/image", "sigs.k8s.io/kustomize/api/krusty"),
 			want: []string{"pkg/image depends on sigs.k8s.io/kustomize/api/krusty"}},
 		{name: "notify imports a module", change: add("pkg/notify", "github.com/google/go-containerregistry"),

@@ -1,0 +1,156 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// Template is a directory template such as "envs/{env}/{app}": a clean,
+// relative, slash-separated path in which {app} is one whole segment and
+// {env} at most one other. Parse and ParseTemplate accept only such
+// templates; the methods assume one.
+type Template string
+
+// DefaultPath is an environment's path when neither it nor defaults set
+// one: each app in its own directory under apps, the same on every branch.
+const DefaultPath Template = "apps/{app}"
+
+// The placeholders a template may hold, each as a whole segment.
+const (
+	appVar = "{app}"
+	envVar = "{env}"
+)
+
+// ParseTemplate checks s against the rules of a path template.
+func ParseTemplate(s string) (Template, error) {
+	if why := checkTemplate(s); why != "" {
+		return "", fmt.Errorf("path template %q: %s", s, why)
+	}
+	return Template(s), nil
+}
+
+// checkTemplate says what is wrong with s as a template, or "".
+func checkTemplate(s string) string {
+	switch {
+	case s == "":
+		return "empty; want a directory such as apps/{app}"
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return "contains a control character"
+	case strings.Contains(s, `\`):
+		return `contains '\'; separate directories with '/'`
+	case strings.HasPrefix(s, "/"):
+		return "starts with '/'; paths are relative to the repository's root"
+	case strings.HasSuffix(s, "/"):
+		return "ends with '/'"
+	}
+	apps, envs := 0, 0
+	for seg := range strings.SplitSeq(s, "/") {
+		switch {
+		case seg == appVar:
+			apps++
+		case seg == envVar:
+			envs++
+		case seg == "":
+			return `has an empty segment ("//")`
+		case seg == "." || seg == "..":
+			return fmt.Sprintf("has a %q segment; write the path clean, inside the repository", seg)
+		case strings.Contains(seg, appVar) || strings.Contains(seg, envVar):
+			return fmt.Sprintf("segment %q: {app} and {env} must each be a whole segment, as in envs/{env}/{app}", seg)
+		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}"):
+			return fmt.Sprintf("unknown placeholder %s; only {app} and {env} are known", seg)
+		case strings.ContainsAny(seg, "{}"):
+			return fmt.Sprintf("segment %q contains '{' or '}'", seg)
+		}
+	}
+	switch {
+	case apps == 0:
+		return "has no {app} segment; each app needs a directory of its own"
+	case apps > 1:
+		return "has {app} more than once"
+	case envs > 1:
+		return "has {env} more than once"
+	}
+	return ""
+}
+
+// resolve returns t's segments with {env} replaced by env; {app} stays.
+func (t Template) resolve(env string) []string {
+	segs := strings.Split(string(t), "/")
+	for i, s := range segs {
+		if s == envVar {
+			segs[i] = env
+		}
+	}
+	return segs
+}
+
+// Expand returns the directory of app in environment env.
+func (t Template) Expand(env, app string) string {
+	segs := t.resolve(env)
+	for i, s := range segs {
+		if s == appVar {
+			segs[i] = app
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// Match is Expand's inverse: it reports which app dir is the directory of
+// in environment env, if any. dir is compared as written, so it must be
+// clean and relative, as Expand returns it.
+func (t Template) Match(env, dir string) (app string, ok bool) {
+	segs := t.resolve(env)
+	got := strings.Split(dir, "/")
+	if len(got) != len(segs) {
+		return "", false
+	}
+	for i, s := range segs {
+		switch {
+		case s == appVar:
+			app = got[i]
+		case s != got[i]:
+			return "", false
+		}
+	}
+	if ValidApp(app) != nil {
+		return "", false
+	}
+	return app, true
+}
+
+// Parent splits t, in environment env, around {app}: every app's
+// directory is path.Join(dir, app, rest), so listing dir (one directory of
+// a tree) and keeping the entries that hold rest lists the apps. dir is "."
+// when {app} is the first segment, rest is "" when it is the last:
+// "envs/{env}/{app}" gives "envs/staging" and "", and
+// "apps/{app}/overlays/{env}" gives "apps" and "overlays/staging".
+func (t Template) Parent(env string) (dir, rest string) {
+	segs := t.resolve(env)
+	for i, s := range segs {
+		if s == appVar {
+			dir = strings.Join(segs[:i], "/")
+			if dir == "" {
+				dir = "."
+			}
+			return dir, strings.Join(segs[i+1:], "/")
+		}
+	}
+	return ".", "" // not a template ParseTemplate accepts
+}
+
+// ValidApp checks that name can be an app: one path segment, so that
+// Expand and Match stay each other's inverse.
+func ValidApp(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("app name is empty")
+	case strings.Contains(name, "/"):
+		return fmt.Errorf("app name %q contains '/'; an app is one directory", name)
+	case name == "." || name == "..":
+		return fmt.Errorf("app name %q is not a directory of its own", name)
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return fmt.Errorf("app name %q contains a control character", name)
+	}
+	return nil
+}
