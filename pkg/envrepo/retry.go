@@ -1,7 +1,6 @@
 package envrepo
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,7 +9,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -140,35 +138,35 @@ func (s *Snapshot) reusable() (*memory.Storage, map[plumbing.Hash]bool) {
 	return st, s.whole
 }
 
-// FetchCommitsSince is FetchCommits for a branch prev already read: it
-// fetches only the commits made since prev.Tip, messages only, into
-// prev's storage, and returns the history as deep as prev's plus them.
-// prev must not be used afterwards. A branch that did not move costs the
-// ref advertisement alone.
-//
-// The server is told the client has prev.Tip, so it sends what is not
-// reachable from it; were the branch rewritten past prev's depth, the walk
-// from the new tip would reach a commit that was never fetched, and
-// History.Walk fails closed there.
-func FetchCommitsSince(ctx context.Context, r Remote, prev *History) (*History, error) {
-	w, err := newWire(r)
-	if err != nil {
-		return nil, err
+// Extend returns the history of the branch at s, which a retry fetched
+// after h's tip moved: h's commits and the ones s holds since, copied from
+// s's storage. It fails when s does not lead back to a commit of h through
+// commits s holds (the branch was rewritten past h, or s was not fetched
+// from h's tip on): the caller then reads the history afresh.
+func (h *History) Extend(s *Snapshot) (*History, error) {
+	queue := []plumbing.Hash{s.Base}
+	seen := map[plumbing.Hash]bool{}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		if seen[c] || h.Has(c) {
+			continue
+		}
+		seen[c] = true
+		o, err := s.s.EncodedObject(plumbing.CommitObject, c)
+		if err != nil {
+			return nil, fmt.Errorf("extending the history of %s to %s: %w", h.Branch, short(s.Base), err)
+		}
+		if _, err := h.s.SetEncodedObject(o); err != nil {
+			return nil, err
+		}
+		commit, err := object.DecodeCommit(h.s, o)
+		if err != nil {
+			return nil, err
+		}
+		queue = append(queue, commit.ParentHashes...)
 	}
-	var tip plumbing.Hash
-	err = withContext(ctx, func() (err error) {
-		tip, err = w.fetchSince(ctx, prev.s, prev.Branch, prev.Tip, packp.FilterTreeDepth(0))
-		return err
-	}, w.abort)
-	if err != nil {
-		return nil, r.fetchError(prev.Branch, err)
-	}
-	h := &History{Branch: prev.Branch, Tip: tip, Depth: prev.Depth, s: prev.s, shallow: prev.shallow}
-	h.loadTrees = func(want []plumbing.Hash) error {
-		return withContext(ctx, func() error { return w.fetchObjects(ctx, prev.s, want, packp.FilterBlobNone()) }, w.abort)
-	}
-	if prev.lazy != nil {
-		h.lazy = w.blobFetcher(ctx, prev.s, prev.Branch)
-	}
-	return h, nil
+	out := *h
+	out.Tip = s.Base
+	return &out, nil
 }

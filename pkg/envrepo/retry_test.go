@@ -141,9 +141,10 @@ func TestRetryFetchesWhatChanged(t *testing.T) {
 	}
 }
 
-// FetchCommitsSince fetches the new commits and nothing else; a branch
-// that did not move costs no fetch request.
-func TestFetchCommitsSince(t *testing.T) {
+// A retry's fetch brings the commits since the lost attempt's tip, and
+// nothing the attempt already held; the hold's history extends from it
+// without a fetch of its own.
+func TestRetryFetchExtendsHistory(t *testing.T) {
 	r := scopedRepo(t)
 	var p posts
 	srv := testgit.Serve(t, r, testgit.WithMiddleware(p.wrap))
@@ -154,36 +155,60 @@ func TestFetchCommitsSince(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := h.Tip
-	same, err := FetchCommitsSince(ctx, remote, h)
+	s1, err := FetchScoped(ctx, remote, "candidate", "apps/app03")
 	if err != nil {
 		t.Fatal(err)
-	}
-	if same.Tip != old || p.n.Load() != 1 {
-		t.Fatalf("unmoved: tip %s, %d fetch requests; want %s, 1", same.Tip, p.n.Load(), old)
 	}
 	for i := range 3 {
 		r.Commit("candidate", "move "+string(rune('a'+i)), map[string]string{"apps/app01/deploy.yaml": strings.Repeat("x", i+1)})
 	}
-	before := p.bytes.Load()
-	h2, err := FetchCommitsSince(ctx, remote, same)
+	n, bytes := p.n.Load(), p.bytes.Load()
+	s2, err := fetchScoped(ctx, remote, "candidate", "apps/app03", s1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := h2.Tip.String(); got != r.Tip("candidate") {
-		t.Fatalf("tip %s, want %s", got, r.Tip("candidate"))
+	if got := s2.Base.String(); got != r.Tip("candidate") {
+		t.Fatalf("retry fetched %s, want the tip %s", got, r.Tip("candidate"))
 	}
-	if got := p.bytes.Load() - before; got > 2048 {
-		t.Errorf("fetching 3 commits took %d bytes; want only their messages", got)
+	if got := p.n.Load() - n; got != 1 {
+		t.Errorf("the retry made %d fetch requests, want 1 (the scope is unchanged)", got)
+	}
+	if got := p.bytes.Load() - bytes; got > 4096 {
+		t.Errorf("the retry fetched %d bytes; want the 3 commits and their top trees", got)
+	}
+	if data, err := fs.ReadFile(s2.FS(), "apps/app03/deploy.yaml"); err != nil || !strings.Contains(string(data), "app03") {
+		t.Errorf("reading the scope on the retry = %q, %v", data, err)
+	}
+	n = p.n.Load()
+	h2, err := h.Extend(s2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.n.Load() - n; got != 0 {
+		t.Errorf("Extend made %d fetch requests, want 0", got)
 	}
 	var subjects []string
-	if err := h2.Walk(h2.Tip, func(c *object.Commit) bool {
+	if err := h2.Walk(s2.Base, func(c *object.Commit) bool {
 		subjects = append(subjects, strings.TrimSpace(c.Message))
 		return true
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"move c", "move b", "move a", "layout"}; strings.Join(subjects[:4], ",") != strings.Join(want, ",") {
+	if want := "move c,move b,move a,layout"; len(subjects) < 4 || strings.Join(subjects[:4], ",") != want {
 		t.Errorf("walked %q, want it to start %q", subjects, want)
+	}
+
+	// A branch rewritten under the retry, onto a line the snapshot (a
+	// fetch of depth 1) does not hold: Extend cannot connect it to what it
+	// had, and says so rather than answering from a wrong line.
+	tree := r.Tip("candidate") + "^{tree}"
+	side := r.Git("commit-tree", "-m", "side", tree)
+	r.Git("update-ref", "refs/heads/candidate", r.Git("commit-tree", "-p", side, "-m", "rewritten", tree))
+	fresh, err := FetchScoped(ctx, remote, "candidate", "apps/app03")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h2.Extend(fresh); err == nil {
+		t.Error("Extend onto a rewritten branch succeeded")
 	}
 }

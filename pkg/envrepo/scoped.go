@@ -67,7 +67,25 @@ func fetchScoped(ctx context.Context, r Remote, branch, scope string, prev *Snap
 		filter = packp.FilterTreeDepth(uint64(min(len(parts), scopeTipDepth)))
 	}
 	reuse, whole := prev.reusable()
-	st, tip, filtered, err := fetchTipFiltered(ctx, w, branch, filter, reuse)
+	var st *memory.Storage
+	var tip plumbing.Hash
+	var filtered bool
+	if reuse != nil {
+		// The commits since the lost attempt's tip, with their trees
+		// down to the scope's parent: a have saves what did not change,
+		// and the hold's history extends from the same fetch.
+		st = reuse
+		err = withContext(ctx, func() (err error) {
+			tip, filtered, err = w.fetchSince(ctx, st, branch, prev.Base, filter)
+			return err
+		}, w.abort)
+		if err != nil && ctx.Err() == nil {
+			reuse = nil // whatever went wrong, the first attempt's way
+		}
+	}
+	if reuse == nil {
+		st, tip, filtered, err = fetchTipFiltered(ctx, w, branch, filter, nil)
+	}
 	if err != nil && len(parts) > 0 && filterRefused(err) && strings.Contains(err.Error(), "max depth") && ctx.Err() == nil {
 		// uploadpackfilter.tree.maxDepth below d: the commit alone, and
 		// every tree on the path by hash.

@@ -186,40 +186,53 @@ func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, 
 	return tip, filtered, w.readPack(ctx, sess, req, st)
 }
 
-// fetchSince reads into st what branch's tip has that have does not: the
-// commits since have, filtered. It fetches nothing when the tip is have.
-func (w *wire) fetchSince(ctx context.Context, st *memory.Storage, branch string, have plumbing.Hash, filter packp.Filter) (tip plumbing.Hash, err error) {
+// fetchSince reads into st what branch's tip has that have does not:
+// the commits since have, with what filter lets through of their trees.
+// It fetches nothing when the tip is have. Over HTTP the session is kept,
+// as fetchTip keeps it.
+func (w *wire) fetchSince(ctx context.Context, st *memory.Storage, branch string, have plumbing.Hash, filter packp.Filter) (tip plumbing.Hash, filtered bool, err error) {
 	sess, err := w.c.NewUploadPackSession(w.ep, w.r.Auth)
 	if err != nil {
-		return tip, err
+		return tip, false, err
 	}
 	defer w.track(sess)()
-	defer sess.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			sess.Close()
+		}
+	}()
 	ar, err := sess.AdvertisedReferencesContext(ctx)
 	if err != nil {
-		return tip, err
+		return tip, false, err
+	}
+	if w.stateless() {
+		keep, w.up, w.upCaps = true, sess, ar.Capabilities
 	}
 	refs, err := ar.AllReferences()
 	if err != nil {
-		return tip, err
+		return tip, false, err
 	}
 	ref, err := refs.Reference(plumbing.NewBranchReferenceName(branch))
 	if err != nil {
-		return tip, fmt.Errorf("couldn't find remote ref %q", "refs/heads/"+branch)
+		return tip, false, fmt.Errorf("couldn't find remote ref %q", "refs/heads/"+branch)
 	}
+	caps := ar.Capabilities
+	filtered = filter != "" && !w.r.NoFilter && caps.Supports(capability.Filter) &&
+		(caps.Supports(capability.AllowReachableSHA1InWant) || caps.Supports(capability.AllowTipSHA1InWant))
 	if tip = ref.Hash(); tip == have {
-		return tip, nil
+		return tip, filtered, nil
 	}
-	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+	req := packp.NewUploadPackRequestFromCapabilities(caps)
 	req.Wants = []plumbing.Hash{tip}
 	req.Haves = []plumbing.Hash{have}
-	if filter != "" && !w.r.NoFilter && ar.Capabilities.Supports(capability.Filter) {
+	if filtered {
 		req.Filter = filter
 		if err := req.Capabilities.Set(capability.Filter); err != nil {
-			return tip, err
+			return tip, false, err
 		}
 	}
-	return tip, w.readPack(ctx, sess, req, st)
+	return tip, filtered, w.readPack(ctx, sess, req, st)
 }
 
 // fetchObjects fetches the given objects into st in one request; with a

@@ -41,17 +41,18 @@ type holdCheck struct {
 	// pre waits for the history the round's start fetched.
 	pre func() (*envrepo.History, error)
 	// last is the history the last check answered from: a retry's
-	// round fetches only the commits made since (FetchCommitsSince).
+	// fetch of the tip brings the commits made since, and the check
+	// extends last with them (History.Extend) instead of fetching.
 	last *envrepo.History
-	// since: pre extends last, and falls back to a search of its own if
-	// it cannot answer.
-	since bool
 }
 
 // start fetches the branch's recent commits in the background, beside a
 // round's fetch of the tip, so the check does not wait a round trip of its
 // own after the tip is read. Each round's fetch is its own.
 func (hc *holdCheck) start(ctx context.Context) (stop func()) {
+	if hc.last != nil {
+		return func() {} // a retry: the tip's fetch brings what is new
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	var h *envrepo.History
@@ -60,14 +61,8 @@ func (hc *holdCheck) start(ctx context.Context) (stop func()) {
 		<-done
 		return h, err
 	}
-	last := hc.last
-	hc.last, hc.since = nil, last != nil
 	go func() {
 		defer close(done)
-		if last != nil {
-			h, err = envrepo.FetchCommitsSince(ctx, hc.e.Remote, last)
-			return
-		}
 		h, err = envrepo.FetchCommits(ctx, hc.e.Remote, hc.branch, holdDepth)
 	}()
 	return func() {
@@ -100,8 +95,8 @@ type held struct {
 
 // check returns the rollbacks whose hold the write on base replaces (only
 // with override; their shas go in the commit's trailers), or ErrHeld.
-func (hc *holdCheck) check(ctx context.Context, base plumbing.Hash) ([]string, error) {
-	holds, err := hc.holds(ctx, base)
+func (hc *holdCheck) check(ctx context.Context, s *envrepo.Snapshot) ([]string, error) {
+	holds, err := hc.holds(ctx, s)
 	if err != nil {
 		return nil, fmt.Errorf("checking %s on %s for a rollback: %w", hc.scope, hc.branch, err)
 	}
@@ -151,7 +146,8 @@ func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 // by hand, and ferry's own from before it recorded Ferry-Path, may have
 // changed any scope: they are kept, and compared by tree only when a
 // rollback they might lift turns up.
-func (hc *holdCheck) holds(ctx context.Context, base plumbing.Hash) ([]held, error) {
+func (hc *holdCheck) holds(ctx context.Context, s *envrepo.Snapshot) ([]held, error) {
+	base := s.Base
 	type candidate struct {
 		held
 		manual int // how many of manual are newer than it
@@ -202,9 +198,16 @@ func (hc *holdCheck) holds(ctx context.Context, base plumbing.Hash) ([]held, err
 	// The history fetched alongside the tip answers most checks; when it
 	// does not reach base or cannot settle the question, search afresh.
 	var h *envrepo.History
-	if pre := hc.prefetched(ctx); pre != nil {
+	pre, since := hc.prefetched(ctx), false
+	if last := hc.last; last != nil {
+		hc.last = nil
+		if ext, err := last.Extend(s); err == nil {
+			pre, since = ext, true
+		}
+	}
+	if pre != nil {
 		ok, err := answered(pre)
-		if err != nil && !hc.since {
+		if err != nil && !since {
 			return nil, err
 		}
 		if err == nil && (ok || pre.Complete() && pre.Has(base)) {

@@ -59,7 +59,7 @@ func write(ctx context.Context, e Env, p plan) (*Report, error) {
 		}
 		rec := p.rec
 		if p.held {
-			over, err := hold.check(ctx, s.Base)
+			over, err := hold.check(ctx, s)
 			if err != nil {
 				return "", err
 			}
