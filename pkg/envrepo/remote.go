@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"syscall"
@@ -190,11 +191,16 @@ type Writer struct {
 	Scope string
 	// Attempts bounds fetch-edit-push rounds; 0 means 30.
 	Attempts int
-	// Backoff is the base of the exponential backoff with full jitter
-	// between rounds; 0 means 500ms, chosen by measurement: 50 concurrent
-	// deploys took 2.54x their sequential time at 200ms, 2.17x at 500ms and
-	// 2.13x at 1s (internal/e2e TestConcurrentDeploys). Each wait is uniform in
-	// [0, min(MaxBackoff, Backoff*2^round)).
+	// Backoff, if set, is the base of an exponential backoff with full
+	// jitter between rounds: each wait uniform in [0, min(MaxBackoff,
+	// Backoff*2^round)). 0 means a wait on the scale of an attempt: uniform
+	// in [0, min(MaxBackoff, t*round)), t the last attempt's time (at
+	// least 20ms, at most 500ms), growing linearly. A retry costs little
+	// (it fetches what changed), so waiting a round trip or two is enough
+	// at first, and linear growth keeps a burst of writers from leaving the
+	// branch idle while they sleep: 20 concurrent deploys took 1.96x their
+	// sequential time with it, 2.90x with exponential growth from a 500ms
+	// base (bench/envbench -writers 20, docs/benchmarks.md).
 	Backoff time.Duration
 	// MaxBackoff caps one wait; 0 means 5s.
 	MaxBackoff time.Duration
@@ -224,10 +230,6 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 	if attempts <= 0 {
 		attempts = 30
 	}
-	base := w.Backoff
-	if base <= 0 {
-		base = 500 * time.Millisecond
-	}
 	maxWait := w.MaxBackoff
 	if maxWait <= 0 {
 		maxWait = 5 * time.Second
@@ -241,11 +243,7 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 	var took time.Duration // the last attempt's time
 	for i := 1; i <= attempts; i++ {
 		if i > 1 {
-			b := base
-			if w.Backoff <= 0 {
-				b = min(max(took, 20*time.Millisecond), base)
-			}
-			wait := backoff.Delay(b, maxWait, i-1) + 1
+			wait := retryWait(w.Backoff, maxWait, took, i-1)
 			log.Info("retrying on a fresh fetch", "branch", w.Branch, "attempt", i, "wait", wait.Round(time.Millisecond), "after", Redact(lastErr.Error()))
 			if err := backoff.Sleep(ctx, wait); err != nil {
 				return nil, fmt.Errorf("updating %s: %w (last: %v)", w.Branch, err, lastErr)
@@ -270,6 +268,17 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 }
 
 var errMoved = errors.New("branch moved")
+
+// retryWait is the wait before retry n (1 for the first), as Writer.Backoff
+// documents: exponential from base when set, else linear in the last
+// attempt's time took. It is never 0, so retries never spin.
+func retryWait(base, maxWait, took time.Duration, n int) time.Duration {
+	if base > 0 {
+		return backoff.Delay(base, maxWait, n) + 1
+	}
+	step := min(max(took, 20*time.Millisecond), 500*time.Millisecond)
+	return rand.N(min(maxWait, step*time.Duration(n))) + 1
+}
 
 // once is one attempt. again carries what a lost attempt leaves to the
 // next (its objects, what its Verify read); once updates it.

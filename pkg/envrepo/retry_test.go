@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferrycd/ferry/internal/testgit"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -210,5 +211,42 @@ func TestRetryFetchExtendsHistory(t *testing.T) {
 	}
 	if _, err := h2.Extend(fresh); err == nil {
 		t.Error("Extend onto a rewritten branch succeeded")
+	}
+}
+
+// The wait between attempts: exponential from a set base, else linear in
+// the last attempt's time, clamped; never zero, never past the cap.
+func TestRetryWait(t *testing.T) {
+	const ms = time.Millisecond
+	tests := []struct {
+		name          string
+		base, took    time.Duration
+		n             int
+		window        time.Duration // every wait is in [1ns, window]
+		wantSomeAbove time.Duration
+	}{
+		{name: "set base, first retry", base: 500 * ms, n: 1, window: 500 * ms, wantSomeAbove: 250 * ms},
+		{name: "set base doubles", base: 500 * ms, n: 3, window: 2000 * ms, wantSomeAbove: 1000 * ms},
+		{name: "set base capped", base: 500 * ms, n: 10, window: 5000 * ms, wantSomeAbove: 2500 * ms},
+		{name: "attempt-scaled, first retry", took: 80 * ms, n: 1, window: 80 * ms, wantSomeAbove: 40 * ms},
+		{name: "attempt-scaled grows linearly", took: 80 * ms, n: 4, window: 320 * ms, wantSomeAbove: 160 * ms},
+		{name: "a fast attempt waits at least a 20ms window", took: ms, n: 1, window: 20 * ms, wantSomeAbove: 10 * ms},
+		{name: "a slow attempt waits at most 500ms a step", took: 9 * time.Second, n: 2, window: 1000 * ms, wantSomeAbove: 500 * ms},
+		{name: "attempt-scaled capped", took: 400 * ms, n: 29, window: 5000 * ms, wantSomeAbove: 2500 * ms},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var longest time.Duration
+			for range 2000 {
+				d := retryWait(tc.base, 5*time.Second, tc.took, tc.n)
+				if d < 1 || d > tc.window {
+					t.Fatalf("retryWait = %v, want in [1ns, %v]", d, tc.window)
+				}
+				longest = max(longest, d)
+			}
+			if longest < tc.wantSomeAbove {
+				t.Errorf("longest of 2000 waits %v, want some above %v (full jitter)", longest, tc.wantSomeAbove)
+			}
+		})
 	}
 }

@@ -56,6 +56,24 @@ type Env struct {
 	// besides the values*.yaml of the charts in the repo: glob patterns
 	// on base names, or on paths from the root when they hold a "/".
 	ValuesFiles []string
+	// RemoteFor returns how to reach an env repo other than Remote, by the
+	// URL a config names (an environment in a repo of its own, fan-out);
+	// nil reaches it with Remote's credentials.
+	RemoteFor func(url string) envrepo.Remote
+}
+
+// remoteFor is the Remote of url: Remote itself when url is empty or
+// Remote's own.
+func (e Env) remoteFor(url string) envrepo.Remote {
+	switch {
+	case url == "" || url == e.Remote.URL:
+		return e.Remote
+	case e.RemoteFor != nil:
+		return e.RemoteFor(url)
+	}
+	r := e.Remote
+	r.URL = url
+	return r
 }
 
 // readOptions are how every read and write of images sees the repo.
