@@ -88,7 +88,7 @@ func parseFlags(args []string) (config, error) {
 	})
 	fs.IntVar(&c.writers, "writers", 0, "instead of the tools: time `N` concurrent ferry deploys of different apps to one branch against the same N one after another, -runs rounds of each, interleaved, at the first -apps size and -latency")
 	fs.BoolVar(&c.simulate, "simulate", false, "instead of the tools: run the contention model of one branch (see -writers) and print its predictions; calibrate it with -push, -fetch, -rtt")
-	fs.DurationVar(&c.backoff, "backoff", 500*time.Millisecond, "base of the retry backoff the model (-simulate) assumes; ferry's is 500ms")
+	fs.DurationVar(&c.backoff, "backoff", 0, "the retry backoff the model assumes: 0 is ferry's (linear in the attempt's time); a base models an exponential backoff from it")
 	fs.DurationVar(&c.sim.Fetch, "sim-fetch", 150*time.Millisecond, "-simulate: an attempt's fetch and edit, without its round trips")
 	fs.DurationVar(&c.sim.Server, "sim-server", 100*time.Millisecond, "-simulate: a push's serialized time at the server")
 	fs.DurationVar(&c.sim.Lock, "sim-lock", 0, "-simulate: the serialized part of -sim-server, the ref update (0: all of it)")

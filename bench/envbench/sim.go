@@ -158,7 +158,8 @@ func (q *eventQueue) Pop() any {
 type simWriter struct {
 	arrive, done time.Duration
 	attempt      int
-	read         int // the ref version this attempt read
+	started      time.Duration // when this attempt started
+	read         int           // the ref version this attempt read
 	ok, gaveUp   bool
 }
 
@@ -185,6 +186,7 @@ func simulate(p simParams, arrivals []time.Duration) ([]simWriter, time.Duration
 		switch e.kind {
 		case evStart:
 			w.attempt++
+			w.started = e.at
 			push(e.at+half, evRead, e.w) // the ref advertisement
 		case evRead:
 			w.read = version
@@ -210,10 +212,25 @@ func simulate(p simParams, arrivals []time.Duration) ([]simWriter, time.Duration
 				continue
 			}
 			wait := backoff.Delay(p.Backoff, p.MaxWait, w.attempt) + 1
+			if p.Backoff <= 0 {
+				// ferry's default: linear in the attempt's own time
+				// (envrepo.Writer.Backoff), clamped as ferry clamps it.
+				step := min(max(e.at+half-w.started, 20*time.Millisecond), 500*time.Millisecond)
+				wait = backoff.Linear(step, p.MaxWait, w.attempt) + 1
+			}
 			push(e.at+half+wait, evStart, e.w)
 		}
 	}
 	return ws, busy
+}
+
+// backoffName words a model's backoff: a base for the exponential one,
+// "attempt × n" for ferry's default.
+func backoffName(base time.Duration) string {
+	if base <= 0 {
+		return "attempt × n"
+	}
+	return "exp. from " + base.String()
 }
 
 // summarizeSim fills the latency, attempts and give-up figures.
@@ -304,7 +321,7 @@ func printModel(w io.Writer, rs []simResult) {
 		load, done, burst, busy := "", "", "", ""
 		switch r.Kind {
 		case "capacity":
-			fmt.Fprintf(w, "| **capacity: %.0f a minute** | %.0f ms | %.0f ms | %v | %.2f s | | | | | | | |\n", r.Rate, ms(r.Params.RTT), ms(r.Params.lock()), r.Params.Backoff, r.Params.alone().Seconds())
+			fmt.Fprintf(w, "| **capacity: %.0f a minute** | %.0f ms | %.0f ms | %v | %.2f s | | | | | | | |\n", r.Rate, ms(r.Params.RTT), ms(r.Params.lock()), backoffName(r.Params.Backoff), r.Params.alone().Seconds())
 			continue
 		case "burst":
 			load = fmt.Sprintf("%d writers at once", r.Writers)
@@ -314,7 +331,7 @@ func printModel(w io.Writer, rs []simResult) {
 			done = fmt.Sprintf("%.1f", r.Done)
 			busy = fmt.Sprintf("%.0f%%", 100*r.Busy)
 		}
-		fmt.Fprintf(w, "| %s | %.0f ms | %.0f ms | %v | %.2f s | %s | %.2f s | %.2f s | %.2f (%d) | %.1f%% | %s | %s |\n", load, ms(r.Params.RTT), ms(r.Params.lock()), r.Params.Backoff, r.Params.alone().Seconds(),
+		fmt.Fprintf(w, "| %s | %.0f ms | %.0f ms | %v | %.2f s | %s | %.2f s | %.2f s | %.2f (%d) | %.1f%% | %s | %s |\n", load, ms(r.Params.RTT), ms(r.Params.lock()), backoffName(r.Params.Backoff), r.Params.alone().Seconds(),
 			done, r.P50.Seconds(), r.P95.Seconds(), r.Attempts, r.MaxAtt, 100*r.GaveUp, busy, burst)
 	}
 	fmt.Fprintln(w)

@@ -217,7 +217,7 @@ func (b *bench) writersRun(ctx context.Context, bare, base string, n int) error 
 	// steady loads at the measured round trip and at 50 ms.
 	p := paramsFrom(*c, b.cfg.backoff)
 	short := p
-	short.Backoff = 100 * time.Millisecond
+	short.Backoff = 500 * time.Millisecond // the exponential backoff ferry had, for comparison
 	rep.Model = append(rep.Model, simulateBurst(p, nw, 200), simulateBurst(short, nw, 200))
 	rtts := []time.Duration{p.RTT}
 	if p.RTT != 50*time.Millisecond {

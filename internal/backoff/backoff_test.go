@@ -49,3 +49,32 @@ func TestSleepEndsWithContext(t *testing.T) {
 		t.Errorf("Sleep = %v", err)
 	}
 }
+
+func TestLinear(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		step   time.Duration
+		n      int
+		window time.Duration // every wait is in [0, window)
+	}{
+		{step: 100 * time.Millisecond, n: 1, window: 100 * time.Millisecond},
+		{step: 100 * time.Millisecond, n: 3, window: 300 * time.Millisecond},
+		{step: 100 * time.Millisecond, n: 1000, window: maxBackoff},
+		{step: time.Hour, n: 1, window: maxBackoff},
+		{step: 0, n: 3, window: 1},
+		{step: time.Second, n: 0, window: 1},
+	}
+	for _, tc := range tests {
+		var longest time.Duration
+		for range 2000 {
+			d := Linear(tc.step, maxBackoff, tc.n)
+			if d < 0 || d >= tc.window {
+				t.Fatalf("Linear(%v, %d) = %v, want in [0, %v)", tc.step, tc.n, d, tc.window)
+			}
+			longest = max(longest, d)
+		}
+		if tc.window > 1 && longest < tc.window/2 {
+			t.Errorf("Linear(%v, %d): longest of 2000 waits %v, want some above %v", tc.step, tc.n, longest, tc.window/2)
+		}
+	}
+}

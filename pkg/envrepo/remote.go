@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"syscall"
@@ -277,7 +276,7 @@ func retryWait(base, maxWait, took time.Duration, n int) time.Duration {
 		return backoff.Delay(base, maxWait, n) + 1
 	}
 	step := min(max(took, 20*time.Millisecond), 500*time.Millisecond)
-	return rand.N(min(maxWait, step*time.Duration(n))) + 1
+	return backoff.Linear(step, maxWait, n) + 1
 }
 
 // once is one attempt. again carries what a lost attempt leaves to the
