@@ -313,7 +313,7 @@ func printModel(w io.Writer, rs []simResult) {
 		return
 	}
 	p := rs[0].Params
-	fmt.Fprintf(w, "Model: fetch and edit %.0f ms + %d round trips, push %d round trips + %.0f ms at the server; full-jitter backoff, at most %v a wait, %d attempts.\n\n",
+	fmt.Fprintf(w, "Model: fetch and edit %.0f ms + %d round trips, push %d round trips + %.0f ms at the server; every attempt charged the whole no-op deploy (a retry costs less: an upper bound); full-jitter waits, at most %v each, %d attempts.\n\n",
 		ms(p.Fetch), p.FetchRTs, p.PushRTs, ms(p.Server), p.MaxWait, p.Attempts)
 	fmt.Fprintln(w, "| load | round trip | serialized | backoff base | alone | done a minute | latency p50 | p95 | attempts per writer (max) | gave up | server busy | burst: makespan · sequential · ratio |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
