@@ -113,6 +113,23 @@ func TestDockerignore(t *testing.T) {
 			linked = append(linked, "internal/"+rel+"/")
 		}
 	}
+	// Files a package embeds (//go:embed) are sources too.
+	embeds := map[string]bool{}
+	le := exec.Command("go", "list", "-f", `{{$d := .Dir}}{{range .EmbedFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}`, "./cmd/...", "./pkg/...")
+	le.Dir = repoRoot
+	out, err = le.Output()
+	if err != nil {
+		t.Fatalf("go list (embeds): %v", err)
+	}
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if rel, err := filepath.Rel(root, f); err == nil {
+			embeds[filepath.ToSlash(rel)] = true
+		}
+	}
 	inLinked := func(f string) bool {
 		return slices.ContainsFunc(linked, func(dir string) bool {
 			return strings.HasPrefix(f, dir) && !strings.Contains(f[len(dir):], "/")
@@ -124,6 +141,7 @@ func TestDockerignore(t *testing.T) {
 		case strings.HasSuffix(f, "_test.go"), strings.Contains(f, "testdata/"):
 			t.Errorf("%s is in the build context; tests and test data are not built", f)
 		case (strings.HasPrefix(f, "cmd/") || strings.HasPrefix(f, "pkg/") || inLinked(f)) && strings.HasSuffix(f, ".go"):
+		case embeds[f]:
 		default:
 			t.Errorf("%s is in the build context; it only needs go.mod, go.sum, cmd/ and pkg/ sources and the internal packages ferry links (%v)", f, linked)
 		}
