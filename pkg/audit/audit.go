@@ -29,7 +29,14 @@ const (
 	KeyPath         = "Ferry-Path"
 	KeyImage        = "Ferry-Image"
 	KeyPromotedFrom = "Ferry-Promoted-From"
-	KeyRollbackTo   = "Ferry-Rollback-To"
+	// KeyPromotedFromRepo and KeyPromotedFromPath say where a promote read
+	// its source when that was another env repo or another directory than
+	// the one it wrote (environments as repos or directories); KeyCarry
+	// what it carried when that was the image pins alone.
+	KeyPromotedFromRepo = "Ferry-Promoted-From-Repo"
+	KeyPromotedFromPath = "Ferry-Promoted-From-Path"
+	KeyCarry            = "Ferry-Carry"
+	KeyRollbackTo       = "Ferry-Rollback-To"
 	// KeyOverrideRollback names a rollback whose hold a write replaced with
 	// --override-rollback, one trailer per rollback.
 	KeyOverrideRollback = "Ferry-Override-Rollback"
@@ -50,6 +57,12 @@ type Record struct {
 	// Images are pinned references, repo:tag@sha256:..., one trailer each.
 	Images       []string
 	PromotedFrom string // E1@sha, promote only
+	// PromotedFromRepo (redacted URL) and PromotedFromPath are set when
+	// the source was another repo or directory; Carry is "images" when a
+	// promote carried only the image pins ("" is the whole tree).
+	PromotedFromRepo string
+	PromotedFromPath string
+	Carry            string
 	RollbackTo   string // sha, rollback only
 	// OverrideRollback lists the rollbacks (shas) whose hold this write
 	// replaced with --override-rollback; empty when it replaced none.
@@ -145,6 +158,9 @@ func (r Record) Format(body string) string {
 		add(KeyImage, img)
 	}
 	add(KeyPromotedFrom, r.PromotedFrom)
+	add(KeyPromotedFromRepo, r.PromotedFromRepo)
+	add(KeyPromotedFromPath, r.PromotedFromPath)
+	add(KeyCarry, r.Carry)
 	add(KeyRollbackTo, r.RollbackTo)
 	for _, sha := range r.OverrideRollback {
 		add(KeyOverrideRollback, sha)
@@ -182,6 +198,12 @@ func Parse(message string) Record {
 			r.Images = append(r.Images, kv[1])
 		case KeyPromotedFrom:
 			r.PromotedFrom = kv[1]
+		case KeyPromotedFromRepo:
+			r.PromotedFromRepo = kv[1]
+		case KeyPromotedFromPath:
+			r.PromotedFromPath = kv[1]
+		case KeyCarry:
+			r.Carry = kv[1]
 		case KeyRollbackTo:
 			r.RollbackTo = kv[1]
 		case KeyOverrideRollback:

@@ -18,8 +18,11 @@ import (
 
 // DeployRequest is one `ferry deploy`.
 type DeployRequest struct {
-	Env    string   // branch to write
-	Images []string // repo:tag, repo@sha256:..., or both
+	Env string // branch to write
+	// EnvName names the environment in the audit trail when a ferry.yaml
+	// names it apart from its branch.
+	EnvName string
+	Images  []string // repo:tag, repo@sha256:..., or both
 	// ImageFields name the Helm values fields to pin (Argo CD Image
 	// Updater's syntax: frontend.image, sidecars[0].image) instead of
 	// detecting them.
@@ -63,11 +66,11 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 		first, _ := ref.Parse(req.Images[0]) // Validate parsed it
 		app = deriveApp(req.Path, first.Repo)
 	}
-	rec := audit.Record{Action: audit.ActionDeploy, Env: req.Env, App: app, Path: req.Path}
+	rec := audit.Record{Action: audit.ActionDeploy, Env: or(req.EnvName, req.Env), App: app, Path: req.Path}
 	if !req.Provenance.IsZero() {
 		rec.Sources = []audit.Source{req.Provenance}
 	}
-	rep, err := write(ctx, e, plan{rec: rec, held: true, override: req.OverrideRollback, dryRun: req.DryRun,
+	rep, err := write(ctx, e, plan{rec: rec, branch: req.Env, held: true, override: req.OverrideRollback, dryRun: req.DryRun,
 		edit: func(ctx context.Context, s *envrepo.Snapshot, rec audit.Record) (audit.Record, []Image, string, error) {
 			r, err := resolved(ctx)
 			if err != nil {

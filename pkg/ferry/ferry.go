@@ -98,11 +98,14 @@ type Image struct {
 
 // Report is the outcome of a write; the CLI prints it as text or JSON.
 type Report struct {
-	Action   string   `json:"action"`
-	Changed  bool     `json:"changed"`
-	Commit   string   `json:"commit"`
-	Parent   string   `json:"parent,omitempty"`
-	Branch   string   `json:"branch"`
+	Action  string `json:"action"`
+	Changed bool   `json:"changed"`
+	Commit  string `json:"commit"`
+	Parent  string `json:"parent,omitempty"`
+	Branch  string `json:"branch"`
+	// Env is the environment's name where a ferry.yaml names it apart
+	// from its branch.
+	Env      string   `json:"env,omitempty"`
 	App      string   `json:"app,omitempty"`
 	Path     string   `json:"path"`
 	Attempts int      `json:"attempts"`
@@ -116,6 +119,8 @@ type Report struct {
 	// From is E1@sha for a promote; RollbackTo the restored commit.
 	From       string `json:"from,omitempty"`
 	RollbackTo string `json:"rollbackTo,omitempty"`
+	// Carry is what a promote carried: tree or images.
+	Carry string `json:"carry,omitempty"`
 }
 
 // deriveApp names the app after its directory, or after the image when the
@@ -183,4 +188,12 @@ func firstLine(s string) string {
 
 func imageOf(r manifest.Ref) Image {
 	return Image{Name: r.Repo, Tag: r.Tag, Digest: r.Digest, Ref: ref.Ref{Repo: r.Repo, Tag: r.Tag, Digest: r.Digest}.String()}
+}
+
+// or returns a, or b when a is empty.
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -83,8 +83,15 @@ func (r *PromoteRequest) Validate() error {
 		return fieldErrorf("From", "{From} is required (the verified environment, e.g. candidate)")
 	case strings.TrimSpace(r.To) == "":
 		return fieldErrorf("To", "{To} is required (the environment to update, e.g. production)")
-	case r.From == r.To:
+	case r.From == r.To && r.FromRepo == "" && (r.FromPath == "" || r.FromPath == r.Path):
 		return fieldErrorf("To", "{From} and {To} are both %q; promote carries one environment's state to another", r.From)
+	case r.Carry != "" && r.Carry != CarryTree && r.Carry != CarryImages:
+		return fieldErrorf("Carry", "{Carry} %q: carry %s or %s", r.Carry, CarryTree, CarryImages)
+	}
+	if r.FromPath != "" {
+		if err := cleanPathField("FromPath", &r.FromPath); err != nil {
+			return err
+		}
 	}
 	if err := checkBranch("From", r.From); err != nil {
 		return err
@@ -165,10 +172,12 @@ func (r *DiffRequest) Validate() error {
 
 // cleanPath checks a Path and rewrites it to the form every operation
 // works with and records ("apps/hello/" is "apps/hello").
-func cleanPath(p *string) error {
+func cleanPath(p *string) error { return cleanPathField("Path", p) }
+
+func cleanPathField(field string, p *string) error {
 	clean, err := envrepo.NormalScope(*p)
 	if err != nil {
-		return fieldErrorf("Path", "{Path}: %v", err)
+		return fieldErrorf(field, "{%s}: %v", field, err)
 	}
 	*p = clean
 	return nil

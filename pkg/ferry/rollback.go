@@ -14,7 +14,10 @@ import (
 
 // RollbackRequest is one `ferry rollback`.
 type RollbackRequest struct {
-	Env string
+	Env string // the branch
+	// EnvName names the environment in the audit trail when a ferry.yaml
+	// names it apart from its branch.
+	EnvName string
 	// To is the commit to restore; when empty, Steps counts back.
 	To string
 	// Steps counts distinct earlier states of Path on Env's first-parent
@@ -65,9 +68,9 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
-	rec := audit.Record{Action: audit.ActionRollback, Env: req.Env, App: app, Path: req.Path, RollbackTo: target.Hash.String()}
+	rec := audit.Record{Action: audit.ActionRollback, Env: or(req.EnvName, req.Env), App: app, Path: req.Path, RollbackTo: target.Hash.String()}
 	// A rollback is never held: it is what an incident needs first.
-	rep, err := write(ctx, e, plan{rec: rec, dryRun: req.DryRun, edit: graft(from, tree, sources, e.readOptions())})
+	rep, err := write(ctx, e, plan{rec: rec, branch: req.Env, dryRun: req.DryRun, edit: graft(from, tree, sources, e.readOptions())})
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +84,7 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 // rollbackTarget finds the commit whose state of the scope to restore.
 func rollbackTarget(ctx context.Context, e Env, req RollbackRequest) (*envrepo.History, *object.Commit, error) {
 	if req.To != "" {
-		h, c, err := findCommit(ctx, e, req.Env, req.To, "the history of "+req.Env+" lists the commits it can roll back to")
+		h, c, err := findCommit(ctx, e.Remote, req.Env, req.To, "the history of "+req.Env+" lists the commits it can roll back to")
 		if err != nil {
 			return nil, nil, fmt.Errorf("rollback: %w", err)
 		}

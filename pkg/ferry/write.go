@@ -14,6 +14,9 @@ import (
 // whether the rollback hold applies, and the edit that makes the change.
 type plan struct {
 	rec audit.Record
+	// branch is the branch written; "" means rec.Env (they differ when a
+	// config names environments apart from their branches).
+	branch string
 	// held: the write is refused while a rollback holds its scope, unless
 	// override; a rollback itself is never held.
 	held, override bool
@@ -31,8 +34,9 @@ type plan struct {
 // writer then validates what changed, commits and pushes with
 // compare-and-swap, and write reports the outcome.
 func write(ctx context.Context, e Env, p plan) (*Report, error) {
-	hold := &holdCheck{e: e, branch: p.rec.Env, scope: p.rec.Path, override: p.override, what: p.rec.Action}
-	w := writer(e, p.rec.Env, p.dryRun)
+	branch := or(p.branch, p.rec.Env)
+	hold := &holdCheck{e: e, branch: branch, scope: p.rec.Path, override: p.override, what: p.rec.Action}
+	w := writer(e, branch, p.dryRun)
 	var stops []func()
 	defer func() {
 		for _, stop := range stops {
@@ -81,7 +85,8 @@ func write(ctx context.Context, e Env, p plan) (*Report, error) {
 	rep := &Report{
 		Action:   p.rec.Action,
 		Changed:  res.Changed,
-		Branch:   p.rec.Env,
+		Branch:   branch,
+		Env:      envName(p.rec.Env, branch),
 		App:      p.rec.App,
 		Path:     p.rec.Path,
 		Attempts: res.Attempts,
@@ -95,10 +100,19 @@ func write(ctx context.Context, e Env, p plan) (*Report, error) {
 		rep.Commit = res.Commit.String()
 	}
 	if skip != "" {
-		logger(e).Warn("skipped", "action", p.rec.Action, "branch", p.rec.Env, "reason", skip)
+		logger(e).Warn("skipped", "action", p.rec.Action, "branch", branch, "reason", skip)
 		rep.Skipped, rep.Reason = true, skip
 	}
 	return rep, nil
+}
+
+// envName is the environment's name for a report: empty when it is the
+// branch's.
+func envName(env, branch string) string {
+	if env == branch {
+		return ""
+	}
+	return env
 }
 
 // verify is the writer's check before every push: every touched file
