@@ -43,6 +43,7 @@ type Globals struct {
 	Verbose    bool          `help:"Log each step, not only warnings and errors." short:"v" env:"FERRY_VERBOSE"`
 	Timeout    time.Duration `help:"Give up on the whole run after this long, hooks included: with hooks, the write stops a tenth of it (at most 10s) earlier, to leave them time to report. There is always a limit (0 is refused: give a large value such as 2h)." default:"5m" env:"FERRY_TIMEOUT"`
 	ValuesFile []string      `help:"More Helm values files to read and pin images in, besides the values*.yaml of charts in the repo: a glob on base names, or on paths from the root with a '/' (repeatable)." env:"FERRY_VALUES_FILE" placeholder:"GLOB" sep:","`
+	Config     string        `help:"ferry.yaml declaring the environments in promotion order (default: ferry.yaml at the root of the env repo's default branch, read when a command names --app without --path). With it, --env, --from and --to name environments." env:"FERRY_CONFIG" placeholder:"FILE"`
 	Attempts   int           `help:"Rounds of fetch, edit and push before giving up when other writers keep moving the branch or the connection drops." default:"30" env:"FERRY_ATTEMPTS"`
 
 	stdout, stderr io.Writer
@@ -74,6 +75,7 @@ var errUsage = errors.New("usage")
 var flags = map[string]string{
 	"Env": "--env", "Images": "--image", "Path": "--path", "App": "--app", "From": "--from",
 	"To": "--to", "Commit": "--commit", "Steps": "--steps", "Limit": "--limit", "Policies": "--policy",
+	"FromPath": "--from-path", "FromRepo": "--from-repo", "Carry": "--carry",
 }
 
 func flagName(field string) string {
@@ -242,13 +244,13 @@ func (c *CLI) describe(command string) failure {
 	f.Action, _, _ = strings.Cut(command, " ")
 	switch f.Action {
 	case "deploy":
-		f.Branch, f.Path, f.App = c.Deploy.Env, c.Deploy.Path, c.Deploy.App
+		f.Branch, f.Path, f.App = c.Deploy.Env, c.Deploy.Path.value(), c.Deploy.App
 	case "promote":
-		f.Branch, f.Path, f.App = c.Promote.To, c.Promote.Path, c.Promote.App
+		f.Branch, f.Path, f.App = c.Promote.To, c.Promote.Path.value(), c.Promote.App
 	case "rollback":
-		f.Branch, f.Path, f.App = c.Rollback.Env, c.Rollback.Path, c.Rollback.App
+		f.Branch, f.Path, f.App = c.Rollback.Env, c.Rollback.Path.value(), c.Rollback.App
 	case "history":
-		f.Branch, f.Path = c.History.Env, c.History.Path
+		f.Branch, f.Path = c.History.Env, c.History.Path.value()
 	case "diff":
 		f.Branch, f.Path = c.Diff.To, c.Diff.Path
 	}
@@ -460,10 +462,9 @@ func parseGitDate(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("want RFC 3339 (2026-01-02T15:04:05Z) or @<unix seconds>")
 }
 
-func (g *Globals) remote() (envrepo.Remote, error) {
-	if strings.TrimSpace(g.Repo) == "" {
-		return envrepo.Remote{}, fmt.Errorf("%w: --repo is required (or FERRY_REPO): the environment repository's URL or path", errUsage)
-	}
+// remoteOptions are how --repo, and every repo a ferry.yaml names, is
+// reached: credentials, host keys, progress.
+func (g *Globals) remoteOptions() []envrepo.Option {
 	opts := []envrepo.Option{envrepo.WithLogger(g.logger()), envrepo.WithToken(g.GitUser, g.GitToken)}
 	if isTerminal(g.rawStderr) && g.LogFormat != "json" {
 		opts = append(opts, envrepo.WithProgress(g.stderr)) // the server's "Counting objects" meters
@@ -477,7 +478,25 @@ func (g *Globals) remote() (envrepo.Remote, error) {
 	if g.Insecure {
 		opts = append(opts, envrepo.WithInsecureIgnoreHostKey())
 	}
-	r, err := envrepo.Open(g.Repo, opts...)
+	return opts
+}
+
+// remoteFor reaches another env repo (one a ferry.yaml names) with the
+// credentials and host keys of --repo. An unusable URL comes back as a
+// Remote the first fetch refuses with its reason.
+func (g *Globals) remoteFor(url string) envrepo.Remote {
+	r, err := envrepo.Open(url, g.remoteOptions()...)
+	if err != nil {
+		return envrepo.Remote{URL: url}
+	}
+	return r
+}
+
+func (g *Globals) remote() (envrepo.Remote, error) {
+	if strings.TrimSpace(g.Repo) == "" {
+		return envrepo.Remote{}, fmt.Errorf("%w: --repo is required (or FERRY_REPO): the environment repository's URL or path", errUsage)
+	}
+	r, err := envrepo.Open(g.Repo, g.remoteOptions()...)
 	var urlErr *envrepo.URLError
 	var fileErr *envrepo.FileError
 	switch {
@@ -536,7 +555,7 @@ func (g *Globals) env() (ferry.Env, error) {
 	if g.Attempts < 1 {
 		return ferry.Env{}, fmt.Errorf("%w: --attempts %d: must be at least 1", errUsage, g.Attempts)
 	}
-	return ferry.Env{Remote: r, Author: a, Resolver: g.resolver(), Logger: g.logger(), Attempts: g.Attempts, ValuesFiles: g.ValuesFile}, nil
+	return ferry.Env{Remote: r, Author: a, Resolver: g.resolver(), Logger: g.logger(), Attempts: g.Attempts, ValuesFiles: g.ValuesFile, RemoteFor: g.remoteFor}, nil
 }
 
 func (g *Globals) printJSON(v any) error {

@@ -14,11 +14,11 @@ import (
 
 // DeployCmd is `ferry deploy`.
 type DeployCmd struct {
-	Env          string   `help:"Environment branch to write, e.g. candidate." env:"FERRY_ENV" placeholder:"E"`
+	Env          string   `help:"Environment branch to write, e.g. candidate; with a ferry.yaml, an environment it names (default: its first)." env:"FERRY_ENV" placeholder:"E"`
 	Image        []string `help:"Image to pin, repo:tag or repo@sha256:...; repeat for several." env:"FERRY_IMAGE" placeholder:"REF" sep:","`
 	ImageField   []string `help:"Helm values field to pin, instead of finding image maps by their repository (Argo CD Image Updater's syntax: frontend.image, sidecars[0].image; repeatable)." env:"FERRY_IMAGE_FIELD" placeholder:"PATH" sep:","`
 	Policy       []string `help:"Flux ImagePolicy (NAMESPACE:NAME) whose setter markers the image pins; the first --policy goes with the first --image, and so on." env:"FERRY_POLICY" placeholder:"NS:NAME" sep:","`
-	Path         string   `help:"Directory in the env repo to edit ('.' for all of it); nothing outside it changes." env:"FERRY_PATH" default:"." placeholder:"DIR"`
+	Path         pathArg  `help:"Directory in the env repo to edit ('.', the default, for all of it); nothing outside it changes. With a ferry.yaml and --app, the environment's directory for the app." env:"FERRY_PATH" placeholder:"DIR"`
 	App          string   `help:"App name for the audit trail (default: the last element of --path, else the image name)." env:"FERRY_APP" placeholder:"NAME"`
 	SourceRepo   string   `help:"Source repository URL for the audit trail (default from GITHUB_REPOSITORY or Cloud Build's REPO_FULL_NAME)." env:"FERRY_SOURCE_REPO" placeholder:"URL"`
 	SourceCommit string   `help:"Source commit (default from GITHUB_SHA or COMMIT_SHA)." env:"FERRY_SOURCE_COMMIT" placeholder:"SHA"`
@@ -45,13 +45,40 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 	prov := ferry.ProvenanceFromEnv(ferry.Provenance{
 		SourceRepo: c.SourceRepo, SourceCommit: c.SourceCommit, BuildID: c.BuildID, BuildURL: c.BuildURL,
 	}, g.getenv)
-	ev := baseEvent(g, "deploy", c.Env, c.App, cleanPath(c.Path))
+	req := ferry.DeployRequest{
+		Env: c.Env, Images: c.Image, Policies: c.Policy, ImageFields: c.ImageField, Path: c.Path.value(), App: c.App, Provenance: prov, DryRun: c.DryRun, OverrideRollback: c.OverrideRollback, AllowDowngrade: c.AllowDowngrade,
+	}
+	var repos []string
+	if g.wantsConfig(c.App, c.Path.set) {
+		if err := needApp(c.App); err != nil {
+			return err
+		}
+		cfg, err := g.loadConfig(ctx, e, c.App)
+		if err != nil {
+			return err
+		}
+		p, err := at(cfg, c.Env, c.App)
+		if err != nil {
+			return err
+		}
+		req.Env, req.EnvName, req.Path, repos = p.branch, p.name, p.path, p.repos
+		if c.Path.set {
+			req.Path = c.Path.dir
+		}
+	}
+	ev := baseEvent(g, "deploy", or(req.EnvName, req.Env), c.App, cleanPath(req.Path))
 	ev.SourceRepo, ev.SourceCommit, ev.BuildID, ev.BuildURL = prov.SourceRepo, prov.SourceCommit, prov.BuildID, prov.BuildURL
-	return g.write(ctx, &c.HookFlags, ev, c.DryRun, func(ctx context.Context) (*ferry.Report, error) {
-		return ferry.Deploy(ctx, e, ferry.DeployRequest{
-			Env: c.Env, Images: c.Image, Policies: c.Policy, ImageFields: c.ImageField, Path: c.Path, App: c.App, Provenance: prov, DryRun: c.DryRun, OverrideRollback: c.OverrideRollback, AllowDowngrade: c.AllowDowngrade,
-		})
+	return g.writeTo(ctx, &c.HookFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
+		return ferry.Deploy(ctx, e, req)
 	})
+}
+
+// or returns a, or b when a is empty.
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // done says what a report did, e.g. "rolled back hello on production".

@@ -28,13 +28,16 @@ func (r *RemoteFlags) apply(e *ferry.Env) error {
 
 // PromoteCmd is `ferry promote`.
 type PromoteCmd struct {
-	From             string `help:"Environment to promote from, e.g. candidate." env:"FERRY_FROM" placeholder:"E1"`
-	To               string `help:"Environment to update, e.g. production." env:"FERRY_TO" placeholder:"E2"`
-	Commit           string `help:"Commit on --from to promote (default: its tip). Must be on --from's history." env:"FERRY_COMMIT" placeholder:"SHA"`
-	Path             string `help:"Directory to promote ('.' for the whole branch); nothing outside it changes." env:"FERRY_PATH" default:"." placeholder:"DIR"`
-	App              string `help:"App name for the audit trail (default: the last element of --path)." env:"FERRY_APP" placeholder:"NAME"`
-	OverrideRollback bool   `help:"Promote even though a rollback on --to holds --path (rolled back there, inside it, or in a scope containing it). It lifts the holds on the scopes --path contains, recorded as Ferry-Override-Rollback." env:"FERRY_OVERRIDE_ROLLBACK"`
-	DryRun           bool   `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
+	From             string  `help:"Environment branch to promote from, e.g. candidate; with a ferry.yaml, an environment it names (default: the one before --to)." env:"FERRY_FROM" placeholder:"E1"`
+	To               string  `help:"Environment branch to update, e.g. production; with a ferry.yaml, an environment it names." env:"FERRY_TO" placeholder:"E2"`
+	Commit           string  `help:"Commit on --from to promote (default: its tip). Must be on --from's history." env:"FERRY_COMMIT" placeholder:"SHA"`
+	Path             pathArg `help:"Directory to update ('.', the default, for the whole branch); nothing outside it changes. With a ferry.yaml and --app, --to's directory for the app." env:"FERRY_PATH" placeholder:"DIR"`
+	FromPath         string  `help:"Directory to read on --from when it is not --path (environments as directories, e.g. envs/staging/hello to envs/production/hello)." env:"FERRY_FROM_PATH" placeholder:"DIR"`
+	FromRepo         string  `help:"Env repo to read --from in when it is not --repo (production in a repo of its own); reached with --repo's credentials." env:"FERRY_FROM_REPO" placeholder:"URL|PATH"`
+	Carry            string  `help:"What to carry: tree (the directory whole, as the source has it) or images (only the image pins, written into the target's own fields; every other byte of it stays). Default: tree, or what the ferry.yaml says (images where environments are directories)." enum:"tree,images," default:"" env:"FERRY_CARRY" placeholder:"tree|images"`
+	App              string  `help:"App name for the audit trail (default: the last element of --path)." env:"FERRY_APP" placeholder:"NAME"`
+	OverrideRollback bool    `help:"Promote even though a rollback on --to holds --path (rolled back there, inside it, or in a scope containing it). It lifts the holds on the scopes --path contains, recorded as Ferry-Override-Rollback." env:"FERRY_OVERRIDE_ROLLBACK"`
+	DryRun           bool    `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
 
 	RemoteFlags `embed:""`
 	HookFlags   `embed:""`
@@ -49,21 +52,69 @@ func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
 	if err := c.RemoteFlags.apply(&e); err != nil {
 		return err
 	}
-	return g.write(ctx, &c.HookFlags, baseEvent(g, "promote", c.To, c.App, cleanPath(c.Path)), c.DryRun, func(ctx context.Context) (*ferry.Report, error) {
-		return ferry.Promote(ctx, e, ferry.PromoteRequest{
-			From: c.From, To: c.To, Commit: c.Commit, Path: c.Path, App: c.App, OverrideRollback: c.OverrideRollback, DryRun: c.DryRun,
-		})
+	req := ferry.PromoteRequest{
+		From: c.From, To: c.To, Commit: c.Commit, Path: c.Path.value(), FromPath: c.FromPath, FromRepo: c.FromRepo, Carry: c.Carry,
+		App: c.App, OverrideRollback: c.OverrideRollback, DryRun: c.DryRun,
+	}
+	var repos []string
+	if g.wantsConfig(c.App, c.Path.set) {
+		if err := needApp(c.App); err != nil {
+			return err
+		}
+		if c.To == "" {
+			return fmt.Errorf("%w: --to is required: the environment to update", errUsage)
+		}
+		cfg, err := g.loadConfig(ctx, e, c.App)
+		if err != nil {
+			return err
+		}
+		to, err := at(cfg, c.To, c.App)
+		if err != nil {
+			return err
+		}
+		from, err := before(cfg, c.To, c.App)
+		if c.From != "" {
+			from, err = at(cfg, c.From, c.App)
+		}
+		if err != nil {
+			return err
+		}
+		src, err := from.single("the source environment")
+		if err != nil {
+			return err
+		}
+		req.From, req.To, req.FromEnv, req.ToEnv = from.branch, to.branch, from.name, to.name
+		req.FromPath, req.Path, req.Carry, repos = from.path, to.path, to.carry, to.repos
+		// The source is --repo unless the config puts it elsewhere; said
+		// outright, since the target may be another repo.
+		req.FromRepo = or(src, e.Remote.URL)
+		if c.Path.set {
+			req.Path = c.Path.dir
+		}
+		if c.FromPath != "" {
+			req.FromPath = c.FromPath
+		}
+		if c.FromRepo != "" {
+			req.FromRepo = c.FromRepo
+		}
+		if c.Carry != "" {
+			req.Carry = c.Carry
+		}
+	}
+	ev := baseEvent(g, "promote", or(req.ToEnv, req.To), c.App, cleanPath(req.Path))
+	return g.writeTo(ctx, &c.HookFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
+		return ferry.Promote(ctx, e, req)
 	})
 }
 
 // RollbackCmd is `ferry rollback`.
 type RollbackCmd struct {
-	Env    string `help:"Environment to roll back, e.g. production." env:"FERRY_ENV" placeholder:"E"`
-	To     string `help:"Commit of --env whose state of --path to restore." env:"FERRY_ROLLBACK_TO" placeholder:"SHA" xor:"target"`
-	Steps  *int   `help:"Go back N distinct states of --path (commits that did not change it do not count; default 1)." env:"FERRY_STEPS" placeholder:"N" xor:"target"`
-	Path   string `help:"Directory to roll back ('.' for the whole branch)." env:"FERRY_PATH" default:"." placeholder:"DIR"`
-	App    string `help:"App name for the audit trail (default: the last element of --path)." env:"FERRY_APP" placeholder:"NAME"`
-	DryRun bool   `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
+	Env    string  `help:"Environment branch to roll back, e.g. production; with a ferry.yaml, an environment it names." env:"FERRY_ENV" placeholder:"E"`
+	To     string  `help:"Commit of --env whose state of --path to restore." env:"FERRY_ROLLBACK_TO" placeholder:"SHA" xor:"target"`
+	Steps  *int    `help:"Go back N distinct states of --path (commits that did not change it do not count; default 1)." env:"FERRY_STEPS" placeholder:"N" xor:"target"`
+	Path   pathArg `help:"Directory to roll back ('.', the default, for the whole branch). With a ferry.yaml and --app, the environment's directory for the app." env:"FERRY_PATH" placeholder:"DIR"`
+	App    string  `help:"App name for the audit trail (default: the last element of --path)." env:"FERRY_APP" placeholder:"NAME"`
+	DryRun bool    `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
 
 	RemoteFlags `embed:""`
 	HookFlags   `embed:""`
@@ -78,20 +129,30 @@ func (c *RollbackCmd) Run(ctx context.Context, g *Globals) error {
 	if err := c.RemoteFlags.apply(&e); err != nil {
 		return err
 	}
-	req := ferry.RollbackRequest{Env: c.Env, To: c.To, Path: c.Path, App: c.App, DryRun: c.DryRun}
+	req := ferry.RollbackRequest{Env: c.Env, To: c.To, Path: c.Path.value(), App: c.App, DryRun: c.DryRun}
 	if c.Steps != nil {
 		req.Steps, req.StepsSet = *c.Steps, true
 	}
-	return g.write(ctx, &c.HookFlags, baseEvent(g, "rollback", c.Env, c.App, cleanPath(c.Path)), c.DryRun, func(ctx context.Context) (*ferry.Report, error) {
+	var repos []string
+	if g.wantsConfig(c.App, c.Path.set) {
+		p, err := g.placeOf(ctx, e, c.Env, c.App, c.Path)
+		if err != nil {
+			return err
+		}
+		req.Env, req.EnvName, req.Path, repos = p.branch, p.name, p.path, p.repos
+	}
+	ev := baseEvent(g, "rollback", or(req.EnvName, req.Env), c.App, cleanPath(req.Path))
+	return g.writeTo(ctx, &c.HookFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
 		return ferry.Rollback(ctx, e, req)
 	})
 }
 
 // HistoryCmd is `ferry history`.
 type HistoryCmd struct {
-	Env   string `help:"Environment whose history to show." env:"FERRY_ENV" placeholder:"E"`
-	Path  string `help:"Only commits that changed this directory." env:"FERRY_PATH" default:"." placeholder:"DIR"`
-	Limit int    `help:"At most this many commits." default:"20" env:"FERRY_LIMIT" placeholder:"N"`
+	Env   string  `help:"Environment branch whose history to show; with a ferry.yaml, an environment it names." env:"FERRY_ENV" placeholder:"E"`
+	Path  pathArg `help:"Only commits that changed this directory (default '.', all of them). With a ferry.yaml and --app, the environment's directory for the app." env:"FERRY_PATH" placeholder:"DIR"`
+	App   string  `help:"With a ferry.yaml: the app whose directory to show." env:"FERRY_APP" placeholder:"NAME"`
+	Limit int     `help:"At most this many commits." default:"20" env:"FERRY_LIMIT" placeholder:"N"`
 }
 
 // Run prints the history.
@@ -103,7 +164,19 @@ func (c *HistoryCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	entries, err := ferry.History(ctx, e, ferry.HistoryRequest{Env: c.Env, Path: c.Path, Limit: c.Limit})
+	req := ferry.HistoryRequest{Env: c.Env, Path: c.Path.value(), Limit: c.Limit}
+	if g.wantsConfig(c.App, c.Path.set) {
+		p, err := g.placeOf(ctx, e, c.Env, c.App, c.Path)
+		if err != nil {
+			return err
+		}
+		repo, err := p.single("environment")
+		if err != nil {
+			return err
+		}
+		req.Env, req.Path, e = p.branch, p.path, withRepo(e, repo)
+	}
+	entries, err := ferry.History(ctx, e, req)
 	if err != nil {
 		return err
 	}

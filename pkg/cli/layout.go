@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/ferrycd/ferry/pkg/notify"
+	"io/fs"
+	"strings"
+
+	"github.com/ferrycd/ferry/pkg/config"
+	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/ferrycd/ferry/pkg/ferry"
+)
+
+// A command finds its environments in one of two ways. From flags alone, as
+// always: --env (or --from, --to) names a branch, --path a directory,
+// --repo the env repo. Or from a ferry.yaml: when --config is given, or when
+// --app is given without --path, the environments are read from --config,
+// else from ferry.yaml at the root of the env repo's default branch; then
+// --env, --from and --to name environments, the app's directory is the
+// environment's template with {app} filled in, and an environment may live
+// in another repo or several. Flags given beside a ferry.yaml override
+// what it says (--path, --carry, --from-path, --from-repo).
+
+// place is where a command reads or writes one environment.
+type place struct {
+	name   string   // the environment's name ("" from flags alone)
+	repos  []string // env repo URLs; empty means --repo
+	branch string
+	path   string
+	carry  string // what a promote into it carries, from the config
+}
+
+// wantsConfig reports whether a command finds its environments in a
+// ferry.yaml: --config, or --app without --path.
+func (g *Globals) wantsConfig(app string, pathSet bool) bool {
+	return g.Config != "" || app != "" && !pathSet
+}
+
+// pathArg is --path: a directory, and whether it was given at all (an
+// empty one is refused as ever, not taken for the default).
+type pathArg struct {
+	dir string
+	set bool
+}
+
+// UnmarshalText is how kong sets it, from the flag or its variable.
+func (p *pathArg) UnmarshalText(b []byte) error {
+	p.dir, p.set = string(b), true
+	return nil
+}
+
+// value is the directory, "." (the whole branch) when not given.
+func (p pathArg) value() string {
+	if !p.set {
+		return "."
+	}
+	return p.dir
+}
+
+// loadConfig reads --config, or ferry.yaml at the root of the env repo's
+// default branch.
+func (g *Globals) loadConfig(ctx context.Context, e ferry.Env, app string) (*config.Config, error) {
+	if g.Config != "" {
+		c, err := config.Load(g.Config)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: --config %s: no such file", errUsage, g.Config)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return c, nil
+	}
+	data, err := envrepo.ReadFile(ctx, e.Remote, "", config.FileName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: --app %s without --path: %s declares no environments (no %s at the root of its default branch); give --path, or --config FILE", errUsage, app, e.Remote, config.FileName)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := config.Parse(config.FileName, data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: in %s: %v", errUsage, e.Remote, err)
+	}
+	return c, nil
+}
+
+// at is where app lives in environment name of c ("" for the first).
+func at(c *config.Config, name, app string) (place, error) {
+	env := c.First()
+	if name != "" {
+		var err error
+		if env, err = c.Env(name); err != nil {
+			return place{}, fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	if err := config.ValidApp(app); err != nil {
+		return place{}, fmt.Errorf("%w: --app %q: %v", errUsage, app, err)
+	}
+	return place{name: env.Name, repos: env.Repos, branch: env.Branch, path: env.Dir(app), carry: string(env.Carry)}, nil
+}
+
+// before is the environment before name in c's promotion order.
+func before(c *config.Config, name, app string) (place, error) {
+	prev, err := c.Previous(name)
+	if err != nil {
+		return place{}, fmt.Errorf("%w: %v; name the source with --from", errUsage, err)
+	}
+	return at(c, prev.Name, app)
+}
+
+// needApp refuses a config-mode command without --app.
+func needApp(app string) error {
+	if app == "" {
+		return fmt.Errorf("%w: --app is required with --config: it picks the app's directory in each environment", errUsage)
+	}
+	return nil
+}
+
+// single is the one repo a command reads at p: an environment that fans out
+// to several repos has no single one to read.
+func (p place) single(what string) (string, error) {
+	switch len(p.repos) {
+	case 0:
+		return "", nil
+	case 1:
+		return p.repos[0], nil
+	}
+	return "", fmt.Errorf("%w: %s %s lives in %d repos (%s); name the one with --repo", errUsage, what, p.name, len(p.repos), strings.Join(redactAll(p.repos), ", "))
+}
+
+func redactAll(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = envrepo.Redact(u)
+	}
+	return out
+}
+
+// withRepo returns e writing to url ("" keeps --repo).
+func withRepo(e ferry.Env, url string) ferry.Env {
+	if url != "" && e.RemoteFor != nil {
+		e.Remote = e.RemoteFor(url)
+	}
+	return e
+}
+
+// placeOf is where a command on one environment (rollback, history) works,
+// from a ferry.yaml: environment name of it, --app's directory there, or
+// --path when given.
+func (g *Globals) placeOf(ctx context.Context, e ferry.Env, name, app string, path pathArg) (place, error) {
+	if err := needApp(app); err != nil {
+		return place{}, err
+	}
+	cfg, err := g.loadConfig(ctx, e, app)
+	if err != nil {
+		return place{}, err
+	}
+	p, err := at(cfg, name, app)
+	if err != nil {
+		return place{}, err
+	}
+	if path.set {
+		p.path = path.dir
+	}
+	return p, nil
+}
+
+// writeTo runs a write on the env repo at each of repos (none: --repo):
+// one through write, as ever; several fanned out (fanout.go).
+func (g *Globals) writeTo(ctx context.Context, h *HookFlags, ev notify.Event, dryRun bool, e ferry.Env, repos []string, run func(context.Context, ferry.Env) (*ferry.Report, error)) error {
+	if len(repos) > 1 {
+		return g.fanOut(ctx, h, ev, dryRun, e, repos, run)
+	}
+	if len(repos) == 1 {
+		e = withRepo(e, repos[0])
+		ev.Repo = envrepo.Redact(repos[0])
+	}
+	return g.write(ctx, h, ev, dryRun, func(ctx context.Context) (*ferry.Report, error) { return run(ctx, e) })
+}
