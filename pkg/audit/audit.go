@@ -63,7 +63,7 @@ type Record struct {
 	PromotedFromRepo string
 	PromotedFromPath string
 	Carry            string
-	RollbackTo   string // sha, rollback only
+	RollbackTo       string // sha, rollback only
 	// OverrideRollback lists the rollbacks (shas) whose hold this write
 	// replaced with --override-rollback; empty when it replaced none.
 	OverrideRollback []string

@@ -73,11 +73,11 @@ type layout struct {
 	name string
 	// setUp makes the repos; it returns the --repo URL (the first
 	// environment's repo), the repo production lives in, and the ferry.yaml.
-	setUp func(t *testing.T, reg string) (first, prod *testgit.Repo, srv *testgit.Server, config string)
-	first, prod      string // environment names
-	firstB, prodB    string // their branches
+	setUp             func(t *testing.T, reg string) (first, prod *testgit.Repo, srv *testgit.Server, config string)
+	first, prod       string // environment names
+	firstB, prodB     string // their branches
 	firstDir, prodDir string
-	carry            string // what the promote carries by default
+	carry             string // what the promote carries by default
 }
 
 var layouts = []layout{

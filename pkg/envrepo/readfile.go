@@ -109,4 +109,3 @@ func cutSymref(v string) (from, branch string, ok bool) {
 	}
 	return "", "", false
 }
-
