@@ -136,8 +136,15 @@ func WithMiddleware(w func(http.Handler) http.Handler) ServeOption {
 }
 
 // Serve starts `git http-backend` for r's parent directory on 127.0.0.1 and
-// returns the server; the repository's URL is URL(r).
+// returns the server; the repository's URL is RepoURL(r).
 func Serve(t testing.TB, r *Repo, opts ...ServeOption) *Server {
+	t.Helper()
+	return ServeRoot(t, filepath.Dir(r.Dir), opts...)
+}
+
+// ServeRoot is Serve for every repository under root: several repositories
+// (Repo.CopyTo) behind one server, as on one git host.
+func ServeRoot(t testing.TB, root string, opts ...ServeOption) *Server {
 	t.Helper()
 	var cfg serveConfig
 	for _, o := range opts {
@@ -148,7 +155,7 @@ func Serve(t testing.TB, r *Repo, opts ...ServeOption) *Server {
 		Path: gitPath,
 		Args: []string{"http-backend"},
 		Env: []string{
-			"GIT_PROJECT_ROOT=" + filepath.Dir(r.Dir),
+			"GIT_PROJECT_ROOT=" + root,
 			"GIT_HTTP_EXPORT_ALL=1",
 			// http-backend only enables receive-pack for authenticated users
 			// unless the repo config says so; NewRepo sets http.receivepack.
@@ -255,8 +262,14 @@ func (r *Repo) Symlink(branch, path, target string) {
 // independent cases.
 func (r *Repo) Copy(t testing.TB) *Repo {
 	t.Helper()
-	root := t.TempDir()
-	c := &Repo{t: t, Dir: filepath.Join(root, r.Name), Name: r.Name}
+	return r.CopyTo(t, t.TempDir(), r.Name)
+}
+
+// CopyTo is Copy into root under name (e.g. "eu.git"), so that one
+// ServeRoot serves it beside other copies.
+func (r *Repo) CopyTo(t testing.TB, root, name string) *Repo {
+	t.Helper()
+	c := &Repo{t: t, Dir: filepath.Join(root, name), Name: name}
 	if err := os.CopyFS(c.Dir, os.DirFS(r.Dir)); err != nil {
 		t.Fatalf("copying %s: %v", r.Dir, err)
 	}

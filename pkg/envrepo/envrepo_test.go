@@ -181,6 +181,9 @@ func TestUpdateGivesUpAfterAttempts(t *testing.T) {
 	if !errors.Is(err, ErrConflict) || calls != 3 {
 		t.Fatalf("err = %v, calls = %d; want ErrConflict after 3", err, calls)
 	}
+	if ue := (*UpdateError)(nil); !errors.As(err, &ue) || ue.Attempts != 3 {
+		t.Errorf("err = %#v, want an *UpdateError of 3 attempts", err)
+	}
 	if strings.Contains(r.Git("ls-tree", "-r", "--name-only", "candidate"), "mine.txt") {
 		t.Error("mine.txt was pushed")
 	}

@@ -2,6 +2,7 @@ package envrepo
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -77,6 +78,9 @@ func TestNetworkFaults(t *testing.T) {
 				}
 				if tip != before {
 					t.Errorf("remote moved to %s after a failed update", tip)
+				}
+				if ue := (*UpdateError)(nil); !errors.As(err, &ue) || ue.Attempts != w.Attempts {
+					t.Errorf("err = %#v, want an *UpdateError of %d attempts", err, w.Attempts)
 				}
 				return
 			}

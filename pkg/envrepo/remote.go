@@ -221,10 +221,32 @@ type Writer struct {
 	VerifyReads bool
 }
 
+// UpdateError is a failed Update: its cause, and how many fetch-edit-push
+// rounds it began, the failed one included (a fan-out reports it per
+// repository). Error is the cause's; errors.Is and errors.As see through
+// it.
+type UpdateError struct {
+	Attempts int
+	Err      error
+}
+
+func (e *UpdateError) Error() string { return e.Err.Error() }
+func (e *UpdateError) Unwrap() error { return e.Err }
+
 // Update fetches the branch, applies edit, and pushes the result with
 // compare-and-swap on the fetched tip. When the push loses a race it starts
 // again from the new tip, so a concurrent writer's commit is never undone.
+// It fails with an *UpdateError.
 func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
+	res, n, err := w.update(ctx, edit)
+	if err != nil {
+		return nil, &UpdateError{Attempts: n, Err: err}
+	}
+	return res, nil
+}
+
+// update is Update, returning how many rounds it began.
+func (w *Writer) update(ctx context.Context, edit EditFunc) (*Result, int, error) {
 	attempts := w.Attempts
 	if attempts <= 0 {
 		attempts = 30
@@ -245,7 +267,7 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 			wait := retryWait(w.Backoff, maxWait, took, i-1)
 			log.Info("retrying on a fresh fetch", "branch", w.Branch, "attempt", i, "wait", wait.Round(time.Millisecond), "after", Redact(lastErr.Error()))
 			if err := backoff.Sleep(ctx, wait); err != nil {
-				return nil, fmt.Errorf("updating %s: %w (last: %v)", w.Branch, err, lastErr)
+				return nil, i - 1, fmt.Errorf("updating %s: %w (last: %v)", w.Branch, err, lastErr)
 			}
 		}
 		start := time.Now()
@@ -253,17 +275,17 @@ func (w *Writer) Update(ctx context.Context, edit EditFunc) (*Result, error) {
 		took = time.Since(start)
 		if err == nil {
 			res.Attempts = i
-			return res, nil
+			return res, i, nil
 		}
 		if !errors.Is(err, errMoved) && !errors.Is(err, errTransient) {
-			return nil, err
+			return nil, i, err
 		}
 		lastErr = err
 	}
 	if errors.Is(lastErr, errTransient) {
-		return nil, fmt.Errorf("giving up on %s in %s after %d attempts: %w", w.Branch, w.Remote, attempts, lastErr)
+		return nil, attempts, fmt.Errorf("giving up on %s in %s after %d attempts: %w", w.Branch, w.Remote, attempts, lastErr)
 	}
-	return nil, fmt.Errorf("%w: %s in %s moved on every one of %d attempts; another writer is busy, run again (last: %v)", ErrConflict, w.Branch, w.Remote, attempts, lastErr)
+	return nil, attempts, fmt.Errorf("%w: %s in %s moved on every one of %d attempts; another writer is busy, run again (last: %v)", ErrConflict, w.Branch, w.Remote, attempts, lastErr)
 }
 
 var errMoved = errors.New("branch moved")

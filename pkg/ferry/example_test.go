@@ -47,3 +47,19 @@ func ExampleWriteHistory() {
 	// COMMIT        TIME               ACTION    AUTHOR  IMAGES                        SOURCE        BUILD    NOTE
 	// 6d0ffa1103d7  2026-11-22 20:43Z  rollback  ferry   hello:v1@sha256:17df661612ac  111111111111  demo-v1  to fdf14ca6d645
 }
+
+func ExampleWriteFanOut() {
+	ferry.WriteFanOut(os.Stdout, &ferry.FanOutReport{
+		Action: "deploy",
+		Targets: []ferry.TargetResult{
+			{Repo: "https://git.example.com/env-eu.git", Changed: true, Commit: "6d0ffa1103d7a1b2c3d4e5f60718293a4b5c6d7e", Attempts: 1, Report: &ferry.Report{Changed: true}},
+			{Repo: "https://git.example.com/env-us.git", Attempts: 1, Error: "push rejected: candidate in https://git.example.com/env-us.git: pre-receive hook declined"},
+		},
+		Succeeded: 1, Failed: 1,
+	})
+	// Output:
+	// REPO                                RESULT   COMMIT        ATTEMPTS  ERROR
+	// https://git.example.com/env-eu.git  changed  6d0ffa1103d7  1         -
+	// https://git.example.com/env-us.git  FAILED   -             1         push rejected: candidate in https://git.example.com/env-us.git: pre-receive hook declined
+	// deploy to 2 env repos: 1 succeeded, 1 failed
+}

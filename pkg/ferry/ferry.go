@@ -4,7 +4,8 @@
 // and Rollback each build a plan (what to change, why, with what
 // provenance) and hand it to one write step (write.go) that checks the
 // rollback hold, runs the writer with its validation, commits, pushes and
-// reports; History and Diff only read. Requests validate themselves and
+// reports; History and Diff only read. FanOut runs one such write against
+// many env repos at once (fanout.go). Requests validate themselves and
 // report a *FieldError naming the request's fields, which the CLI words as
 // flags. The CLI and the demo call into it; it never prints.
 package ferry

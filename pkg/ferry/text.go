@@ -122,6 +122,37 @@ func WriteDiff(w io.Writer, res *DiffResult, patch bool) {
 	}
 }
 
+// WriteFanOut prints a fan-out's outcome: one line per env repo, in the
+// order given, then the counts. URLs and errors are escaped (see
+// Printable): a server's words, such as a hook's, reach them.
+func WriteFanOut(w io.Writer, r *FanOutReport) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPO\tRESULT\tCOMMIT\tATTEMPTS\tERROR")
+	for _, t := range r.Targets {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", cell(t.Repo), outcomeOf(t), cell(dash(ref.ShortSHA(t.Commit))), t.Attempts, cell(dash(t.Error)))
+	}
+	tw.Flush()
+	action := r.Action
+	if action == "" {
+		action = "fan-out"
+	}
+	fmt.Fprintf(w, "%s to %d env repos: %d succeeded, %d failed\n", cell(action), len(r.Targets), r.Succeeded, r.Failed)
+}
+
+func outcomeOf(t TargetResult) string {
+	switch {
+	case t.Error != "" || t.Report == nil:
+		return "FAILED"
+	case t.Report.Skipped:
+		return "skipped"
+	case t.Changed && t.Report.DryRun:
+		return "would change"
+	case t.Changed:
+		return "changed"
+	}
+	return "unchanged"
+}
+
 func trimAt(s string) string {
 	if i := strings.LastIndexByte(s, '@'); i >= 0 {
 		return s[:i]
