@@ -31,7 +31,7 @@ const DefaultAuthor = "ferry <ferry@noreply.invalid>"
 
 // Globals are the flags every command takes.
 type Globals struct {
-	Repo       string        `help:"Environment repository: an https://, ssh:// or file:// URL, user@host:path, or a local path." env:"FERRY_REPO" placeholder:"URL|PATH"`
+	Repo       []string      `help:"Environment repository: an https://, ssh:// or file:// URL, user@host:path, or a local path. Repeat it to fan a deploy, promote or rollback out to several (see --parallel)." env:"FERRY_REPO" placeholder:"URL|PATH" sep:"none"`
 	GitToken   string        `help:"Token for HTTPS git access, sent as the basic-auth password; never printed." env:"FERRY_GIT_TOKEN,GITHUB_TOKEN" placeholder:"TOKEN"`
 	GitUser    string        `help:"User name sent with --git-token." env:"FERRY_GIT_USER" default:"x-access-token"`
 	SSHKey     string        `help:"Private key file for SSH git access." env:"FERRY_SSH_KEY" type:"path" name:"ssh-key" placeholder:"FILE"`
@@ -48,6 +48,7 @@ type Globals struct {
 
 	stdout, stderr io.Writer
 	rawStderr      io.Writer // before redaction, to tell a terminal
+	red            *redactor // secrets found later (a ferry.yaml's repo URLs) join it
 	getenv         func(string) string
 	log            *slog.Logger
 }
@@ -121,7 +122,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cli.rawStderr = stderr
 	out := &watchWriter{w: red.writer(stdout)}
 	stdout, stderr = out, red.writer(stderr)
-	cli.stdout, cli.stderr, cli.getenv = stdout, stderr, getenv
+	cli.stdout, cli.stderr, cli.getenv, cli.red = stdout, stderr, getenv, red
 	// jsonFailure reports a failure, already told on stderr, as one JSON
 	// object on stdout when asJSON, unless a result is there already (diff
 	// --exit-code, a report followed by a --strict-hooks failure). It
@@ -176,8 +177,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return jsonFailure(wantsJSON(args, getenv), err, ExitUsage, f)
 	}
 	red.add(cli.GitToken)
-	if _, _, pass := envrepo.SplitCredentials(cli.Repo); pass != "" {
-		red.add(pass)
+	for _, u := range append(cli.Repo, cli.Promote.FromRepo) {
+		if _, _, pass := envrepo.SplitCredentials(u); pass != "" {
+			red.add(pass)
+		}
 	}
 	if err := checkTimeout(cli.Timeout); err != nil {
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
@@ -493,10 +496,12 @@ func (g *Globals) remoteFor(url string) envrepo.Remote {
 }
 
 func (g *Globals) remote() (envrepo.Remote, error) {
-	if strings.TrimSpace(g.Repo) == "" {
+	if len(g.Repo) == 0 || strings.TrimSpace(g.Repo[0]) == "" {
 		return envrepo.Remote{}, fmt.Errorf("%w: --repo is required (or FERRY_REPO): the environment repository's URL or path", errUsage)
 	}
-	r, err := envrepo.Open(g.Repo, g.remoteOptions()...)
+	// With several, the first stands for the rest where one is read (a
+	// ferry.yaml, the source of a promote); writes fan out to all.
+	r, err := envrepo.Open(g.Repo[0], g.remoteOptions()...)
 	var urlErr *envrepo.URLError
 	var fileErr *envrepo.FileError
 	switch {

@@ -31,6 +31,7 @@ type DeployCmd struct {
 
 	RemoteFlags `embed:""`
 	HookFlags   `embed:""`
+	FanOutFlags `embed:""`
 }
 
 // Run deploys.
@@ -68,7 +69,7 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	ev := baseEvent(g, "deploy", or(req.EnvName, req.Env), c.App, cleanPath(req.Path))
 	ev.SourceRepo, ev.SourceCommit, ev.BuildID, ev.BuildURL = prov.SourceRepo, prov.SourceCommit, prov.BuildID, prov.BuildURL
-	return g.writeTo(ctx, &c.HookFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
+	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
 		return ferry.Deploy(ctx, e, req)
 	})
 }

@@ -41,6 +41,7 @@ type PromoteCmd struct {
 
 	RemoteFlags `embed:""`
 	HookFlags   `embed:""`
+	FanOutFlags `embed:""`
 }
 
 // Run promotes.
@@ -102,7 +103,7 @@ func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
 		}
 	}
 	ev := baseEvent(g, "promote", or(req.ToEnv, req.To), c.App, cleanPath(req.Path))
-	return g.writeTo(ctx, &c.HookFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
+	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
 		return ferry.Promote(ctx, e, req)
 	})
 }
@@ -118,6 +119,7 @@ type RollbackCmd struct {
 
 	RemoteFlags `embed:""`
 	HookFlags   `embed:""`
+	FanOutFlags `embed:""`
 }
 
 // Run rolls back.
@@ -142,7 +144,7 @@ func (c *RollbackCmd) Run(ctx context.Context, g *Globals) error {
 		req.Env, req.EnvName, req.Path, repos = p.branch, p.name, p.path, p.repos
 	}
 	ev := baseEvent(g, "rollback", or(req.EnvName, req.Env), c.App, cleanPath(req.Path))
-	return g.writeTo(ctx, &c.HookFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
+	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
 		return ferry.Rollback(ctx, e, req)
 	})
 }

@@ -167,5 +167,9 @@ func event(ev notify.Event, rep *ferry.Report, err error) notify.Event {
 }
 
 func baseEvent(g *Globals, action, env, app, path string) notify.Event {
-	return notify.Event{Action: action, Env: env, App: app, Path: path, Repo: envrepo.Redact(g.Repo)}
+	repo := ""
+	if len(g.Repo) > 0 {
+		repo = envrepo.Redact(g.Repo[0])
+	}
+	return notify.Event{Action: action, Env: env, App: app, Path: path, Repo: repo}
 }

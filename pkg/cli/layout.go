@@ -70,6 +70,7 @@ func (g *Globals) loadConfig(ctx context.Context, e ferry.Env, app string) (*con
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
+		g.redactRepos(c)
 		return c, nil
 	}
 	data, err := envrepo.ReadFile(ctx, e.Remote, "", config.FileName)
@@ -83,7 +84,23 @@ func (g *Globals) loadConfig(ctx context.Context, e ferry.Env, app string) (*con
 	if err != nil {
 		return nil, fmt.Errorf("%w: in %s: %v", errUsage, e.Remote, err)
 	}
+	g.redactRepos(c)
 	return c, nil
+}
+
+// redactRepos keeps the passwords of the repo URLs c names out of every
+// output.
+func (g *Globals) redactRepos(c *config.Config) {
+	if g.red == nil {
+		return
+	}
+	for _, env := range c.Environments {
+		for _, u := range env.Repos {
+			if _, _, pass := envrepo.SplitCredentials(u); pass != "" {
+				g.red.add(pass)
+			}
+		}
+	}
 }
 
 // at is where app lives in environment name of c ("" for the first).
@@ -169,9 +186,12 @@ func (g *Globals) placeOf(ctx context.Context, e ferry.Env, name, app string, pa
 
 // writeTo runs a write on the env repo at each of repos (none: --repo):
 // one through write, as ever; several fanned out (fanout.go).
-func (g *Globals) writeTo(ctx context.Context, h *HookFlags, ev notify.Event, dryRun bool, e ferry.Env, repos []string, run func(context.Context, ferry.Env) (*ferry.Report, error)) error {
+func (g *Globals) writeTo(ctx context.Context, h *HookFlags, f *FanOutFlags, ev notify.Event, dryRun bool, e ferry.Env, repos []string, run func(context.Context, ferry.Env) (*ferry.Report, error)) error {
+	if len(repos) == 0 && len(g.Repo) > 1 {
+		repos = g.Repo // --repo repeated
+	}
 	if len(repos) > 1 {
-		return g.fanOut(ctx, h, ev, dryRun, e, repos, run)
+		return g.fanOut(ctx, h, f, ev, dryRun, e, repos, run)
 	}
 	if len(repos) == 1 {
 		e = withRepo(e, repos[0])
