@@ -96,8 +96,9 @@ type AppStatus struct {
 const (
 	StateAbsent    = "absent"    // the app has no directory there
 	StateHeld      = "held"      // a rollback holds it
-	StateUnmanaged = "unmanaged" // no ferry commit wrote it in the history read
+	StateUnmanaged = "unmanaged" // no ferry commit ever wrote it
 	StateDrifted   = "drifted"   // changed by other hands since ferry wrote it
+	StateUnknown   = "unknown"   // unchanged in all the commits read
 	StateBehind    = "behind"    // the environment before it runs something newer
 	StateCurrent   = "current"   // none of the above
 )
@@ -120,8 +121,10 @@ type Cell struct {
 	Ferry        *Change        `json:"ferry,omitempty"`
 	Sources      []audit.Source `json:"sources,omitempty"`
 	PromotedFrom string         `json:"promotedFrom,omitempty"`
-	// Drifted: Path now differs from what Ferry left, or no ferry commit
-	// wrote it in the history read (then Unmanaged too).
+	// Drifted: Path now differs from what Ferry left; or, when no ferry
+	// commit is among those read, it was changed by hand among them, or
+	// no ferry commit ever wrote it (the whole history was read): then
+	// Unmanaged too.
 	Drifted   bool `json:"drifted,omitempty"`
 	Unmanaged bool `json:"unmanaged,omitempty"`
 	// Held names the rollback whose hold covers Path.
@@ -446,8 +449,12 @@ func (c *column) cell(app string) (Cell, []scopeChange, error) {
 		}
 		then, _ := h.TreeAt(f.c.TreeHash, dir)
 		cell.Drifted = then != now
-	} else {
+	} else if !c.br.truncated {
 		cell.Drifted, cell.Unmanaged = true, true
+	} else {
+		// Ferry may have written it before the commits read; a change by
+		// hand among them undid that all the same.
+		cell.Drifted = len(changes) > 0
 	}
 	// The holds found are holds even when the history read ends before
 	// the rule settles: what lifts a hold comes after it.
@@ -496,6 +503,8 @@ func (c *Cell) state() string {
 		return StateUnmanaged
 	case c.Drifted:
 		return StateDrifted
+	case c.Ferry == nil:
+		return StateUnknown
 	case c.Behind > 0 || c.BehindAtLeast:
 		return StateBehind
 	}
