@@ -368,6 +368,7 @@ type scopeChange struct {
 func appStatus(cols []*column, app string) (AppStatus, error) {
 	row := AppStatus{App: app, Cells: make([]Cell, len(cols)), Timeline: []Event{}}
 	changes := make([][]scopeChange, len(cols))
+	var colOf []int // of each event
 	for i, c := range cols {
 		cell, ch, err := c.cell(app)
 		if err != nil {
@@ -380,6 +381,7 @@ func appStatus(cols []*column, app string) (AppStatus, error) {
 				ev.Images = trailerImages(sc.rec.Images)
 			}
 			row.Timeline = append(row.Timeline, ev)
+			colOf = append(colOf, i)
 		}
 	}
 	for i, c := range cols {
@@ -390,7 +392,25 @@ func appStatus(cols []*column, app string) (AppStatus, error) {
 			row.Cells[i].State = row.Cells[i].state()
 		}
 	}
-	sort.SliceStable(row.Timeline, func(i, j int) bool { return row.Timeline[i].Time.After(row.Timeline[j].Time) })
+	// Newest first. Commits of one second in several columns are most
+	// likely a promotion, which goes forward: the later column's is newer.
+	// Within a column the first-parent order stands.
+	idx := make([]int, len(row.Timeline))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		ta, tb := row.Timeline[idx[a]].Time, row.Timeline[idx[b]].Time
+		if !ta.Equal(tb) {
+			return ta.After(tb)
+		}
+		return colOf[idx[a]] > colOf[idx[b]]
+	})
+	sorted := make([]Event, len(idx))
+	for i, j := range idx {
+		sorted[i] = row.Timeline[j]
+	}
+	row.Timeline = sorted
 	return row, nil
 }
 
