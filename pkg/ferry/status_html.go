@@ -71,7 +71,8 @@ type (
 		Events []*pageEvent // one per slot, nil where the lane has none
 	}
 	pageEvent struct {
-		Action, Images, Age, When, Commit, Author, Subject string
+		Action, Age, When, Commit, Author, Subject string
+		Images                                     []string
 	}
 )
 
@@ -171,9 +172,13 @@ func timelineOf(r *StatusReport, a AppStatus, now time.Time) pageTimeline {
 			continue
 		}
 		tl.Lanes[l].Events[i] = &pageEvent{
-			Action: cell(ev.Action), Images: cell(cellImages(ev.Images)), Age: age(now, ev.Time),
+			Action: cell(ev.Action), Age: age(now, ev.Time),
 			When: ev.Time.Format("2006-01-02 15:04 MST"), Commit: cell(abbrev8(ev.Commit)),
 			Author: cell(authorName(ev.Author)), Subject: cell(ev.Subject),
+		}
+		// One line per image, each named when there are several.
+		for _, im := range ev.Images {
+			tl.Lanes[l].Events[i].Images = append(tl.Lanes[l].Events[i].Images, cell(imageLabel(im, len(ev.Images) > 1)))
 		}
 	}
 	return tl

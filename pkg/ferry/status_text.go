@@ -28,20 +28,25 @@ var statusLegend = []struct{ marker, means string }{
 func cellImages(images []Image) string {
 	var parts []string
 	for _, im := range images {
-		s := im.Tag
-		if len(images) > 1 {
-			s = ref.Ref{Repo: im.Name}.Base()
-			if im.Tag != "" {
-				s += ":" + im.Tag
-			}
-		}
-		if im.Digest != "" {
-			_, hex, _ := strings.Cut(im.Digest, ":")
-			s = strings.TrimSpace(s + " @" + hex[:min(len(hex), statusDigestLen)])
-		}
-		parts = append(parts, s)
+		parts = append(parts, imageLabel(im, len(images) > 1))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// imageLabel is "v1.2.3 @4f1c2a9e", or "hello:v1.2.3 @4f1c2a9e" named.
+func imageLabel(im Image, named bool) string {
+	s := im.Tag
+	if named {
+		s = ref.Ref{Repo: im.Name}.Base()
+		if im.Tag != "" {
+			s += ":" + im.Tag
+		}
+	}
+	if im.Digest != "" {
+		_, hex, _ := strings.Cut(im.Digest, ":")
+		s = strings.TrimSpace(s + " @" + hex[:min(len(hex), statusDigestLen)])
+	}
+	return s
 }
 
 // markers are what a present cell's state adds to its images, in order.
