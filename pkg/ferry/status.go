@@ -213,6 +213,9 @@ type branch struct {
 	// with its parent fetched; truncated says the chain goes on.
 	commits   []walked
 	truncated bool
+	// rollbacks are the scopes of the rollbacks read: only a cell that
+	// overlaps one can be held, and only then is the hold rule asked.
+	rollbacks []string
 }
 
 type walked struct {
@@ -302,10 +305,28 @@ func (b *branch) read(ctx context.Context, r envrepo.Remote, name string, depth 
 	if errors.Is(err, envrepo.ErrTruncated) {
 		b.truncated, err = true, nil
 	}
+	if err == nil {
+		// The walk the hold rule makes, which reaches the commit at the
+		// edge of the fetch too.
+		err = h.Walk(h.Tip, func(c *object.Commit) bool {
+			if rec := audit.Parse(c.Message); rec.Action == audit.ActionRollback && rec.Path != "" {
+				b.rollbacks = append(b.rollbacks, rec.Path)
+			}
+			return true
+		})
+		if errors.Is(err, envrepo.ErrTruncated) {
+			err = nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("reading the history of %s in %s: %w", name, r, err)
 	}
 	return nil
+}
+
+// mayHold reports whether a rollback read overlaps dir.
+func (b *branch) mayHold(dir string) bool {
+	return slices.ContainsFunc(b.rollbacks, func(s string) bool { return overlaps(s, dir) })
 }
 
 // repoBase names a repository by its last path element, without .git:
@@ -475,6 +496,9 @@ func (c *column) cell(app string) (Cell, []scopeChange, error) {
 		// Ferry may have written it before the commits read; a change by
 		// hand among them undid that all the same.
 		cell.Drifted = len(changes) > 0
+	}
+	if !c.br.mayHold(dir) {
+		return cell, changes, nil
 	}
 	// The holds found are holds even when the history read ends before
 	// the rule settles: what lifts a hold comes after it.
