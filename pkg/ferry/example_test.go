@@ -47,3 +47,31 @@ func ExampleWriteHistory() {
 	// COMMIT        TIME               ACTION    AUTHOR  IMAGES                        SOURCE        BUILD    NOTE
 	// 6d0ffa1103d7  2026-11-22 20:43Z  rollback  ferry   hello:v1@sha256:17df661612ac  111111111111  demo-v1  to fdf14ca6d645
 }
+
+func ExampleWriteStatus() {
+	hello := func(tag, digest string) []ferry.Image {
+		return []ferry.Image{{Name: "r.example/team/hello", Tag: tag, Digest: "sha256:" + digest + "0000000000000000000000000000000000000000000000000000000000"}}
+	}
+	deploy := &ferry.Change{Commit: "4f1c2a9e00000000000000000000000000000000", Action: "deploy"}
+	rollback := ferry.Change{Commit: "9b8a7c6d00000000000000000000000000000000", Action: "rollback", Subject: "roll back hello on production"}
+	ferry.WriteStatus(os.Stdout, &ferry.StatusReport{
+		Environments: []ferry.StatusEnv{{Label: "candidate"}, {Label: "production"}},
+		Apps: []ferry.AppStatus{
+			{App: "hello", Cells: []ferry.Cell{
+				{State: ferry.StateCurrent, Images: hello("v1.2.4", "77aa0b12"), Ferry: deploy},
+				{Env: "production", State: ferry.StateHeld, Images: hello("v1.2.3", "4f1c2a9e"), Ferry: deploy,
+					Held: &ferry.Hold{Change: rollback, Scope: "apps/hello"}, Behind: 2},
+			}},
+			{App: "api", Cells: []ferry.Cell{
+				{State: ferry.StateDrifted, Images: hello("v7", "0d15ea5e"), Ferry: deploy, Drifted: true},
+				{State: ferry.StateAbsent},
+			}},
+		},
+	}, false)
+	// Output:
+	// APP     candidate               production
+	// hello   v1.2.4 @77aa0b12  ok    v1.2.3 @4f1c2a9e  held  behind 2
+	// api     v7 @0d15ea5e  drifted   -
+	//
+	// hello on production is held by rollback 9b8a7c6d0000 (roll back hello on production)
+}
