@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -26,6 +27,16 @@ type History struct {
 	lazy    func(want []plumbing.Hash) error // after a partial fetch
 	// loadTrees fetches trees (and their subtrees, no blobs) by hash.
 	loadTrees func(want []plumbing.Hash) error
+	// trees decodes each tree once for TreeAt, which a walk asks of every
+	// commit, and status of every commit for every app.
+	trees *treeCache
+}
+
+// treeCache is a snapshot used only for its cache of decoded trees, which
+// a History and its extensions share (trees are named by their content).
+type treeCache struct {
+	mu   sync.Mutex
+	snap *Snapshot
 }
 
 // LoadTrees makes sure the trees of the given commits are present, after
@@ -75,7 +86,7 @@ func fetchHistory(ctx context.Context, r Remote, branch string, depth int, filte
 	if err != nil {
 		return nil, r.fetchError(branch, err)
 	}
-	h := &History{Branch: branch, Tip: tip, Depth: depth, s: st, shallow: map[plumbing.Hash]bool{}}
+	h := &History{Branch: branch, Tip: tip, Depth: depth, s: st, shallow: map[plumbing.Hash]bool{}, trees: &treeCache{snap: &Snapshot{s: st}}}
 	h.loadTrees = func(want []plumbing.Hash) error {
 		return withContext(ctx, func() error { return w.fetchObjects(ctx, st, want, packp.FilterBlobNone()) }, w.abort)
 	}
@@ -209,6 +220,11 @@ func (h *History) TreeAt(root plumbing.Hash, dir string) (plumbing.Hash, bool) {
 		return root, true
 	}
 	s := &Snapshot{s: h.s}
+	if h.trees != nil {
+		h.trees.mu.Lock()
+		defer h.trees.mu.Unlock()
+		s = h.trees.snap
+	}
 	e, err := s.entryIn(root, dir)
 	if err != nil || e.Mode != filemode.Dir {
 		return plumbing.ZeroHash, false

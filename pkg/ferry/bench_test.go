@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ferrycd/ferry/internal/testgit"
+	"github.com/ferrycd/ferry/pkg/config"
 	"github.com/ferrycd/ferry/pkg/envrepo"
 	"github.com/ferrycd/ferry/pkg/ferry"
 )
@@ -114,6 +115,24 @@ func BenchmarkPromote(b *testing.B) {
 		i++
 		rep, err := ferry.Promote(context.Background(), e, ferry.PromoteRequest{From: "candidate", To: "production", Commit: c, Path: "apps"})
 		if err != nil || !rep.Changed {
+			b.Fatal(err, rep)
+		}
+	}
+}
+
+// BenchmarkStatus: every app on candidate and production, 512 commits of
+// candidate read, each app's cell asked of all of them.
+func BenchmarkStatus(b *testing.B) {
+	url, _ := longHistory(b)
+	e := benchEnv(url)
+	cfg, err := config.Parse("ferry.yaml", []byte("version: 1\nenvironments:\n  - name: candidate\n  - name: production\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rep, err := ferry.Status(context.Background(), e, ferry.StatusRequest{Config: cfg})
+		if err != nil || len(rep.Apps) != benchApps {
 			b.Fatal(err, rep)
 		}
 	}

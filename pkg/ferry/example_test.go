@@ -63,3 +63,31 @@ func ExampleWriteFanOut() {
 	// https://git.example.com/env-us.git  FAILED   -             1         push rejected: candidate in https://git.example.com/env-us.git: pre-receive hook declined
 	// deploy to 2 env repos: 1 succeeded, 1 failed
 }
+
+func ExampleWriteStatus() {
+	hello := func(tag, digest string) []ferry.Image {
+		return []ferry.Image{{Name: "r.example/team/hello", Tag: tag, Digest: "sha256:" + digest + "0000000000000000000000000000000000000000000000000000000000"}}
+	}
+	deploy := &ferry.Change{Commit: "4f1c2a9e00000000000000000000000000000000", Action: "deploy"}
+	rollback := ferry.Change{Commit: "9b8a7c6d00000000000000000000000000000000", Action: "rollback", Subject: "roll back hello on production"}
+	ferry.WriteStatus(os.Stdout, &ferry.StatusReport{
+		Environments: []ferry.StatusEnv{{Label: "candidate"}, {Label: "production"}},
+		Apps: []ferry.AppStatus{
+			{App: "hello", Cells: []ferry.Cell{
+				{State: ferry.StateCurrent, Images: hello("v1.2.4", "77aa0b12"), Ferry: deploy},
+				{Env: "production", State: ferry.StateHeld, Images: hello("v1.2.3", "4f1c2a9e"), Ferry: deploy,
+					Held: &ferry.Hold{Change: rollback, Scope: "apps/hello"}, Behind: 2},
+			}},
+			{App: "api", Cells: []ferry.Cell{
+				{State: ferry.StateDrifted, Images: hello("v7", "0d15ea5e"), Ferry: deploy, Drifted: true},
+				{State: ferry.StateAbsent},
+			}},
+		},
+	}, false)
+	// Output:
+	// APP     candidate               production
+	// hello   v1.2.4 @77aa0b12  ok    v1.2.3 @4f1c2a9e  held  behind 2
+	// api     v7 @0d15ea5e  drifted   -
+	//
+	// hello on production is held by rollback 9b8a7c6d0000 (roll back hello on production)
+}

@@ -137,66 +137,27 @@ func (e *HeldError) Error() string {
 // Is makes errors.Is(err, ErrHeld) true.
 func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 
-// holds walks back from base, reading commit messages only, and returns the
-// rollbacks still holding a scope that overlaps hc.scope, newest first.
-//
-// The walk ends early at a deploy or promote whose scope contains hc.scope
-// and that was made without --override-rollback: ferry checked the same
-// rule when it made that commit, so no older rollback can hold now. Commits
-// by hand, and ferry's own from before it recorded Ferry-Path, may have
-// changed any scope: they are kept, and compared by tree only when a
-// rollback they might lift turns up.
+// holds returns the rollbacks still holding a scope that overlaps
+// hc.scope on the branch as of base, the snapshot's parent, newest first.
+// It answers from the history fetched beside the tip (or the last check's,
+// extended by a retry's fetch) and searches deeper only when that history
+// cannot settle the question.
 func (hc *holdCheck) holds(ctx context.Context, s *envrepo.Snapshot) ([]held, error) {
 	base := s.Base
-	type candidate struct {
-		held
-		manual int // how many of manual are newer than it
-	}
-	var (
-		cands  []candidate
-		manual []*object.Commit // newest first
-		lifts  []string         // scopes of overrides seen so far
-	)
-	liftedBy := func(scope string) bool {
-		for _, l := range lifts {
-			if within(scope, l) {
-				return true
-			}
-		}
-		return false
-	}
+	// Settling reads messages only; the trees a fix forward needs are
+	// loaded once, for the history that settles it.
 	answered := func(h *envrepo.History) (bool, error) {
 		if !h.Has(base) {
 			// The branch moved on more than a fetch's depth since base
 			// was read: fetch deeper.
 			return false, nil
 		}
-		cands, manual, lifts = nil, nil, nil
-		settled := false
-		err := h.Walk(base, func(c *object.Commit) bool {
-			rec := audit.Parse(c.Message)
-			switch {
-			case rec.Action == audit.ActionManual || rec.Path == "":
-				manual = append(manual, c)
-			case !overlaps(rec.Path, hc.scope):
-			case rec.Action == audit.ActionRollback:
-				if !liftedBy(rec.Path) {
-					cands = append(cands, candidate{held{c, rec.Path}, len(manual)})
-				}
-			case len(rec.OverrideRollback) > 0:
-				lifts = append(lifts, rec.Path)
-			case within(hc.scope, rec.Path):
-				settled = true
-			}
-			return !settled
-		})
+		_, err := scanHolds(h, base, hc.scope)
 		if errors.Is(err, envrepo.ErrTruncated) {
 			return false, nil
 		}
 		return err == nil, err
 	}
-	// The history fetched alongside the tip answers most checks; when it
-	// does not reach base or cannot settle the question, search afresh.
 	var h *envrepo.History
 	pre, since := hc.prefetched(ctx), false
 	if last := hc.last; last != nil {
@@ -224,13 +185,33 @@ func (hc *holdCheck) holds(ctx context.Context, s *envrepo.Snapshot) ([]held, er
 		return nil, fmt.Errorf("commit %s is not on %s", ref.ShortSHA(base.String()), hc.branch)
 	}
 	hc.last = h
-	if len(cands) == 0 {
-		return nil, nil
+	// h settles the question or holds the whole branch: no truncation.
+	return rollbackHolds(h, base, hc.scope)
+}
+
+// rollbackHolds is the hold rule, as every question of it is answered:
+// the rollbacks on h's first-parent chain from commit from back whose hold
+// still covers a scope overlapping scope, newest first. The write path asks
+// it of the commit it builds on, status of the tip.
+//
+// It reads commit messages back from from (scanHolds), then, when it found
+// a rollback, the trees of the commits by hand newer than it, to tell a fix
+// forward (loaded in one request when h has messages only). When h ends
+// before the rule settles it returns the holds it found with
+// envrepo.ErrTruncated: those hold (what lifts a hold comes after it, and
+// was read), but an older rollback may hold as well.
+func rollbackHolds(h *envrepo.History, from plumbing.Hash, scope string) ([]held, error) {
+	sc, walkErr := scanHolds(h, from, scope)
+	if walkErr != nil && !errors.Is(walkErr, envrepo.ErrTruncated) {
+		return nil, walkErr
 	}
-	// A commit by hand that changed a held scope is a fix forward. Load
-	// the trees of the commits by hand and their parents, in one request.
+	if len(sc.cands) == 0 {
+		return nil, walkErr
+	}
+	// A commit by hand that changed a held scope is a fix forward.
+	manual := sc.manual[:sc.cands[len(sc.cands)-1].manual]
 	var need []plumbing.Hash
-	for _, m := range manual[:cands[len(cands)-1].manual] {
+	for _, m := range manual {
 		need = append(need, m.Hash)
 		if len(m.ParentHashes) > 0 {
 			need = append(need, m.ParentHashes[0])
@@ -240,9 +221,9 @@ func (hc *holdCheck) holds(ctx context.Context, s *envrepo.Snapshot) ([]held, er
 		return nil, err
 	}
 	var out []held
-	for _, c := range cands {
+	for _, c := range sc.cands {
 		fixed := false
-		for _, m := range manual[:c.manual] {
+		for _, m := range sc.manual[:c.manual] {
 			parentTree := plumbing.ZeroHash
 			if len(m.ParentHashes) > 0 {
 				p, err := h.Commit(m.ParentHashes[0])
@@ -260,7 +241,66 @@ func (hc *holdCheck) holds(ctx context.Context, s *envrepo.Snapshot) ([]held, er
 			out = append(out, c.held)
 		}
 	}
-	return out, nil
+	return out, walkErr
+}
+
+// holdScan is what commit messages alone say about the holds on a scope:
+// the rollbacks that may hold it, and the commits by hand that may have
+// fixed forward what they rolled back.
+type holdScan struct {
+	cands  []holdCandidate  // newest first
+	manual []*object.Commit // newest first
+}
+
+// holdCandidate is a rollback that holds unless a commit by hand newer than
+// it changed its scope.
+type holdCandidate struct {
+	held
+	manual int // how many of holdScan.manual are newer than it
+}
+
+// scanHolds walks back from from, reading commit messages only, and
+// collects the rollbacks of scopes overlapping scope that no later override
+// lifted. It returns envrepo.ErrTruncated when h ends first.
+//
+// The walk ends early at a deploy or promote whose scope contains scope and
+// that was made without --override-rollback: ferry checked the same rule
+// when it made that commit, so no older rollback can hold now. Commits by
+// hand, and ferry's own from before it recorded Ferry-Path, may have
+// changed any scope: they are kept, and compared by tree only when a
+// rollback they might lift turns up.
+func scanHolds(h *envrepo.History, from plumbing.Hash, scope string) (holdScan, error) {
+	var (
+		sc    holdScan
+		lifts []string // scopes of overrides seen so far
+	)
+	liftedBy := func(s string) bool {
+		for _, l := range lifts {
+			if within(s, l) {
+				return true
+			}
+		}
+		return false
+	}
+	settled := false
+	err := h.Walk(from, func(c *object.Commit) bool {
+		rec := audit.Parse(c.Message)
+		switch {
+		case rec.Action == audit.ActionManual || rec.Path == "":
+			sc.manual = append(sc.manual, c)
+		case !overlaps(rec.Path, scope):
+		case rec.Action == audit.ActionRollback:
+			if !liftedBy(rec.Path) {
+				sc.cands = append(sc.cands, holdCandidate{held{c, rec.Path}, len(sc.manual)})
+			}
+		case len(rec.OverrideRollback) > 0:
+			lifts = append(lifts, rec.Path)
+		case within(scope, rec.Path):
+			settled = true
+		}
+		return !settled
+	})
+	return sc, err
 }
 
 // within reports whether path p is scope or inside it.
