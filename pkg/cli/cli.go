@@ -38,7 +38,7 @@ type Globals struct {
 	KnownHosts string        `help:"known_hosts file that SSH host keys are verified against (default: SSH_KNOWN_HOSTS, then ~/.ssh/known_hosts)." env:"FERRY_KNOWN_HOSTS" type:"path" placeholder:"FILE"`
 	Insecure   bool          `help:"DANGEROUS: accept any SSH host key. Anyone who can intercept the connection can then read and rewrite your environments. For throwaway test setups only." name:"insecure-skip-host-key-check" env:"FERRY_INSECURE_SKIP_HOST_KEY_CHECK"`
 	Author     string        `help:"Commit author, \"Name <email>\"." env:"FERRY_AUTHOR" default:"${default_author}"`
-	Output     string        `help:"Result format on stdout: text or json." enum:"text,json" default:"text" env:"FERRY_OUTPUT"`
+	Output     string        `help:"Result format on stdout: text or json; status also markdown (GitHub job summaries, pull-request comments) or html (one self-contained page)." enum:"text,json,markdown,html" default:"text" env:"FERRY_OUTPUT"`
 	LogFormat  string        `help:"Log format on stderr: text or json." enum:"text,json" default:"text" env:"FERRY_LOG_FORMAT"`
 	Verbose    bool          `help:"Log each step, not only warnings and errors." short:"v" env:"FERRY_VERBOSE"`
 	Timeout    time.Duration `help:"Give up on the whole run after this long, hooks included: with hooks, the write stops a tenth of it (at most 10s) earlier, to leave them time to report. There is always a limit (0 is refused: give a large value such as 2h)." default:"5m" env:"FERRY_TIMEOUT"`
@@ -48,6 +48,7 @@ type Globals struct {
 
 	stdout, stderr io.Writer
 	rawStderr      io.Writer // before redaction, to tell a terminal
+	rawStdout      io.Writer
 	red            *redactor // secrets found later (a ferry.yaml's repo URLs) join it
 	getenv         func(string) string
 	log            *slog.Logger
@@ -62,6 +63,7 @@ type CLI struct {
 	Rollback RollbackCmd `cmd:"" help:"Restore a directory to an earlier state, as a new commit."`
 	History  HistoryCmd  `cmd:"" help:"List the commits that changed a directory: who, what, which images, which build."`
 	Diff     DiffCmd     `cmd:"" help:"Show what a promote would change, per app and per image."`
+	Status   StatusCmd   `cmd:"" help:"Show what runs where: each app's images in each environment, and which are behind, held or drifted."`
 	Resolve  ResolveCmd  `cmd:"" help:"Print repo@sha256:... for an image reference."`
 	Demo     DemoCmd     `cmd:"" help:"Run the whole flow offline: an in-process registry and a local env repo."`
 	Version  VersionCmd  `cmd:"" help:"Print version and build information."`
@@ -119,7 +121,7 @@ type exitSignal struct{ code int }
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (code int) {
 	cli := &CLI{}
 	red := &redactor{}
-	cli.rawStderr = stderr
+	cli.rawStderr, cli.rawStdout = stderr, stdout
 	out := &watchWriter{w: red.writer(stdout)}
 	stdout, stderr = out, red.writer(stderr)
 	cli.stdout, cli.stderr, cli.getenv, cli.red = stdout, stderr, getenv, red
@@ -185,6 +187,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err := checkTimeout(cli.Timeout); err != nil {
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
 		return jsonFailure(cli.Output == "json", err, ExitUsage, cli.describe(kctx.Command()))
+	}
+	if (cli.Output == "markdown" || cli.Output == "html") && !strings.HasPrefix(kctx.Command(), "status") {
+		err := fmt.Errorf("--output %s is for status; %s prints text or json", cli.Output, kctx.Command())
+		fmt.Fprintf(stderr, "ferry: %v\n", err)
+		return ExitUsage
 	}
 	if cli.Timeout > 0 {
 		var cancel context.CancelFunc

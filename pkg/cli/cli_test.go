@@ -28,7 +28,7 @@ func run(t *testing.T, env map[string]string, args ...string) (code int, stdout,
 
 // The CLI surface changes only on purpose: help output is pinned.
 func TestHelpGolden(t *testing.T) {
-	for _, cmd := range []string{"", "deploy", "promote", "rollback", "history", "diff", "resolve", "demo", "version"} {
+	for _, cmd := range []string{"", "deploy", "promote", "rollback", "history", "diff", "resolve", "status", "demo", "version"} {
 		name := cmd
 		if name == "" {
 			name = "ferry"

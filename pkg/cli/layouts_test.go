@@ -296,3 +296,83 @@ func withoutPinLines(s string) string {
 	}
 	return strings.Join(keep, "\n")
 }
+
+// status in each layout, from its ferry.yaml: current, behind, held and
+// drifted, in JSON, text, markdown and HTML.
+func TestStatusLayouts(t *testing.T) {
+	for _, lo := range layouts {
+		t.Run(lo.name, func(t *testing.T) {
+			reg := testreg.Start(t, nil)
+			first, prod, srv, _ := lo.setUp(t, reg.Host)
+			env := map[string]string{"FERRY_REPO": srv.RepoURL(first)}
+			img := reg.Host + "/team/hello"
+			for _, tag := range []string{"v1", "v2", "v3"} {
+				reg.Push(t, "team/hello:"+tag)
+			}
+			mustRun := func(args ...string) string {
+				t.Helper()
+				code, out, errOut := run(t, env, args...)
+				if code != 0 {
+					t.Fatalf("ferry %s: exit %d\n%s", strings.Join(args, " "), code, errOut)
+				}
+				return out
+			}
+			type cell struct {
+				Env    string
+				State  string
+				Behind int
+				Images []struct{ Tag string }
+			}
+			status := func() map[string]cell {
+				t.Helper()
+				var rep struct {
+					Apps []struct {
+						App   string
+						Cells []cell
+					}
+				}
+				if err := json.Unmarshal([]byte(mustRun("status", "--output", "json")), &rep); err != nil {
+					t.Fatal(err)
+				}
+				if len(rep.Apps) != 1 || rep.Apps[0].App != "hello" || len(rep.Apps[0].Cells) != 2 {
+					t.Fatalf("status %+v; want hello in two environments", rep)
+				}
+				return map[string]cell{lo.first: rep.Apps[0].Cells[0], lo.prod: rep.Apps[0].Cells[1]}
+			}
+			mustRun("deploy", "--app", "hello", "--image", img+":v1")
+			mustRun("promote", "--app", "hello", "--to", lo.prod)
+			s := status()
+			if s[lo.prod].State != "current" || len(s[lo.prod].Images) != 1 || s[lo.prod].Images[0].Tag != "v1" {
+				t.Errorf("after promoting v1: %+v; want production current at v1", s[lo.prod])
+			}
+			mustRun("deploy", "--app", "hello", "--image", img+":v2")
+			mustRun("deploy", "--app", "hello", "--image", img+":v3")
+			if s = status(); s[lo.prod].State != "behind" || s[lo.prod].Behind != 2 {
+				t.Errorf("after two more deploys: %+v; want production behind 2", s[lo.prod])
+			}
+			mustRun("promote", "--app", "hello", "--to", lo.prod)
+			mustRun("rollback", "--app", "hello", "--env", lo.prod)
+			if s = status(); s[lo.prod].State != "held" {
+				t.Errorf("after the rollback: %+v; want production held", s[lo.prod])
+			}
+			// A commit by hand in the first environment: drifted.
+			first.Commit(lo.firstB, "hand edit", map[string]string{lo.firstDir + "/deployment.yaml": strings.Replace(helloDeployment, "replicas: 1", "replicas: 2", 1)})
+			if s = status(); s[lo.first].State != "drifted" {
+				t.Errorf("after a hand edit: %+v; want the first environment drifted", s[lo.first])
+			}
+			text := mustRun("status")
+			for _, want := range []string{"hello", "held", "drifted", "v3"} {
+				if !strings.Contains(text, want) {
+					t.Errorf("text status lacks %q:\n%s", want, text)
+				}
+			}
+			if md := mustRun("status", "--output", "markdown"); !strings.Contains(md, "| **hello** |") || !strings.Contains(md, "**held**") {
+				t.Errorf("markdown status:\n%s", md)
+			}
+			if html := mustRun("status", "--output", "html"); !strings.Contains(html, `data-app="hello"`) || strings.Contains(html, "<script src") {
+				t.Errorf("html status lacks the matrix or loads a script")
+			}
+			_ = prod
+		})
+	}
+}
