@@ -71,4 +71,3 @@ func (c *StatusCmd) config(ctx context.Context, g *Globals, e ferry.Env) (*confi
 	}
 	return cfg, nil
 }
-
