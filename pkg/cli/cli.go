@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/ferrycd/ferry/pkg/config"
 	"github.com/ferrycd/ferry/pkg/envrepo"
 	"github.com/ferrycd/ferry/pkg/ferry"
 	"github.com/ferrycd/ferry/pkg/image"
@@ -49,7 +50,8 @@ type Globals struct {
 	stdout, stderr io.Writer
 	rawStderr      io.Writer // before redaction, to tell a terminal
 	rawStdout      io.Writer
-	red            *redactor // secrets found later (a ferry.yaml's repo URLs) join it
+	red            *redactor      // secrets found later (a ferry.yaml's repo URLs) join it
+	cfg            *config.Config // the ferry.yaml the command read, if any
 	getenv         func(string) string
 	log            *slog.Logger
 }

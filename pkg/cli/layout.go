@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/ferrycd/ferry/pkg/notify"
 	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/ferrycd/ferry/pkg/config"
@@ -71,6 +72,7 @@ func (g *Globals) loadConfig(ctx context.Context, e ferry.Env, app string) (*con
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
 		g.redactRepos(c)
+		g.cfg = c
 		return c, nil
 	}
 	data, err := envrepo.ReadFile(ctx, e.Remote, "", config.FileName)
@@ -85,6 +87,7 @@ func (g *Globals) loadConfig(ctx context.Context, e ferry.Env, app string) (*con
 		return nil, fmt.Errorf("%w: in %s: %v", errUsage, e.Remote, err)
 	}
 	g.redactRepos(c)
+	g.cfg = c
 	return c, nil
 }
 
@@ -190,12 +193,53 @@ func (g *Globals) writeTo(ctx context.Context, h *HookFlags, f *FanOutFlags, ev 
 	if len(repos) == 0 && len(g.Repo) > 1 {
 		repos = g.Repo // --repo repeated
 	}
+	base := e
+	var err error
 	if len(repos) > 1 {
-		return g.fanOut(ctx, h, f, ev, dryRun, e, repos, run)
+		err = g.fanOut(ctx, h, f, ev, dryRun, e, repos, run)
+	} else {
+		if len(repos) == 1 {
+			e = withRepo(e, repos[0])
+			ev.Repo = envrepo.Redact(repos[0])
+		}
+		err = g.write(ctx, h, ev, dryRun, func(ctx context.Context) (*ferry.Report, error) { return run(ctx, e) })
 	}
-	if len(repos) == 1 {
-		e = withRepo(e, repos[0])
-		ev.Repo = envrepo.Redact(repos[0])
+	if err == nil && !dryRun {
+		g.summarize(ctx, base, ev.App)
 	}
-	return g.write(ctx, h, ev, dryRun, func(ctx context.Context) (*ferry.Report, error) { return run(ctx, e) })
+	return err
+}
+
+// summarize appends, in GitHub Actions, the app's status across the
+// environments of the ferry.yaml to the job summary ($GITHUB_STEP_SUMMARY),
+// after the write's own section. It needs a ferry.yaml (environments to
+// show) and costs one blob-less read of each; a failure is a warning, the
+// write stands.
+func (g *Globals) summarize(ctx context.Context, e ferry.Env, app string) {
+	file := g.getenv("GITHUB_STEP_SUMMARY")
+	if file == "" || g.cfg == nil || app == "" {
+		return
+	}
+	rep, err := ferry.Status(ctx, e, ferry.StatusRequest{Config: g.cfg, Apps: []string{app}})
+	if err == nil {
+		var b strings.Builder
+		fmt.Fprintf(&b, "\n#### %s across environments\n\n", app)
+		ferry.WriteStatusMarkdown(&b, rep)
+		err = appendFile(file, b.String())
+	}
+	if err != nil {
+		g.logger().Warn("writing the status to the job summary", "error", err)
+	}
+}
+
+func appendFile(name, s string) error {
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

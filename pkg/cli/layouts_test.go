@@ -376,3 +376,33 @@ func TestStatusLayouts(t *testing.T) {
 		})
 	}
 }
+
+// In GitHub Actions every write with a ferry.yaml leaves the app's status
+// across environments in the job summary, after the write's own section.
+func TestStatusInJobSummary(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	lo := layouts[1] // directories
+	first, _, srv, _ := lo.setUp(t, reg.Host)
+	reg.Push(t, "team/hello:v1")
+	summary := filepath.Join(t.TempDir(), "summary.md")
+	env := map[string]string{"FERRY_REPO": srv.RepoURL(first), "GITHUB_STEP_SUMMARY": summary}
+	for _, args := range [][]string{
+		{"deploy", "--app", "hello", "--image", reg.Host + "/team/hello:v1"},
+		{"promote", "--app", "hello", "--to", "production"},
+	} {
+		if code, _, errOut := run(t, env, args...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, errOut)
+		}
+	}
+	data, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	if strings.Count(s, "#### hello across environments") != 2 || !strings.Contains(s, "| app | staging | production |") {
+		t.Errorf("job summary lacks the status after each write:\n%s", s)
+	}
+	if i, j := strings.Index(s, "v1 @"), strings.LastIndex(s, "| **hello** |"); i < 0 || j < 0 {
+		t.Errorf("job summary's status does not show hello at v1:\n%s", s)
+	}
+}
