@@ -264,7 +264,7 @@ func (c *CLI) describe(command string) failure {
 	case "history":
 		f.Branch, f.Path = c.History.Env, c.History.Path.value()
 	case "diff":
-		f.Branch, f.Path = c.Diff.To, c.Diff.Path
+		f.Branch, f.Path = c.Diff.To, c.Diff.Path.value()
 	}
 	f.Path = cleanPath(f.Path)
 	switch f.Action {

@@ -59,48 +59,12 @@ func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	var repos []string
 	if g.wantsConfig(c.App, c.Path.set) {
-		if err := needApp(c.App); err != nil {
-			return err
-		}
-		if c.To == "" {
-			return fmt.Errorf("%w: --to is required: the environment to update", errUsage)
-		}
-		cfg, err := g.loadConfig(ctx, e, c.App)
+		pr, to, err := g.promotion(ctx, e, c.App, c.From, c.To, c.Path, c.FromPath, c.FromRepo, c.Carry)
 		if err != nil {
 			return err
 		}
-		to, err := at(cfg, c.To, c.App)
-		if err != nil {
-			return err
-		}
-		from, err := before(cfg, c.To, c.App)
-		if c.From != "" {
-			from, err = at(cfg, c.From, c.App)
-		}
-		if err != nil {
-			return err
-		}
-		src, err := from.single("the source environment")
-		if err != nil {
-			return err
-		}
-		req.From, req.To, req.FromEnv, req.ToEnv = from.branch, to.branch, from.name, to.name
-		req.FromPath, req.Path, req.Carry, repos = from.path, to.path, to.carry, to.repos
-		// The source is --repo unless the config puts it elsewhere; said
-		// outright, since the target may be another repo.
-		req.FromRepo = or(src, e.Remote.URL)
-		if c.Path.set {
-			req.Path = c.Path.dir
-		}
-		if c.FromPath != "" {
-			req.FromPath = c.FromPath
-		}
-		if c.FromRepo != "" {
-			req.FromRepo = c.FromRepo
-		}
-		if c.Carry != "" {
-			req.Carry = c.Carry
-		}
+		pr.Commit, pr.App, pr.OverrideRollback, pr.DryRun = req.Commit, req.App, req.OverrideRollback, req.DryRun
+		req, repos = pr, to
 	}
 	ev := baseEvent(g, "promote", or(req.ToEnv, req.To), c.App, cleanPath(req.Path))
 	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
@@ -191,11 +155,15 @@ func (c *HistoryCmd) Run(ctx context.Context, g *Globals) error {
 
 // DiffCmd is `ferry diff`.
 type DiffCmd struct {
-	From     string `help:"Environment a promote would carry from, e.g. candidate." env:"FERRY_FROM" placeholder:"E1"`
-	To       string `help:"Environment a promote would update, e.g. production." env:"FERRY_TO" placeholder:"E2"`
-	Path     string `help:"Directory to compare ('.' for the whole branch)." env:"FERRY_PATH" default:"." placeholder:"DIR"`
-	ExitCode bool   `help:"Exit 1 when there are differences, like git diff --exit-code."`
-	Patch    bool   `help:"Also print the unified diff of the files."`
+	From     string  `help:"Environment branch a promote would carry from, e.g. candidate; with a ferry.yaml, an environment it names (default: the one before --to)." env:"FERRY_FROM" placeholder:"E1"`
+	To       string  `help:"Environment branch a promote would update, e.g. production; with a ferry.yaml, an environment it names." env:"FERRY_TO" placeholder:"E2"`
+	Path     pathArg `help:"Directory to compare ('.', the default, for the whole branch). With a ferry.yaml and --app, --to's directory for the app." env:"FERRY_PATH" placeholder:"DIR"`
+	App      string  `help:"With a ferry.yaml: the app to compare." env:"FERRY_APP" placeholder:"NAME"`
+	FromPath string  `help:"Directory to read on --from when it is not --path, as for promote." env:"FERRY_FROM_PATH" placeholder:"DIR"`
+	FromRepo string  `help:"Env repo to read --from in when it is not --repo, as for promote." env:"FERRY_FROM_REPO" placeholder:"URL|PATH"`
+	Carry    string  `help:"What the promote would carry: tree or images, as for promote." enum:"tree,images," default:"" env:"FERRY_CARRY" placeholder:"tree|images"`
+	ExitCode bool    `help:"Exit 1 when there are differences, like git diff --exit-code."`
+	Patch    bool    `help:"Also print the unified diff of the files."`
 }
 
 // Run prints the diff.
@@ -204,7 +172,20 @@ func (c *DiffCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	res, err := ferry.Diff(ctx, e, ferry.DiffRequest{From: c.From, To: c.To, Path: c.Path})
+	req := ferry.DiffRequest{From: c.From, To: c.To, Path: c.Path.value(), FromPath: c.FromPath, FromRepo: c.FromRepo, Carry: c.Carry}
+	if g.wantsConfig(c.App, c.Path.set) {
+		pr, repos, err := g.promotion(ctx, e, c.App, c.From, c.To, c.Path, c.FromPath, c.FromRepo, c.Carry)
+		if err != nil {
+			return err
+		}
+		to, err := place{name: pr.ToEnv, repos: repos}.single("the target environment")
+		if err != nil {
+			return err
+		}
+		e = withRepo(e, to)
+		req = ferry.DiffRequest{From: pr.From, To: pr.To, Path: pr.Path, FromPath: pr.FromPath, FromRepo: pr.FromRepo, FromEnv: pr.FromEnv, ToEnv: pr.ToEnv, Carry: pr.Carry}
+	}
+	res, err := ferry.Diff(ctx, e, req)
 	if err != nil {
 		return err
 	}

@@ -243,3 +243,56 @@ func appendFile(name, s string) error {
 	}
 	return f.Close()
 }
+
+// promotion is where a promote (or its diff) of app reads and writes, from
+// a ferry.yaml: to, and from (default: the environment before to), with
+// the flags given beside the file overriding it. It returns the request's
+// places and the repos the target lives in.
+func (g *Globals) promotion(ctx context.Context, e ferry.Env, app, fromName, toName string, path pathArg, fromPath, fromRepo, carry string) (ferry.PromoteRequest, []string, error) {
+	var req ferry.PromoteRequest
+	if err := needApp(app); err != nil {
+		return req, nil, err
+	}
+	if toName == "" {
+		return req, nil, fmt.Errorf("%w: --to is required: the environment to update", errUsage)
+	}
+	cfg, err := g.loadConfig(ctx, e, app)
+	if err != nil {
+		return req, nil, err
+	}
+	to, err := at(cfg, toName, app)
+	if err != nil {
+		return req, nil, err
+	}
+	from, err := before(cfg, toName, app)
+	if fromName != "" {
+		from, err = at(cfg, fromName, app)
+	}
+	if err != nil {
+		return req, nil, err
+	}
+	src, err := from.single("the source environment")
+	if err != nil {
+		return req, nil, err
+	}
+	req = ferry.PromoteRequest{
+		From: from.branch, To: to.branch, FromEnv: from.name, ToEnv: to.name,
+		FromPath: from.path, Path: to.path, Carry: to.carry,
+		// The source is --repo unless the config puts it elsewhere; said
+		// outright, since the target may be another repo.
+		FromRepo: or(src, e.Remote.URL),
+	}
+	if path.set {
+		req.Path = path.dir
+	}
+	if fromPath != "" {
+		req.FromPath = fromPath
+	}
+	if fromRepo != "" {
+		req.FromRepo = fromRepo
+	}
+	if carry != "" {
+		req.Carry = carry
+	}
+	return req, to.repos, nil
+}

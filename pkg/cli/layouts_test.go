@@ -246,8 +246,24 @@ func TestLayoutsEndToEnd(t *testing.T) {
 					}
 				}
 
-				// v2 the same way, then roll production back.
+				// v2 the same way: diff says what the promote will do, then
+				// it does; then roll production back.
 				mustRun(deploy("v2")...)
+				diffArgs := promote()
+				diffArgs[0] = "diff"
+				var diff struct {
+					Changed bool
+					Apps    []struct {
+						Images []struct{ Old, New string }
+					}
+				}
+				if err := json.Unmarshal([]byte(mustRun(diffArgs...)), &diff); err != nil {
+					t.Fatal(err)
+				}
+				if !diff.Changed || len(diff.Apps) != 1 || len(diff.Apps[0].Images) != 1 ||
+					!strings.Contains(diff.Apps[0].Images[0].Old, digests["v1"]) || !strings.Contains(diff.Apps[0].Images[0].New, digests["v2"]) {
+					t.Errorf("diff %+v; want hello v1 to v2", diff)
+				}
 				mustRun(promote()...)
 				if !strings.Contains(prodFile(), digests["v2"]) {
 					t.Fatalf("production does not pin v2:\n%s", prodFile())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ferrycd/ferry/pkg/audit"
 	"io/fs"
 	"path"
 
@@ -15,6 +16,11 @@ import (
 type DiffRequest struct {
 	From, To string
 	Path     string
+	// FromPath, FromRepo, FromEnv, ToEnv and Carry are PromoteRequest's:
+	// the diff is what that promote would change.
+	FromPath, FromRepo string
+	FromEnv, ToEnv     string
+	Carry              string
 }
 
 // DiffResult is what a promote from From to To would change.
@@ -51,7 +57,10 @@ func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	src, err := envrepo.FetchHistory(ctx, e.Remote, req.From, 1)
+	fromName, toName := or(req.FromEnv, req.From), or(req.ToEnv, req.To)
+	fromPath := or(req.FromPath, req.Path)
+	srcRemote := e.remoteFor(req.FromRepo)
+	src, err := envrepo.FetchHistory(ctx, srcRemote, req.From, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -59,12 +68,12 @@ func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := from.CheckScope(req.Path); err != nil {
+	if err := from.CheckScope(fromPath); err != nil {
 		return nil, scopeError(err)
 	}
-	tree, ok := from.Tree(req.Path)
+	tree, ok := from.Tree(fromPath)
 	if !ok {
-		return nil, fmt.Errorf("%s does not exist on %s", req.Path, req.From)
+		return nil, fmt.Errorf("%s does not exist on %s", fromPath, fromName)
 	}
 	s, err := envrepo.Fetch(ctx, e.Remote, req.To)
 	if err != nil {
@@ -73,10 +82,26 @@ func Diff(ctx context.Context, e Env, req DiffRequest) (*DiffResult, error) {
 	if err := s.CheckScope(req.Path); err != nil {
 		return nil, scopeError(err)
 	}
-	if err := s.Graft(req.Path, from, tree); err != nil {
-		return nil, err
+	switch {
+	case req.Carry == CarryImages:
+		edit, err := carryImages(e, from, fromPath, nil)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, _, err := edit(ctx, s, audit.Record{Path: req.Path}); err != nil {
+			return nil, err
+		}
+	default:
+		if srcRemote.URL != e.Remote.URL {
+			if err := from.Prefetch(fromPath); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.Graft(req.Path, from, tree); err != nil {
+			return nil, err
+		}
 	}
-	res := &DiffResult{From: req.From + "@" + src.Tip.String(), To: req.To + "@" + s.Base.String(), Path: req.Path, Changed: s.Changed(), Apps: []AppDiff{}}
+	res := &DiffResult{From: fromName + "@" + src.Tip.String(), To: toName + "@" + s.Base.String(), Path: req.Path, Changed: s.Changed(), Apps: []AppDiff{}}
 	files, err := s.FileChanges()
 	if err != nil {
 		return nil, err

@@ -152,11 +152,18 @@ func (r *DiffRequest) Validate() error {
 	switch {
 	case strings.TrimSpace(r.From) == "" || strings.TrimSpace(r.To) == "":
 		return fieldErrorf("From", "{From} and {To} are required")
-	case r.From == r.To:
+	case r.From == r.To && r.FromRepo == "" && (r.FromPath == "" || r.FromPath == r.Path):
 		return fieldErrorf("To", "{From} and {To} are both %q", r.From)
+	case r.Carry != "" && r.Carry != CarryTree && r.Carry != CarryImages:
+		return fieldErrorf("Carry", "{Carry} %q: carry %s or %s", r.Carry, CarryTree, CarryImages)
 	}
 	if err := cleanPath(&r.Path); err != nil {
 		return err
+	}
+	if r.FromPath != "" {
+		if err := cleanPathField("FromPath", &r.FromPath); err != nil {
+			return err
+		}
 	}
 	for _, f := range []string{"From", "To"} {
 		b := r.From
