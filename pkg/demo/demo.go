@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ferrycd/ferry/pkg/audit"
+	"github.com/ferrycd/ferry/pkg/config"
 	"github.com/ferrycd/ferry/pkg/envrepo"
 	"github.com/ferrycd/ferry/pkg/ferry"
 	"github.com/ferrycd/ferry/pkg/image"
@@ -43,10 +44,19 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// The env repo the demo starts from: one app with a kustomize overlay, and
-// a second app that must stay untouched.
+// The env repo the demo starts from: a ferry.yaml naming its environments,
+// one app with a kustomize overlay, and a second app that must stay
+// untouched. candidate and production both start at this one commit.
 var files = map[string]string{
 	"README.md": "# environments\n\nEach branch is an environment; ferry writes to it.\n",
+	config.FileName: `# The environments, in promotion order: each a branch of this repo.
+version: 1
+defaults:
+  path: apps/{app}
+environments:
+  - name: candidate
+  - name: production
+`,
 	"apps/hello/kustomization.yaml": `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
