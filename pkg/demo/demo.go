@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -167,6 +168,9 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	if err := st.tell(ctx); err != nil {
 		return err
 	}
+	if err := st.status(ctx, opts.Dir); err != nil {
+		return err
+	}
 	if opts.Dir != "" {
 		fmt.Fprintf(out, "\nThe env repo is kept at %s; try: git -C %s log --format='%%h %%s%%n%%(trailers)' production\n", st.envDir, st.envDir)
 	}
@@ -264,6 +268,69 @@ func (st *story) tell(ctx context.Context) error {
 	}
 	ferry.WriteHistory(indent(st.out), entries)
 	return nil
+}
+
+// status shows what runs where, from the ferry.yaml on the env repo's
+// default branch as `ferry status` reads it: the table, then the page,
+// written to status.html in dir, or when dir is empty to a temporary file
+// that outlives the demo's other temporary files: the point is to open it.
+func (st *story) status(ctx context.Context, dir string) error {
+	st.step("ferry status   (what runs where, by the repo's ferry.yaml)")
+	data, err := envrepo.ReadFile(ctx, st.env.Remote, "", config.FileName)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", config.FileName, err)
+	}
+	cfg, err := config.Parse(config.FileName, data)
+	if err != nil {
+		return err
+	}
+	rep, err := ferry.Status(ctx, st.env, ferry.StatusRequest{Config: cfg})
+	if err != nil {
+		return err
+	}
+	ferry.WriteStatus(indent(st.out), rep, false)
+	page, err := writePage(dir, rep)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(st.out, "\n    ferry status --output html: open %s in a browser\n", fileURL(page))
+	return nil
+}
+
+// writePage writes the status page to dir/status.html, or to a new
+// temporary file when dir is empty, and returns the file's name.
+func writePage(dir string, rep *ferry.StatusReport) (string, error) {
+	var f *os.File
+	var err error
+	if dir == "" {
+		f, err = os.CreateTemp("", "ferry-demo-status-*.html")
+	} else {
+		f, err = os.Create(filepath.Join(dir, "status.html"))
+	}
+	if err != nil {
+		return "", fmt.Errorf("creating the status page: %w", err)
+	}
+	err = ferry.WriteStatusHTML(f, rep)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("writing %s: %w", f.Name(), err)
+	}
+	return f.Name(), nil
+}
+
+// fileURL is path as a file:// URL.
+func fileURL(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	p := filepath.ToSlash(path)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // C:/x on Windows
+	}
+	return (&url.URL{Scheme: "file", Path: p}).String()
 }
 
 // indent prefixes every line written through it, to set command output
