@@ -172,7 +172,10 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		return err
 	}
 	if opts.Dir != "" {
-		fmt.Fprintf(out, "\nThe env repo is kept at %s; try: git -C %s log --format='%%h %%s%%n%%(trailers)' production\n", st.envDir, st.envDir)
+		fmt.Fprintf(out, "\nThe env repo is kept at %[1]s; try:\n"+
+			"    ferry status --repo %[1]s\n"+
+			"    ferry history --repo %[1]s --env production --app hello\n"+
+			"    git -C %[1]s log --format='%%h %%s%%n%%(trailers)' production\n", st.envDir)
 	}
 	return nil
 }
