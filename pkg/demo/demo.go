@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ferrycd/ferry/pkg/audit"
+	"github.com/ferrycd/ferry/pkg/config"
 	"github.com/ferrycd/ferry/pkg/envrepo"
 	"github.com/ferrycd/ferry/pkg/ferry"
 	"github.com/ferrycd/ferry/pkg/image"
@@ -43,10 +45,19 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// The env repo the demo starts from: one app with a kustomize overlay, and
-// a second app that must stay untouched.
+// The env repo the demo starts from: a ferry.yaml naming its environments,
+// one app with a kustomize overlay, and a second app that must stay
+// untouched. candidate and production both start at this one commit.
 var files = map[string]string{
 	"README.md": "# environments\n\nEach branch is an environment; ferry writes to it.\n",
+	config.FileName: `# The environments, in promotion order: each a branch of this repo.
+version: 1
+defaults:
+  path: apps/{app}
+environments:
+  - name: candidate
+  - name: production
+`,
 	"apps/hello/kustomization.yaml": `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
@@ -157,8 +168,14 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	if err := st.tell(ctx); err != nil {
 		return err
 	}
+	if err := st.status(ctx, opts.Dir); err != nil {
+		return err
+	}
 	if opts.Dir != "" {
-		fmt.Fprintf(out, "\nThe env repo is kept at %s; try: git -C %s log --format='%%h %%s%%n%%(trailers)' production\n", st.envDir, st.envDir)
+		fmt.Fprintf(out, "\nThe env repo is kept at %[1]s; try:\n"+
+			"    ferry status --repo %[1]s\n"+
+			"    ferry history --repo %[1]s --env production --app hello\n"+
+			"    git -C %[1]s log --format='%%h %%s%%n%%(trailers)' production\n", st.envDir)
 	}
 	return nil
 }
@@ -254,6 +271,69 @@ func (st *story) tell(ctx context.Context) error {
 	}
 	ferry.WriteHistory(indent(st.out), entries)
 	return nil
+}
+
+// status shows what runs where, from the ferry.yaml on the env repo's
+// default branch as `ferry status` reads it: the table, then the page,
+// written to status.html in dir, or when dir is empty to a temporary file
+// that outlives the demo's other temporary files: the point is to open it.
+func (st *story) status(ctx context.Context, dir string) error {
+	st.step("ferry status   (what runs where, by the repo's ferry.yaml)")
+	data, err := envrepo.ReadFile(ctx, st.env.Remote, "", config.FileName)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", config.FileName, err)
+	}
+	cfg, err := config.Parse(config.FileName, data)
+	if err != nil {
+		return err
+	}
+	rep, err := ferry.Status(ctx, st.env, ferry.StatusRequest{Config: cfg})
+	if err != nil {
+		return err
+	}
+	ferry.WriteStatus(indent(st.out), rep, false)
+	page, err := writePage(dir, rep)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(st.out, "\n    ferry status --output html: open %s in a browser\n", fileURL(page))
+	return nil
+}
+
+// writePage writes the status page to dir/status.html, or to a new
+// temporary file when dir is empty, and returns the file's name.
+func writePage(dir string, rep *ferry.StatusReport) (string, error) {
+	var f *os.File
+	var err error
+	if dir == "" {
+		f, err = os.CreateTemp("", "ferry-demo-status-*.html")
+	} else {
+		f, err = os.Create(filepath.Join(dir, "status.html"))
+	}
+	if err != nil {
+		return "", fmt.Errorf("creating the status page: %w", err)
+	}
+	err = ferry.WriteStatusHTML(f, rep)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("writing %s: %w", f.Name(), err)
+	}
+	return f.Name(), nil
+}
+
+// fileURL is path as a file:// URL.
+func fileURL(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	p := filepath.ToSlash(path)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // C:/x on Windows
+	}
+	return (&url.URL{Scheme: "file", Path: p}).String()
 }
 
 // indent prefixes every line written through it, to set command output
