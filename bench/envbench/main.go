@@ -3,7 +3,8 @@
 // with a blobless sparse clone (B); and ferry deploy (F). It serves the repo
 // with git http-backend and the images with an in-process registry, both on
 // 127.0.0.1, and prints a Markdown table of wall time, CPU time, peak RSS
-// and bytes sent over HTTP. See docs/benchmarks.md.
+// and bytes sent over HTTP. With -status it times ferry status on an env
+// repo with three environment branches instead. See docs/benchmarks.md.
 package main
 
 import (
@@ -101,7 +102,8 @@ func parseFlags(args []string) (config, error) {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: go run ./bench/envbench [flags]\n\n"+
 			"Times one deploy to a synthetic env repo three ways: git clone, sed and push (A); a blobless\n"+
-			"sparse clone (B); ferry deploy (F). Prints a Markdown table; see docs/benchmarks.md.\n\n")
+			"sparse clone (B); ferry deploy (F); or, with -status, ferry status against three blob-less\n"+
+			"clones. Prints a Markdown table; see docs/benchmarks.md.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
