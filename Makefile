@@ -32,9 +32,10 @@ bench: ## run the benchmarks with allocation counts, then time a deploy to 2,000
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	@$(GO) run ./bench/envbench -apps 2000
 
-bench-all: ## time a deploy to 2,000 and 8,000 apps (git vs ferry) at loopback and 25 ms, then 20 concurrent writers; prints Markdown tables
+bench-all: ## time a deploy to 2,000 and 8,000 apps (git vs ferry) at loopback and 25 ms, then 20 concurrent writers, then ferry status at 500 apps × 3 environments; prints Markdown tables
 	@$(GO) run ./bench/envbench -apps 2000,8000 -runs $${RUNS:-3} -latency 0,25ms
 	@$(GO) run ./bench/envbench -apps 2000 -runs $${RUNS:-3} -writers 20
+	@$(GO) run ./bench/envbench -status -runs $${RUNS:-3} -latency 0,25ms
 
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test ./pkg/ref -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-20s}

@@ -15,6 +15,7 @@ import (
 // similar, as in a real env repo, but not identical.
 type appSpec struct {
 	App, Team, Host, Tag  string
+	Digest                string // sha256:..., written as the image's digest when set
 	Replicas, MaxReplicas int
 	Port, CPU, Mem        int
 	CPUTarget             int
@@ -83,6 +84,9 @@ images:
   - name: {{.App}}
     newName: {{.Host}}/team/{{.App}}
     newTag: {{.Tag}}
+{{- if .Digest}}
+    digest: {{.Digest}}
+{{- end}}
 {{end}}
 {{define "deployment.yaml"}}# {{.App}}: Deployment. Generated from the service template v3; edit
 # resources and probes here, the image is set in kustomization.yaml.
@@ -249,59 +253,79 @@ func runApp(n, r, rounds int) int { return n/2 + r*(n-n/2)/rounds }
 // commit adding n apps, then commits that each deploy a new tag of one app
 // (every third also bumps its config revision). It returns the tip.
 func generate(ctx context.Context, dir, host string, n, commits int) (string, error) {
+	err := fastImport(ctx, dir, func(w *bufio.Writer) {
+		file := func(path string, data []byte) {
+			fmt.Fprintf(w, "M 100644 inline %s\ndata %d\n%s\n", path, len(data), data)
+		}
+		commit := func(i int, msg string) {
+			fmt.Fprintf(w, "commit refs/heads/candidate\ncommitter Deploy Bot <deploy@example.com> %d +0000\ndata %d\n%s\n",
+				1767225600+i*600, len(msg), msg)
+		}
+
+		specs := make([]appSpec, n)
+		commit(0, fmt.Sprintf("bootstrap %d apps\n", n))
+		file("README.md", []byte("# env\n\nOne directory per app under apps/; the candidate branch is what the candidate cluster runs.\n"))
+		for i := range specs {
+			specs[i] = newAppSpec(n, i, host)
+			for _, f := range appFiles {
+				file("apps/"+specs[i].App+"/"+f, render(f, specs[i]))
+			}
+		}
+		for i := 1; i <= commits; i++ {
+			s := &specs[historyApp(n, i)]
+			s.Tag = fmt.Sprintf("v1.%d", i)
+			commit(i, fmt.Sprintf("deploy %s %s to candidate\n", s.App, s.Tag))
+			file("apps/"+s.App+"/kustomization.yaml", render("kustomization.yaml", *s))
+			if i%3 == 0 {
+				s.ConfigRevision++
+				file("apps/"+s.App+"/deployment.yaml", render("deployment.yaml", *s))
+			}
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := repack(ctx, dir); err != nil {
+		return "", err
+	}
+	return gitOutput(ctx, dir, "rev-parse", "refs/heads/candidate")
+}
+
+// fastImport runs git fast-import in the bare repository dir on the
+// stream that write produces.
+func fastImport(ctx context.Context, dir string, write func(w *bufio.Writer)) error {
 	cmd := exec.CommandContext(ctx, "git", "-C", dir, "fast-import", "--quiet")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return "", err
+		return err
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		return "", err
+		return err
 	}
 	w := bufio.NewWriterSize(stdin, 1<<20)
-	file := func(path string, data []byte) {
-		fmt.Fprintf(w, "M 100644 inline %s\ndata %d\n%s\n", path, len(data), data)
-	}
-	commit := func(i int, msg string) {
-		fmt.Fprintf(w, "commit refs/heads/candidate\ncommitter Deploy Bot <deploy@example.com> %d +0000\ndata %d\n%s\n",
-			1767225600+i*600, len(msg), msg)
-	}
-
-	specs := make([]appSpec, n)
-	commit(0, fmt.Sprintf("bootstrap %d apps\n", n))
-	file("README.md", []byte("# env\n\nOne directory per app under apps/; the candidate branch is what the candidate cluster runs.\n"))
-	for i := range specs {
-		specs[i] = newAppSpec(n, i, host)
-		for _, f := range appFiles {
-			file("apps/"+specs[i].App+"/"+f, render(f, specs[i]))
-		}
-	}
-	for i := 1; i <= commits; i++ {
-		s := &specs[historyApp(n, i)]
-		s.Tag = fmt.Sprintf("v1.%d", i)
-		commit(i, fmt.Sprintf("deploy %s %s to candidate\n", s.App, s.Tag))
-		file("apps/"+s.App+"/kustomization.yaml", render("kustomization.yaml", *s))
-		if i%3 == 0 {
-			s.ConfigRevision++
-			file("apps/"+s.App+"/deployment.yaml", render("deployment.yaml", *s))
-		}
-	}
+	write(w)
 	err = w.Flush()
 	if cerr := stdin.Close(); err == nil {
 		err = cerr
 	}
 	if werr := cmd.Wait(); werr != nil {
-		return "", fmt.Errorf("git fast-import: %v: %s", werr, stderr.String())
+		return fmt.Errorf("git fast-import: %v: %s", werr, stderr.String())
 	}
 	if err != nil {
-		return "", fmt.Errorf("writing to git fast-import: %w", err)
+		return fmt.Errorf("writing to git fast-import: %w", err)
 	}
-	// A served repository is packed with deltas across files, as a git host's is.
+	return nil
+}
+
+// repack packs dir with deltas across files, as a git host keeps a
+// served repository.
+func repack(ctx context.Context, dir string) error {
 	if out, err := exec.CommandContext(ctx, "git", "-C", dir, "repack", "-adq").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("git repack: %v: %s", err, out)
+		return fmt.Errorf("git repack: %v: %s", err, out)
 	}
-	return gitOutput(ctx, dir, "rev-parse", "refs/heads/candidate")
+	return nil
 }
 
 // gitOutput runs git in dir and returns its trimmed stdout.

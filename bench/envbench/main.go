@@ -3,7 +3,8 @@
 // with a blobless sparse clone (B); and ferry deploy (F). It serves the repo
 // with git http-backend and the images with an in-process registry, both on
 // 127.0.0.1, and prints a Markdown table of wall time, CPU time, peak RSS
-// and bytes sent over HTTP. See docs/benchmarks.md.
+// and bytes sent over HTTP. With -status it times ferry status on an env
+// repo with three environment branches instead. See docs/benchmarks.md.
 package main
 
 import (
@@ -46,6 +47,7 @@ type config struct {
 	// server and the registry; every round runs every tool at each.
 	latencies []time.Duration
 	writers   int  // > 0: time N concurrent ferry deploys against N sequential ones
+	status    bool // time ferry status against three blob-less clones
 	simulate  bool // run the contention model only
 	backoff   time.Duration
 	sim       simParams // -simulate's calibration
@@ -87,6 +89,7 @@ func parseFlags(args []string) (config, error) {
 		return nil
 	})
 	fs.IntVar(&c.writers, "writers", 0, "instead of the tools: time `N` concurrent ferry deploys of different apps to one branch against the same N one after another, -runs rounds of each, interleaved, at the first -apps size and -latency")
+	fs.BoolVar(&c.status, "status", false, "instead of the tools: time ferry status on an env repo with branches dev, staging and production (-commits on dev, a third as many promotes on staging, a sixth on production) against 3 blob-less depth-1 clones, one a branch, at each -latency; -apps defaults to 500")
 	fs.BoolVar(&c.simulate, "simulate", false, "instead of the tools: run the contention model of one branch (see -writers) and print its predictions; calibrate it with -push, -fetch, -rtt")
 	fs.DurationVar(&c.backoff, "backoff", 0, "the retry backoff the model assumes: 0 is ferry's (linear in the attempt's time); a base models an exponential backoff from it")
 	fs.DurationVar(&c.sim.Fetch, "sim-fetch", 150*time.Millisecond, "-simulate: an attempt's fetch and edit, without its round trips")
@@ -99,13 +102,22 @@ func parseFlags(args []string) (config, error) {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: go run ./bench/envbench [flags]\n\n"+
 			"Times one deploy to a synthetic env repo three ways: git clone, sed and push (A); a blobless\n"+
-			"sparse clone (B); ferry deploy (F). Prints a Markdown table; see docs/benchmarks.md.\n\n")
+			"sparse clone (B); ferry deploy (F); or, with -status, ferry status against three blob-less\n"+
+			"clones. Prints a Markdown table; see docs/benchmarks.md.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if c.writers > 0 {
+	appsSet := false
+	fs.Visit(func(f *flag.Flag) { appsSet = appsSet || f.Name == "apps" })
+	if c.status && c.writers > 0 {
+		return c, fmt.Errorf("-status and -writers are modes of their own; give one")
+	}
+	if c.status && !appsSet {
+		c.apps = []int{500}
+	}
+	if c.writers > 0 || c.status {
 		c.apps = c.apps[:1]
 	}
 	if c.runs < 1 || c.commits < 0 || c.writers < 0 {
@@ -211,6 +223,26 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 	}
 	defer b.regP.Close()
 
+	if cfg.status {
+		rep, err := b.statusRun(ctx, cfg.apps[0])
+		if err != nil {
+			return fmt.Errorf("-status, %d apps: %w", cfg.apps[0], err)
+		}
+		m := describeMachine(ctx, os.TempDir())
+		m.Load = [2]string{loadStart, loadavg()}
+		m.Ferry = ferrySource
+		if cfg.json {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(struct {
+				Machine machine       `json:"machine"`
+				Runs    int           `json:"runs"`
+				Status  *statusReport `json:"status"`
+			}{m, cfg.runs, rep})
+		}
+		printStatus(stdout, m, cfg, rep)
+		return nil
+	}
 	var results []result
 	for _, n := range cfg.apps {
 		rs, err := b.size(ctx, n)

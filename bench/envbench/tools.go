@@ -25,6 +25,9 @@ type deploy struct {
 type step struct {
 	inClone bool
 	argv    []string
+	// discard sends stdout to /dev/null, as `> /dev/null` would; stderr
+	// is still kept for the error.
+	discard bool
 }
 
 // tool is a way to deploy, as the commands it runs.
@@ -37,28 +40,28 @@ type tool struct {
 // The classic pipeline edits the tag with sed, commits and pushes.
 func sedCommitPush(d deploy) []step {
 	return []step{
-		{true, []string{"sed", "-i", "-E", `s|^( *newTag:).*|\1 ` + d.Tag + `|`, d.Path + "/kustomization.yaml"}},
-		{true, []string{"git", "commit", "-q", "-am", "deploy " + filepath.Base(d.Path) + " " + d.Tag}},
-		{true, []string{"git", "push", "-q", "origin", "HEAD:candidate"}},
+		{inClone: true, argv: []string{"sed", "-i", "-E", `s|^( *newTag:).*|\1 ` + d.Tag + `|`, d.Path + "/kustomization.yaml"}},
+		{inClone: true, argv: []string{"git", "commit", "-q", "-am", "deploy " + filepath.Base(d.Path) + " " + d.Tag}},
+		{inClone: true, argv: []string{"git", "push", "-q", "origin", "HEAD:candidate"}},
 	}
 }
 
 var tools = []tool{
 	{"A: git clone --depth 1", false, func(d deploy, _ string) []step {
 		return append([]step{
-			{false, []string{"git", "clone", "-q", "--depth", "1", "--single-branch", "-b", "candidate", d.URL, "env"}},
+			{argv: []string{"git", "clone", "-q", "--depth", "1", "--single-branch", "-b", "candidate", d.URL, "env"}},
 		}, sedCommitPush(d)...)
 	}},
 	{"B: git partial+sparse", false, func(d deploy, _ string) []step {
 		return append([]step{
-			{false, []string{"git", "clone", "-q", "--filter=blob:none", "--no-checkout", "--depth", "1", "--single-branch", "-b", "candidate", d.URL, "env"}},
-			{true, []string{"git", "sparse-checkout", "set", "--cone", d.Path}},
-			{true, []string{"git", "checkout", "-q", "candidate"}},
+			{argv: []string{"git", "clone", "-q", "--filter=blob:none", "--no-checkout", "--depth", "1", "--single-branch", "-b", "candidate", d.URL, "env"}},
+			{inClone: true, argv: []string{"git", "sparse-checkout", "set", "--cone", d.Path}},
+			{inClone: true, argv: []string{"git", "checkout", "-q", "candidate"}},
 		}, sedCommitPush(d)...)
 	}},
 	{"F: ferry deploy", true, func(d deploy, ferry string) []step {
 		return []step{
-			{false, []string{ferry, "deploy", "--repo", d.URL, "--env", "candidate", "--path", d.Path, "--image", d.Image}},
+			{argv: []string{ferry, "deploy", "--repo", d.URL, "--env", "candidate", "--path", d.Path, "--image", d.Image}},
 		}
 	}},
 }
@@ -97,6 +100,9 @@ func measure(ctx context.Context, dir string, env []string, steps []step) (usage
 		cmd.Env = env
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
+		if s.discard {
+			cmd.Stdout = nil // os/exec: the null device
+		}
 		err := cmd.Start()
 		if err == nil {
 			stop := watchTree(cmd.Process.Pid, treeSampleEvery)
