@@ -309,7 +309,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "deploy with empty --path", args: deploy("--image", hello, "--path", ""),
 			code: cli.ExitUsage, want: `path is empty; use "." for the whole repository`},
 		{name: "unknown --output", args: deploy("--image", hello, "--output", "yaml"),
-			code: cli.ExitUsage, want: `--output must be one of "text","json" but got "yaml"`},
+			code: cli.ExitUsage, want: `--output must be one of "text","json","markdown","html" but got "yaml"`},
 		{name: "unknown FERRY_OUTPUT", env: map[string]string{"FERRY_REPO": f.url, "FERRY_OUTPUT": "xml"},
 			args: deploy("--image", hello),
 			code: cli.ExitUsage, want: "FERRY_OUTPUT"},

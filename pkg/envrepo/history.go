@@ -232,6 +232,56 @@ func (h *History) TreeAt(root plumbing.Hash, dir string) (plumbing.Hash, bool) {
 	return e.Hash, true
 }
 
+// ChangedNames returns the names of the entries that differ (hash, mode,
+// presence) between two directory trees a and b, which TreeAt returned:
+// one comparison a commit answers "did this app change" for every app
+// beside it. It fails when a tree cannot be read.
+func (h *History) ChangedNames(a, b plumbing.Hash) (map[string]bool, error) {
+	out := map[string]bool{}
+	if a == b {
+		return out, nil
+	}
+	s := &Snapshot{s: h.s}
+	if h.trees != nil {
+		h.trees.mu.Lock()
+		defer h.trees.mu.Unlock()
+		s = h.trees.snap
+	}
+	entries := func(t plumbing.Hash) (map[string]object.TreeEntry, error) {
+		m := map[string]object.TreeEntry{}
+		if t.IsZero() {
+			return m, nil
+		}
+		tr, err := s.tree(t)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range tr.Entries {
+			m[e.Name] = e
+		}
+		return m, nil
+	}
+	ea, err := entries(a)
+	if err != nil {
+		return nil, err
+	}
+	eb, err := entries(b)
+	if err != nil {
+		return nil, err
+	}
+	for name, e := range ea {
+		if o, ok := eb[name]; !ok || o.Hash != e.Hash || o.Mode != e.Mode {
+			out[name] = true
+		}
+	}
+	for name := range eb {
+		if _, ok := ea[name]; !ok {
+			out[name] = true
+		}
+	}
+	return out, nil
+}
+
 // At returns a read-only snapshot of commit c, sharing h's objects.
 func (h *History) At(c plumbing.Hash) (*Snapshot, error) {
 	s, err := newSnapshot(h.s, h.Branch, c)

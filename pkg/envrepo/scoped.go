@@ -106,7 +106,7 @@ func fetchScoped(ctx context.Context, r Remote, branch, scope string, prev *Snap
 	}
 	snap.wire = w
 	if reuse != nil {
-		snap.trees, snap.whole = prev.trees, whole
+		snap.trees, snap.index, snap.whole = prev.trees, prev.index, whole
 	}
 	if !filtered {
 		return snap, nil

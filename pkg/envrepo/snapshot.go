@@ -52,6 +52,8 @@ type Snapshot struct {
 	// reads, while not nil, collects every path read through FS
 	// (logReads).
 	reads map[string]readKind
+	// index maps, for the large trees looked up, each name to its entry.
+	index map[plumbing.Hash]map[string]int
 	// whole holds the trees fetched with everything below them, so a
 	// retry that reuses this snapshot's objects does not fetch them again.
 	whole map[plumbing.Hash]bool
@@ -359,14 +361,9 @@ func (s *Snapshot) entryIn(root plumbing.Hash, name string) (*object.TreeEntry, 
 		return nil, err
 	}
 	parts := strings.Split(name, "/")
+	h := root
 	for i, part := range parts {
-		var found *object.TreeEntry
-		for j := range t.Entries {
-			if t.Entries[j].Name == part {
-				found = &t.Entries[j]
-				break
-			}
-		}
+		found := s.lookup(h, t, part)
 		if found == nil {
 			return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
 		}
@@ -377,11 +374,45 @@ func (s *Snapshot) entryIn(root plumbing.Hash, name string) (*object.TreeEntry, 
 		if found.Mode != filemode.Dir {
 			return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
 		}
-		if t, err = s.tree(found.Hash); err != nil {
+		h = found.Hash
+		if t, err = s.tree(h); err != nil {
 			return nil, err
 		}
 	}
 	panic("unreachable")
+}
+
+// indexFrom is the size from which a tree's entries are looked up by an
+// index rather than a scan: the directory holding thousands of apps is
+// looked up on every path kustomize stats, and status looks up every app in
+// every commit's.
+const indexFrom = 32
+
+// lookup finds the entry name in t, the tree h.
+func (s *Snapshot) lookup(h plumbing.Hash, t *object.Tree, name string) *object.TreeEntry {
+	if len(t.Entries) < indexFrom {
+		for j := range t.Entries {
+			if t.Entries[j].Name == name {
+				return &t.Entries[j]
+			}
+		}
+		return nil
+	}
+	idx, ok := s.index[h]
+	if !ok {
+		idx = make(map[string]int, len(t.Entries))
+		for j, e := range t.Entries {
+			idx[e.Name] = j
+		}
+		if s.index == nil {
+			s.index = map[plumbing.Hash]map[string]int{}
+		}
+		s.index[h] = idx
+	}
+	if j, ok := idx[name]; ok {
+		return &t.Entries[j]
+	}
+	return nil
 }
 
 // set replaces the entry at name (nil removes it) and rebuilds the trees on

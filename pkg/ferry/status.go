@@ -203,6 +203,35 @@ type column struct {
 	info StatusEnv
 	prev int // the column to compare with for Behind; -1 for none
 	br   *branch
+	// changed[i] is, for the i-th commit of br, the names that changed in
+	// the directory holding the apps (Template.Parent), computed once: an
+	// app not among them did not change there. nil: not computed yet, or
+	// not to be trusted (the directory is missing on one side).
+	changed []map[string]bool
+	known   []bool
+}
+
+// appChanged reports whether app's directory may have changed in the i-th
+// commit: false only when the apps' parent directory says it did not.
+func (c *column) appChanged(i int, app string) bool {
+	h := c.br.h
+	if c.changed == nil {
+		c.changed, c.known = make([]map[string]bool, len(c.br.commits)), make([]bool, len(c.br.commits))
+	}
+	if !c.known[i] {
+		c.known[i] = true
+		parent, _ := c.env.Path.Parent(c.env.Name)
+		w := &c.br.commits[i]
+		a, okA := h.TreeAt(w.c.TreeHash, parent)
+		b, okB := h.TreeAt(w.parentTree, parent)
+		if okA && okB {
+			if m, err := h.ChangedNames(a, b); err == nil {
+				c.changed[i] = m
+			}
+		}
+	}
+	m := c.changed[i]
+	return m == nil || m[app]
 }
 
 // branch is one (repository, branch) read once, however many columns
@@ -456,7 +485,7 @@ func (c *column) cell(app string) (Cell, []scopeChange, error) {
 	var changes []scopeChange
 	for i := range c.br.commits {
 		w := &c.br.commits[i]
-		if !changedScope(h, w.c.TreeHash, w.parentTree, dir) {
+		if !c.appChanged(i, app) || !changedScope(h, w.c.TreeHash, w.parentTree, dir) {
 			continue
 		}
 		ferry := w.rec.Action != audit.ActionManual && w.rec.Path != "" && within(dir, w.rec.Path)
