@@ -294,10 +294,60 @@ func TestLayoutsEndToEnd(t *testing.T) {
 				if len(hist) < 3 || hist[0].Action != "rollback" || hist[0].Commit != held || hist[1].Action != "promote" {
 					t.Errorf("production's history %+v; want rollback, promote, promote", hist)
 				}
+				// The other carry mode, lifting the hold on purpose.
+				other := map[string]string{"tree": "images", "images": "tree"}[lo.carry]
+				args := promote("--override-rollback")
+				if mode == "flags" {
+					for i := range args {
+						if args[i] == "--carry" {
+							args[i+1] = other
+						}
+					}
+				} else {
+					args = append(args, "--carry", other)
+				}
+				rep.Carry = ""
+				if err := json.Unmarshal([]byte(mustRun(args...)), &rep); err != nil {
+					t.Fatal(err)
+				}
+				if rep.Carry != other || !rep.Changed {
+					t.Errorf("promote --carry %s: %+v", other, rep)
+				}
+				if !strings.Contains(prodFile(), digests["v3"]) {
+					t.Errorf("production does not pin v3 after promote --carry %s:\n%s", other, prodFile())
+				}
+				if other == "tree" {
+					if a, b := first.Git("rev-parse", lo.firstB+":"+lo.firstDir), prod.Git("rev-parse", lo.prodB+":"+lo.prodDir); a != b {
+						t.Errorf("carry tree: production's directory %s, want the source's %s", b, a)
+					}
+				}
 				first.Fsck()
 				prod.Fsck()
 			})
 		}
+	}
+}
+
+// A ferry.yaml that is wrong is refused before anything is read or
+// written, naming the file and the line.
+func TestConfigErrorsNameTheLine(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ name, yaml, want string }{
+		{"unknown key", "version: 1\nenvironments:\n  - name: staging\n    brnach: main\n", `:4: environments[0]: unknown key "brnach"`},
+		{"path leaves the repo", "version: 1\nenvironments:\n  - name: staging\n    path: ../{app}\n", `:4: environments[0].path: "../{app}" has a ".." segment`},
+		{"two environments in one directory", "version: 1\nenvironments:\n  - name: a\n    branch: main\n  - name: b\n    branch: main\n", ":5: environments[1] (b): the same directory as environments[0] (a, line 3)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+			if err := os.WriteFile(cfg, []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errOut := run(t, nil, "deploy", "--repo", filepath.Join(dir, "none.git"), "--config", cfg, "--app", "hello", "--image", "r.example/hello:v1")
+			if code != 2 || !strings.Contains(errOut, cfg+tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, errOut, tc.want)
+			}
+		})
 	}
 }
 
