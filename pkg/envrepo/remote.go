@@ -21,6 +21,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/skeema/knownhosts"
 )
@@ -219,6 +221,16 @@ type Writer struct {
 	// leaves everything the last passing Verify read as it was is not
 	// verified again.
 	VerifyReads bool
+	// Head, when set, is the branch the commit goes to instead of Branch:
+	// a pull request's head. The commit is still made on Branch's tip (the
+	// edit, the hold and the validation see Branch), and the push moves
+	// Head from what it holds to the new commit: a force update with a
+	// lease, allowed only on a Head that HeadCheck accepts, and refused by
+	// the server if Head moved after it was read.
+	Head string
+	// HeadCheck is shown Head's commit before a push replaces it (ferry
+	// accepts only its own); an error ends the update, nothing pushed.
+	HeadCheck func(ctx context.Context, tip plumbing.Hash, message string) error
 }
 
 // UpdateError is a failed Update: its cause, and how many fetch-edit-push
@@ -390,13 +402,35 @@ func (w *Writer) verify(ctx context.Context, snap *Snapshot, touched []string, a
 func (w *Writer) push(ctx context.Context, snap *Snapshot, commit plumbing.Hash) error {
 	// The server's own words (a hook's message) arrive on this channel.
 	var progress bytes.Buffer
+	var leaseErr error
+	target, expect := w.Branch, snap.Base
 	err := withContext(ctx, func() error {
-		rs, err := snap.wire.push(ctx, snap, w.Branch, commit, progressTo(&progress, w.Remote.Progress))
+		var rs *packp.ReportStatus
+		var err error
+		if w.Head == "" {
+			rs, err = snap.wire.push(ctx, snap, w.Branch, commit, progressTo(&progress, w.Remote.Progress))
+		} else {
+			target = w.Head
+			rs, err = snap.wire.pushRef(ctx, snap, plumbing.NewBranchReferenceName(w.Head), commit, progressTo(&progress, w.Remote.Progress),
+				func(cur plumbing.Hash, ok bool) (plumbing.Hash, error) {
+					expect = cur
+					if !ok {
+						return plumbing.ZeroHash, nil
+					}
+					if leaseErr = w.checkHead(ctx, snap, cur); leaseErr != nil {
+						return cur, leaseErr
+					}
+					return cur, nil
+				})
+		}
 		if err == nil && rs != nil {
 			err = rs.Error()
 		}
 		return err
 	}, snap.wire.abort)
+	if leaseErr != nil {
+		return leaseErr
+	}
 	if errors.Is(err, errStale) {
 		return fmt.Errorf("%w: %v", errMoved, err)
 	}
@@ -417,8 +451,8 @@ func (w *Writer) push(ctx context.Context, snap *Snapshot, commit plumbing.Hash)
 		return fmt.Errorf("pushing %s to %s: %s (and listing the branch failed: %s)", w.Branch, w.Remote, Redact(err.Error()), Redact(lerr.Error()))
 	case tip == commit:
 		return nil // our push landed even though the answer was lost
-	case tip != snap.Base:
-		return fmt.Errorf("%w: %s is now at %s, not %s", errMoved, w.Branch, short(tip), short(snap.Base))
+	case tip != expect:
+		return fmt.Errorf("%w: %s is now at %s, not %s", errMoved, target, short(tip), short(expect))
 	case transient(err):
 		return fmt.Errorf("%w: pushing %s to %s: %s", errTransient, w.Branch, w.Remote, Redact(err.Error()))
 	}
@@ -448,6 +482,27 @@ func serverMessage(s string) string {
 		out = append(out, line)
 	}
 	return strings.Join(out, " / ")
+}
+
+// checkHead reads Head's commit cur (its message only) and asks HeadCheck.
+func (w *Writer) checkHead(ctx context.Context, snap *Snapshot, cur plumbing.Hash) error {
+	if w.HeadCheck == nil {
+		return fmt.Errorf("%w: %s exists (at %s) and nothing vouches it may be replaced", ErrRejected, w.Head, short(cur))
+	}
+	st, ok := snap.s.(*memory.Storage)
+	if !ok {
+		return fmt.Errorf("reading %s: no storage to fetch into", w.Head)
+	}
+	if st.HasEncodedObject(cur) != nil {
+		if err := snap.wire.fetchObjects(ctx, st, []plumbing.Hash{cur}, packp.FilterTreeDepth(0)); err != nil {
+			return w.Remote.fetchError(w.Head, err)
+		}
+	}
+	c, err := object.GetCommit(st, cur)
+	if err != nil {
+		return fmt.Errorf("reading %s's commit %s: %w", w.Head, short(cur), err)
+	}
+	return w.HeadCheck(ctx, cur, c.Message)
 }
 
 func (w *Writer) remoteTip(ctx context.Context) (plumbing.Hash, error) {

@@ -321,23 +321,43 @@ var errStale = errors.New("stale")
 // at base. The server checks old value again under its ref lock, so two
 // writers can never both win.
 func (w *wire) push(ctx context.Context, s *Snapshot, branch string, commit plumbing.Hash, progress io.Writer) (*packp.ReportStatus, error) {
+	name := plumbing.NewBranchReferenceName(branch)
+	return w.pushRef(ctx, s, name, commit, progress, func(cur plumbing.Hash, ok bool) (plumbing.Hash, error) {
+		if !ok || cur != s.Base {
+			got := "absent"
+			if ok {
+				got = cur.String()
+			}
+			return cur, fmt.Errorf("%w: remote ref %s required to be %s but is %s", errStale, name, s.Base, got)
+		}
+		return s.Base, nil
+	})
+}
+
+// pushRef sends the objects new in the snapshot and moves ref to commit,
+// from the old value lease returns for the ref as the push's advertisement
+// shows it (ok false: absent); an error from lease ends the push before
+// anything is sent. The server checks the old value again under its ref
+// lock.
+func (w *wire) pushRef(ctx context.Context, s *Snapshot, name plumbing.ReferenceName, commit plumbing.Hash, progress io.Writer, lease func(cur plumbing.Hash, ok bool) (plumbing.Hash, error)) (*packp.ReportStatus, error) {
 	sess, ar, err := w.receivePack(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer sess.Close()
 	defer w.track(sess)()
-	name := plumbing.NewBranchReferenceName(branch)
 	refs, err := ar.AllReferences()
 	if err != nil {
 		return nil, err
 	}
-	if cur, err := refs.Reference(name); err != nil || cur.Hash() != s.Base {
-		got := "absent"
-		if err == nil {
-			got = cur.Hash().String()
-		}
-		return nil, fmt.Errorf("%w: remote ref %s required to be %s but is %s", errStale, name, s.Base, got)
+	cur, rerr := refs.Reference(name)
+	var curHash plumbing.Hash
+	if rerr == nil {
+		curHash = cur.Hash()
+	}
+	old, err := lease(curHash, rerr == nil)
+	if err != nil {
+		return nil, err
 	}
 	var pack bytes.Buffer
 	thin, refDeltas := w.thin(ar.Capabilities), !ar.Capabilities.Supports(capability.OFSDelta)
@@ -345,7 +365,7 @@ func (w *wire) push(ctx context.Context, s *Snapshot, branch string, commit plum
 		return nil, err
 	}
 	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
-	req.Commands = []*packp.Command{{Name: name, Old: s.Base, New: commit}}
+	req.Commands = []*packp.Command{{Name: name, Old: old, New: commit}}
 	req.Packfile = io.NopCloser(&pack)
 	if progress != nil {
 		req.Progress = progress
