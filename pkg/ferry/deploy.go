@@ -98,9 +98,26 @@ func Deploy(ctx context.Context, e Env, req DeployRequest) (*Report, error) {
 				}
 			}
 			return rec, r.images, "", nil
+		},
+		headGuard: func(ctx context.Context, head audit.Record) string {
+			// The open pull request may carry a newer build of the same
+			// images (two pipelines racing): that one stays.
+			r, err := resolved(ctx)
+			if err != nil || req.AllowDowngrade {
+				return ""
+			}
+			var changes []manifest.Change
+			for _, img := range head.Images {
+				hr := ref.Split(img)
+				if canon, err := ref.ParseRepo(hr.Repo); err == nil {
+					hr.Repo = canon
+				}
+				changes = append(changes, manifest.Change{Repo: hr.Repo, Old: img, File: "the open pull request"})
+			}
+			return guard.check(ctx, changes, r.targets)
 		}})
 	if err != nil {
-		return nil, err
+		return rep, err // a report with its pull request, when one was made
 	}
 	if !rep.Changed && !rep.Skipped {
 		rep.Reason = "already pinned: every reference in scope has these digests"

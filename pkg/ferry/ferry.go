@@ -61,6 +61,10 @@ type Env struct {
 	// URL a config names (an environment in a repo of its own, fan-out);
 	// nil reaches it with Remote's credentials.
 	RemoteFor func(url string) envrepo.Remote
+	// PullRequest, when set, makes deploy, promote and rollback write
+	// through a pull request (pullrequest.go) instead of pushing to the
+	// environment's branch.
+	PullRequest *PullRequestOptions
 }
 
 // remoteFor is the Remote of url: Remote itself when url is empty or
@@ -122,6 +126,9 @@ type Report struct {
 	RollbackTo string `json:"rollbackTo,omitempty"`
 	// Carry is what a promote carried: tree or images.
 	Carry string `json:"carry,omitempty"`
+	// PullRequest is the pull request the write went through, when it
+	// went through one; Commit is then on its head branch.
+	PullRequest *PullRequest `json:"pullRequest,omitempty"`
 }
 
 // deriveApp names the app after its directory, or after the image when the

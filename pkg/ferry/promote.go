@@ -112,7 +112,7 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 	}
 	rep, err := write(ctx, e, plan{rec: rec, branch: req.To, held: true, override: req.OverrideRollback, dryRun: req.DryRun, edit: edit})
 	if err != nil {
-		return nil, err
+		return rep, err // a report with its pull request, when one was made
 	}
 	rep.From = fromName + "@" + commit.Hash.String()
 	rep.Carry = or(req.Carry, CarryTree)

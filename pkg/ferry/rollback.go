@@ -72,7 +72,7 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 	// A rollback is never held: it is what an incident needs first.
 	rep, err := write(ctx, e, plan{rec: rec, branch: req.Env, dryRun: req.DryRun, edit: graft(from, tree, sources, e.readOptions())})
 	if err != nil {
-		return nil, err
+		return rep, err // a report with its pull request, when one was made
 	}
 	rep.RollbackTo = target.Hash.String()
 	if !rep.Changed {

@@ -2,6 +2,7 @@ package ferry
 
 import (
 	"context"
+	"errors"
 
 	"github.com/ferrycd/ferry/pkg/audit"
 	"github.com/ferrycd/ferry/pkg/envrepo"
@@ -27,6 +28,10 @@ type plan struct {
 	// for a reason worth reporting, that reason. It must be a pure function
 	// of the snapshot and the plan: it runs again on every attempt.
 	edit func(ctx context.Context, s *envrepo.Snapshot, rec audit.Record) (audit.Record, []Image, string, error)
+	// headGuard, in pull-request mode, is shown the record of the commit
+	// the open pull request carries before this write replaces it, and
+	// says why not, if it must not (a newer build there).
+	headGuard func(ctx context.Context, head audit.Record) string
 }
 
 // write carries out a plan. On every attempt, against the tip being
@@ -52,6 +57,13 @@ func write(ctx context.Context, e Env, p plan) (*Report, error) {
 	// fetched: then a retry must build again.
 	w.VerifyReads = !e.AllowRemoteResources
 	w.Scope = p.rec.Path // the trees elsewhere come only if read
+	pr := e.PullRequest
+	var head string
+	if pr != nil && !p.dryRun {
+		head = headName(pr.Head, p.rec.Env, p.rec.App)
+		w.Head, w.HeadCheck = head, headCheck(p, head)
+	}
+	var final audit.Record
 	var images []Image
 	// skip is why the last attempt changed nothing on purpose. That attempt
 	// ends as any no-op does, so the writer's count of attempts is true.
@@ -77,8 +89,15 @@ func write(ctx context.Context, e Env, p plan) (*Report, error) {
 		if skip != "" {
 			s.Reset() // a skip changes nothing, whatever the edit wrote first
 		}
+		final = rec
 		return rec.Format(""), nil
 	})
+	var sh *skipHead
+	if errors.As(err, &sh) {
+		logger(e).Warn("skipped", "action", p.rec.Action, "branch", branch, "reason", sh.why)
+		return &Report{Action: p.rec.Action, Branch: branch, Env: envName(p.rec.Env, branch), App: p.rec.App, Path: p.rec.Path,
+			Images: nonNilImages(images), Files: []string{}, Skipped: true, Reason: sh.why}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +121,12 @@ func write(ctx context.Context, e Env, p plan) (*Report, error) {
 	if skip != "" {
 		logger(e).Warn("skipped", "action", p.rec.Action, "branch", branch, "reason", skip)
 		rep.Skipped, rep.Reason = true, skip
+	}
+	if head != "" && rep.Changed {
+		rep.PullRequest, err = pullRequest(ctx, e, pr, final, branch, head, rep)
+		if err != nil {
+			return rep, err
+		}
 	}
 	return rep, nil
 }
