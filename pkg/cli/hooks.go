@@ -160,6 +160,9 @@ func event(ev notify.Event, rep *ferry.Report, err error) notify.Event {
 	ev.Commit, ev.Previous = rep.Commit, rep.Parent
 	ev.PromotedFrom, ev.RollbackTo = rep.From, rep.RollbackTo
 	ev.Files = rep.Files
+	if pr := rep.PullRequest; pr != nil {
+		ev.PullRequest = &notify.PullRequest{URL: pr.URL, Number: pr.Number, State: string(pr.State), MergeCommit: pr.MergeCommit}
+	}
 	for _, i := range rep.Images {
 		ev.Images = append(ev.Images, notify.Image{Name: i.Name, Tag: i.Tag, Digest: i.Digest, Ref: i.Ref})
 	}

@@ -23,6 +23,8 @@ import (
 //	digest   the first image's digest
 //	digests  every image's digest, space-separated
 //	images   the images as a compact JSON array of {name, tag, digest, ref}
+//	pull-request-url, pull-request-number, pull-request-state,
+//	merge-commit  the pull request the write went through (empty without)
 //
 // as name=value lines, or in the multiline form name<<ghadelimiter_RANDOM,
 // value lines, ghadelimiter_RANDOM for a value with a line break (as
@@ -78,12 +80,23 @@ func githubOutputs(ev Event) ([]byte, error) {
 		{"digest", digest},
 		{"digests", strings.Join(digests, " ")},
 		{"images", string(images)},
+		{"pull-request-url", prField(ev, func(p *PullRequest) string { return p.URL })},
+		{"pull-request-number", prField(ev, func(p *PullRequest) string { return fmt.Sprint(p.Number) })},
+		{"pull-request-state", prField(ev, func(p *PullRequest) string { return p.State })},
+		{"merge-commit", prField(ev, func(p *PullRequest) string { return p.MergeCommit })},
 	} {
 		if err := writeOutput(&b, kv[0], kv[1]); err != nil {
 			return nil, err
 		}
 	}
 	return []byte(b.String()), nil
+}
+
+func prField(ev Event, f func(*PullRequest) string) string {
+	if ev.PullRequest == nil {
+		return ""
+	}
+	return f(ev.PullRequest)
 }
 
 // writeOutput writes one output in GitHub's format: name=value, or the
@@ -132,6 +145,10 @@ func githubSummary(ev Event) string {
 		if value != "" {
 			facts = append(facts, "- "+label+": "+value)
 		}
+	}
+	if pr := ev.PullRequest; pr != nil {
+		fact("Pull request", mdLink(pr.URL, fmt.Sprintf("#%d", pr.Number))+" ("+mdText(pr.State)+")")
+		fact("Merge commit", mdCode(pr.MergeCommit))
 	}
 	fact("App", mdCode(ev.App))
 	fact("Path", mdCode(ev.Path))

@@ -86,6 +86,8 @@ func TestGitHubOutputs(t *testing.T) {
 	noop.Result, noop.Commit = notify.OnNoop, ""
 	failure := notify.Event{Action: "promote", Result: notify.OnFailure, Env: "production", Error: "promoting: boom"}
 	images, _ := json.Marshal(deployEvent().Images)
+	byPR := deployEvent()
+	byPR.PullRequest = &notify.PullRequest{URL: "https://github.com/acme/env/pull/7", Number: 7, State: "merged", MergeCommit: "0123456789abcdef0123456789abcdef01234567"}
 	for _, tc := range []struct {
 		name string
 		ev   notify.Event
@@ -107,6 +109,18 @@ func TestGitHubOutputs(t *testing.T) {
 			"digests": digestHello + " " + digestSide,
 			"images":  string(images),
 		}},
+		{"by pull request", byPR, map[string]string{
+			"changed":             "true",
+			"result":              "success",
+			"commit":              deployEvent().Commit,
+			"digest":              digestHello,
+			"digests":             digestHello + " " + digestSide,
+			"images":              string(images),
+			"pull-request-url":    "https://github.com/acme/env/pull/7",
+			"pull-request-number": "7",
+			"pull-request-state":  "merged",
+			"merge-commit":        "0123456789abcdef0123456789abcdef01234567",
+		}},
 		{"failure", failure, map[string]string{
 			"changed": "false",
 			"result":  "failure",
@@ -123,6 +137,11 @@ func TestGitHubOutputs(t *testing.T) {
 				t.Fatalf("GitHub: %v", err)
 			}
 			tc.want["earlier"] = "1"
+			for _, k := range []string{"pull-request-url", "pull-request-number", "pull-request-state", "merge-commit"} {
+				if _, ok := tc.want[k]; !ok {
+					tc.want[k] = "" // always there, empty without a pull request
+				}
+			}
 			if diff := cmp.Diff(tc.want, parseOutputs(t, readFile(t, outPath))); diff != "" {
 				t.Errorf("outputs (-want +got):\n%s", diff)
 			}

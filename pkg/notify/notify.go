@@ -42,11 +42,21 @@ type Event struct {
 	BuildID      string `json:"buildID,omitempty"`
 	BuildURL     string `json:"buildURL,omitempty"`
 
-	PromotedFrom string    `json:"promotedFrom,omitempty"` // E1@sha
-	RollbackTo   string    `json:"rollbackTo,omitempty"`   // the restored commit
-	Error        string    `json:"error,omitempty"`        // why the run failed
-	Repo         string    `json:"repo,omitempty"`         // env repo URL, already redacted by the caller
-	Time         time.Time `json:"time"`
+	PromotedFrom string `json:"promotedFrom,omitempty"` // E1@sha
+	RollbackTo   string `json:"rollbackTo,omitempty"`   // the restored commit
+	Error        string `json:"error,omitempty"`        // why the run failed
+	Repo         string `json:"repo,omitempty"`         // env repo URL, already redacted by the caller
+	// PullRequest is the pull request the write went through, if any.
+	PullRequest *PullRequest `json:"pullRequest,omitempty"`
+	Time        time.Time    `json:"time"`
+}
+
+// PullRequest is a write's pull request, as hooks see it.
+type PullRequest struct {
+	URL         string `json:"url"`
+	Number      int    `json:"number"`
+	State       string `json:"state"` // open, closed or merged
+	MergeCommit string `json:"mergeCommit,omitempty"`
 }
 
 // normalized returns ev with an empty (not null) image list.
