@@ -130,13 +130,14 @@ func newHost(t testing.TB, root string) *Host {
 // start serves h's API through mux.
 func (h *Host) start(mux http.Handler) {
 	h.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path, query := r.URL.EscapedPath(), r.URL.RawQuery // as sent, before any rewrite
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		token, how := h.auth(r)
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			h.mu.Lock()
-			h.log = append(h.log, Request{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery,
+			h.log = append(h.log, Request{Method: r.Method, Path: path, Query: query,
 				Body: string(body), Status: rec.status, Auth: how})
 			h.mu.Unlock()
 		}()

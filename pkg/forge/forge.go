@@ -83,13 +83,17 @@ type Forge interface {
 var ErrNotFound = errors.New("not found")
 
 // Wait polls a request until it is merged or closed, or ctx ends (then it
-// returns the last state read and ctx's error).
+// returns the last state read and ctx's error), or a read fails (then the
+// last state read and that error, which wraps ctx's if ctx ended during
+// the read).
 func Wait(ctx context.Context, f Forge, number int, every time.Duration) (*PR, error) {
+	var last *PR
 	for {
 		pr, err := f.Get(ctx, number)
 		if err != nil {
-			return pr, err
+			return last, err
 		}
+		last = pr
 		if pr.State != StateOpen {
 			return pr, nil
 		}
