@@ -653,6 +653,7 @@ func (g *GitHub) createTree(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var info strings.Builder // update-index --index-info's input
 	for _, e := range in.Tree {
 		if e.Path == "" || strings.HasPrefix(e.Path, "/") || strings.HasSuffix(e.Path, "/") {
 			invalid(w, "Tree", "path", "invalid", "tree.path contains a malformed path component")
@@ -685,20 +686,20 @@ func (g *GitHub) createTree(w http.ResponseWriter, r *http.Request) {
 			}
 			sha = &s
 		case sha == nil:
-			if _, _, err := b.run("", env, "update-index", "--force-remove", "--", e.Path); err != nil {
-				ghError(w, http.StatusInternalServerError, err.Error())
-				return
-			}
+			// Mode 0 removes the path (update-index --force-remove
+			// wants a work tree, which a bare repository has not).
+			info.WriteString("0 " + strings.Repeat("0", 40) + "\t" + e.Path + "\x00")
 			continue
 		}
 		if e.Type == "blob" && !b.exists(*sha, "blob") {
 			invalid(w, "Tree", "sha", "invalid", fmt.Sprintf("tree.sha %s is not a valid blob", *sha))
 			return
 		}
-		if _, _, err := b.run("", env, "update-index", "--add", "--cacheinfo", e.Mode+","+*sha+","+e.Path); err != nil {
-			invalid(w, "Tree", "path", "invalid", err.Error())
-			return
-		}
+		info.WriteString(e.Mode + " " + *sha + "\t" + e.Path + "\x00")
+	}
+	if _, _, err := b.run(info.String(), env, "update-index", "-z", "--index-info"); err != nil {
+		invalid(w, "Tree", "tree", "invalid", err.Error())
+		return
 	}
 	tree, _, err := b.run("", env, "write-tree")
 	if err != nil {
