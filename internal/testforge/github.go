@@ -640,9 +640,13 @@ func (g *GitHub) createTree(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
-	index := filepath.Join(g.t.TempDir(), "index")
-	env := []string{"GIT_INDEX_FILE=" + index}
-	defer os.Remove(index)
+	tmp, err := os.MkdirTemp("", "testforge-index-")
+	if err != nil {
+		ghError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	defer os.RemoveAll(tmp)
+	env := []string{"GIT_INDEX_FILE=" + filepath.Join(tmp, "index")}
 	if in.BaseTree != "" {
 		if !b.exists(in.BaseTree, "tree") {
 			invalid(w, "Tree", "base_tree", "invalid", "base_tree is not a valid tree oid")

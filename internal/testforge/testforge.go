@@ -77,6 +77,8 @@ type Request struct {
 	Status int
 	// Auth is how the token came: "bearer", "private-token", or "".
 	Auth string
+	// Header is the request's headers but the token's.
+	Header http.Header
 }
 
 // Host is what the GitHub and GitLab stand-ins share: the server, the
@@ -101,7 +103,7 @@ type Host struct {
 	mu       sync.Mutex
 	prs      []*PR // every repository's, in number order
 	log      []Request
-	faults   []fault
+	faults   []*Fault
 	verified map[string]bool // GitHub: commits the git data API "signed"
 	users    map[string]int  // GitLab: username to ID
 
@@ -113,11 +115,20 @@ type Host struct {
 	refuse func(w http.ResponseWriter, given bool)
 }
 
-// fault is an injected answer: status instead of the real one, before the
-// request is handled (lost request) or after (lost answer).
-type fault struct {
-	status int
-	after  bool
+// Fault is an injected answer: Status instead of the real one, to the
+// next Times requests that match, before the stand-in handles them (the
+// request is lost) or, with After, once it has (the answer is lost).
+type Fault struct {
+	Method string // "" for any
+	// PathSuffix selects requests whose path ends so ("" for any).
+	PathSuffix string
+	Status     int
+	After      bool
+	Times      int
+}
+
+func (f *Fault) matches(r *http.Request) bool {
+	return (f.Method == "" || f.Method == r.Method) && strings.HasSuffix(r.URL.Path, f.PathSuffix)
 }
 
 func newHost(t testing.TB, root string) *Host {
@@ -134,23 +145,34 @@ func (h *Host) start(mux http.Handler) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		token, how := h.auth(r)
+		hdr := r.Header.Clone()
+		for _, k := range []string{"Authorization", "Private-Token"} {
+			if hdr.Get(k) != "" {
+				hdr.Set(k, "(token)")
+			}
+		}
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			h.mu.Lock()
 			h.log = append(h.log, Request{Method: r.Method, Path: path, Query: query,
-				Body: string(body), Status: rec.status, Auth: how})
+				Body: string(body), Status: rec.status, Auth: how, Header: hdr})
 			h.mu.Unlock()
 		}()
 		h.mu.Lock()
-		var f *fault
-		if len(h.faults) > 0 {
-			f = &h.faults[0]
-			h.faults = h.faults[1:]
+		var f *Fault
+		for i, x := range h.faults {
+			if x.matches(r) {
+				f = x
+				if x.Times--; x.Times <= 0 {
+					h.faults = slices.Delete(h.faults, i, i+1)
+				}
+				break
+			}
 		}
 		h.mu.Unlock()
-		if f != nil && !f.after {
-			rec.status = f.status
-			badGateway(w, f.status)
+		if f != nil && !f.After {
+			rec.status = f.Status
+			badGateway(w, f.Status)
 			return
 		}
 		if token != h.Token || token == "" {
@@ -164,8 +186,8 @@ func (h *Host) start(mux http.Handler) {
 		}
 		// The request is carried out, and its answer lost.
 		mux.ServeHTTP(&recorder{ResponseWriter: discard{}, status: http.StatusOK}, r)
-		rec.status = f.status
-		badGateway(w, f.status)
+		rec.status = f.Status
+		badGateway(w, f.Status)
 	}))
 	h.t.Cleanup(h.server.Close)
 }
@@ -197,23 +219,22 @@ func (discard) WriteHeader(int)             {}
 
 // Fail makes the next n requests fail with status before the stand-in
 // handles them (e.g. 502 twice: the client must retry).
-func (h *Host) Fail(n, status int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for range n {
-		h.faults = append(h.faults, fault{status: status})
-	}
-}
+func (h *Host) Fail(n, status int) { h.Inject(Fault{Status: status, Times: n}) }
 
 // FailAfter makes the next n requests fail with status after the
 // stand-in carried them out: the answer is lost, the effect is not (a
 // retried create then meets its own first attempt).
-func (h *Host) FailAfter(n, status int) {
+func (h *Host) FailAfter(n, status int) { h.Inject(Fault{Status: status, Times: n, After: true}) }
+
+// Inject adds a fault; faults are tried in the order added, and a
+// request meets at most one.
+func (h *Host) Inject(f Fault) {
+	if f.Times <= 0 {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for range n {
-		h.faults = append(h.faults, fault{status: status, after: true})
-	}
+	h.faults = append(h.faults, &f)
 }
 
 // Requests returns the requests answered so far.

@@ -615,3 +615,65 @@ func TestGitHubEnterprise(t *testing.T) {
 		t.Errorf("auto-merge %+v; want merge", a)
 	}
 }
+
+// A merge whose answer is lost: the retry meets a merged request, and the
+// Forge sees it is its own.
+func TestMergeAnswerLost(t *testing.T) {
+	t.Parallel()
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, kind)
+			w.deploy("ferry/production")
+			old := w.repo.Tip("main")
+			pr := w.open("ferry/production")
+			w.host.Inject(testforge.Fault{Method: "PUT", PathSuffix: "/merge", Status: 502, After: true, Times: 1})
+			if err := w.f.AutoMerge(t.Context(), pr, forge.MergeSquash, "Deploy", "Ferry-Action: deploy"); err != nil {
+				t.Fatalf("AutoMerge: %v", err)
+			}
+			// One merge: GitHub's squash commit, or GitLab's merge commit
+			// over its squash commit.
+			tip := w.repo.Tip("main")
+			want := map[string]int{"github": 1, "gitlab": 2}[kind]
+			if p := parents(w.repo, tip); len(p) != want || p[0] != old {
+				t.Errorf("main's tip %s has parents %v; want %d, the first %s", tip, p, want, old)
+			}
+			if got := w.host.PR(pr.Number); got.State != "merged" || got.MergeCommit != tip {
+				t.Errorf("request: %s at %s; want merged at %s", got.State, got.MergeCommit, tip)
+			}
+		})
+	}
+}
+
+func TestHeaders(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kind string
+		opts []forge.Option
+		auth string
+		want map[string]string
+	}{
+		{kind: "github", auth: "bearer", want: map[string]string{"Accept": "application/vnd.github+json",
+			"X-Github-Api-Version": "2022-11-28", "User-Agent": "ferry"}},
+		{kind: "github", opts: []forge.Option{forge.WithUserAgent("ferry/1.2.3")}, auth: "bearer", want: map[string]string{"User-Agent": "ferry/1.2.3"}},
+		{kind: "gitlab", auth: "private-token", want: map[string]string{"User-Agent": "ferry"}},
+		{kind: "gitlab", opts: []forge.Option{forge.WithBearer()}, auth: "bearer", want: map[string]string{}},
+	} {
+		t.Run(tc.kind+"/"+tc.auth, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, tc.kind, tc.opts...)
+			w.deploy("ferry/production")
+			w.open("ferry/production")
+			for _, r := range w.host.Requests() {
+				if r.Auth != tc.auth {
+					t.Errorf("%s %s: token sent as %q; want %q", r.Method, r.Path, r.Auth, tc.auth)
+				}
+				for k, v := range tc.want {
+					if got := r.Header.Get(k); got != v {
+						t.Errorf("%s %s: %s %q; want %q", r.Method, r.Path, k, got, v)
+					}
+				}
+			}
+		})
+	}
+}

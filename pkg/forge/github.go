@@ -292,7 +292,12 @@ func (g *github) AutoMerge(ctx context.Context, pr *PR, method MergeMethod, titl
 	if method != MergeRebase {
 		in["commit_title"], in["commit_message"] = title, body
 	}
-	if _, err := g.c.do(ctx, http.MethodPut, g.url("pulls", strconv.Itoa(pr.Number), "merge"), in, nil); err != nil {
+	if oc, err := g.c.do(ctx, http.MethodPut, g.url("pulls", strconv.Itoa(pr.Number), "merge"), in, nil); err != nil {
+		if oc.ambiguous { // a lost answer, and the retry found it merged?
+			if now, gerr := g.Get(ctx, pr.Number); gerr == nil && now.State == StateMerged {
+				return nil
+			}
+		}
 		return fmt.Errorf("merging pull request #%d (GitHub: %s, so nothing to wait for): %w", pr.Number, e.Message, err)
 	}
 	return nil
@@ -379,8 +384,13 @@ func (g *github) CreateRef(ctx context.Context, branch, sha string) error {
 		return g.err
 	}
 	in := map[string]string{"ref": "refs/heads/" + branch, "sha": sha}
-	if _, err := g.c.do(ctx, http.MethodPost, g.url("git/refs"), in, nil); err != nil {
+	if oc, err := g.c.do(ctx, http.MethodPost, g.url("git/refs"), in, nil); err != nil {
 		markGitHub(err, http.StatusUnprocessableEntity, "already exists", ErrAlreadyExists)
+		if oc.ambiguous && errors.Is(err, ErrAlreadyExists) { // our own lost answer?
+			if at, rerr := g.Ref(ctx, branch); rerr == nil && at == sha {
+				return nil
+			}
+		}
 		return fmt.Errorf("creating branch %s at %s: %w", branch, sha, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/ferrycd/ferry/internal/testforge"
 	"github.com/ferrycd/ferry/pkg/forge"
 )
 
@@ -117,6 +118,11 @@ func TestVerifiedCommits(t *testing.T) {
 	}
 	if w.repo.Tip("ferry/production") != sha {
 		t.Errorf("ferry/production not at %s", sha)
+	}
+	// A create whose answer was lost: the retry meets its own branch.
+	w.gh.Inject(testforge.Fault{Method: "POST", PathSuffix: "/git/refs", Status: 502, After: true, Times: 1})
+	if err := gc.CreateRef(ctx, "ferry/staging", main); err != nil || w.repo.Tip("ferry/staging") != main {
+		t.Errorf("CreateRef with its answer lost: %v; want ferry/staging at %s", err, main)
 	}
 	if err := gc.CreateRef(ctx, "ferry/production", main); !errors.Is(err, forge.ErrAlreadyExists) {
 		t.Errorf("CreateRef of an existing branch: %v; want ErrAlreadyExists", err)

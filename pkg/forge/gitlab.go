@@ -258,7 +258,12 @@ func (g *gitlab) AutoMerge(ctx context.Context, pr *PR, method MergeMethod, titl
 	if pr.HeadSHA != "" {
 		in["sha"] = pr.HeadSHA
 	}
-	if _, err := g.c.do(ctx, http.MethodPut, g.url("merge_requests", strconv.Itoa(pr.Number), "merge"), in, nil); err != nil {
+	if oc, err := g.c.do(ctx, http.MethodPut, g.url("merge_requests", strconv.Itoa(pr.Number), "merge"), in, nil); err != nil {
+		if oc.ambiguous { // a lost answer: the retry meets a merged request
+			if now, gerr := g.Get(ctx, pr.Number); gerr == nil && (now.State == StateMerged || now.AutoMerge) {
+				return nil
+			}
+		}
 		return fmt.Errorf("setting merge request !%d to merge when its pipeline succeeds: %w", pr.Number, err)
 	}
 	return nil
