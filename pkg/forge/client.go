@@ -249,7 +249,11 @@ func (c *client) once(ctx context.Context, method, u string, body []byte, out an
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return false, -1, fmt.Errorf("%s %s: %w", method, redactURL(u), errors.Unwrap(err))
+		// A *url.Error quotes the URL as given: keep only its cause.
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return false, -1, fmt.Errorf("%s %s: %w", method, redactURL(u), err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -149,6 +149,9 @@ func (g *github) Find(ctx context.Context, head, base string) (*PR, error) {
 	return nil, nil
 }
 
+// Open opens the request, then labels it and requests reviews: if one of
+// those fails, the request is open all the same, and Open returns it with
+// the error.
 func (g *github) Open(ctx context.Context, r Request) (*PR, error) {
 	if g.err != nil {
 		return nil, g.err
