@@ -2,7 +2,9 @@
 // (GitHub's REST API v3, including GitHub Enterprise's base URL, and
 // GitLab's merge requests) behind one small interface. It knows nothing
 // of git objects or YAML: ferry pushes the head branch itself, and asks a
-// Forge only to find, open, update, auto-merge and read the request.
+// Forge only to find, open, update, auto-merge and read the request. On
+// GitHub it can instead make the commits and move the branch through the
+// API (GitHubCommits), so that GitHub signs them.
 package forge
 
 import (
