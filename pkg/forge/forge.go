@@ -2,7 +2,9 @@
 // (GitHub's REST API v3, including GitHub Enterprise's base URL, and
 // GitLab's merge requests) behind one small interface. It knows nothing
 // of git objects or YAML: ferry pushes the head branch itself, and asks a
-// Forge only to find, open, update, auto-merge and read the request.
+// Forge only to find, open, update, auto-merge and read the request. On
+// GitHub it can instead make the commits and move the branch through the
+// API (GitHubCommits), so that GitHub signs them.
 package forge
 
 import (
@@ -83,13 +85,17 @@ type Forge interface {
 var ErrNotFound = errors.New("not found")
 
 // Wait polls a request until it is merged or closed, or ctx ends (then it
-// returns the last state read and ctx's error).
+// returns the last state read and ctx's error), or a read fails (then the
+// last state read and that error, which wraps ctx's if ctx ended during
+// the read).
 func Wait(ctx context.Context, f Forge, number int, every time.Duration) (*PR, error) {
+	var last *PR
 	for {
 		pr, err := f.Get(ctx, number)
 		if err != nil {
-			return pr, err
+			return last, err
 		}
+		last = pr
 		if pr.State != StateOpen {
 			return pr, nil
 		}
