@@ -32,6 +32,8 @@ type DeployCmd struct {
 	RemoteFlags `embed:""`
 	HookFlags   `embed:""`
 	FanOutFlags `embed:""`
+
+	PullRequestFlags `embed:""`
 }
 
 // Run deploys.
@@ -50,6 +52,7 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 		Env: c.Env, Images: c.Image, Policies: c.Policy, ImageFields: c.ImageField, Path: c.Path.value(), App: c.App, Provenance: prov, DryRun: c.DryRun, OverrideRollback: c.OverrideRollback, AllowDowngrade: c.AllowDowngrade,
 	}
 	var repos []string
+	policy := false
 	if g.wantsConfig(c.App, c.Path.set) {
 		if err := needApp(c.App); err != nil {
 			return err
@@ -62,14 +65,14 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 		if err != nil {
 			return err
 		}
-		req.Env, req.EnvName, req.Path, repos = p.branch, p.name, p.path, p.repos
+		req.Env, req.EnvName, req.Path, repos, policy = p.branch, p.name, p.path, p.repos, p.pullRequest
 		if c.Path.set {
 			req.Path = c.Path.dir
 		}
 	}
 	ev := baseEvent(g, "deploy", or(req.EnvName, req.Env), c.App, cleanPath(req.Path))
 	ev.SourceRepo, ev.SourceCommit, ev.BuildID, ev.BuildURL = prov.SourceRepo, prov.SourceCommit, prov.BuildID, prov.BuildURL
-	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
+	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, &c.PullRequestFlags, policy, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
 		return ferry.Deploy(ctx, e, req)
 	})
 }
@@ -112,6 +115,8 @@ func (g *Globals) printReport(rep *ferry.Report) error {
 		fmt.Fprint(w, rep.Diff)
 	case rep.DryRun:
 		fmt.Fprintf(w, "dry run: nothing to change on %s\n", rep.Branch)
+	case rep.Changed && rep.PullRequest != nil:
+		fmt.Fprintf(w, "%s by pull request: commit %s on %s (attempts: %d)\n", done(rep), rep.Commit, rep.PullRequest.Head, rep.Attempts)
 	case rep.Changed:
 		fmt.Fprintf(w, "%s: commit %s (attempts: %d)\n", done(rep), rep.Commit, rep.Attempts)
 	case rep.Skipped:
@@ -124,6 +129,16 @@ func (g *Globals) printReport(rep *ferry.Report) error {
 	}
 	if rep.RollbackTo != "" {
 		fmt.Fprintf(w, "  to    %s\n", rep.RollbackTo)
+	}
+	if pr := rep.PullRequest; pr != nil {
+		verb := "updated"
+		if pr.Opened {
+			verb = "opened"
+		}
+		fmt.Fprintf(w, "  pull request #%d %s (%s, %s; head %s)\n", pr.Number, pr.URL, pr.State, verb, pr.Head)
+		if pr.MergeCommit != "" {
+			fmt.Fprintf(w, "  merged as %s\n", pr.MergeCommit)
+		}
 	}
 	for _, img := range rep.Images {
 		fmt.Fprintf(w, "  image %s\n", img.Ref)

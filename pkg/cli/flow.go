@@ -42,6 +42,8 @@ type PromoteCmd struct {
 	RemoteFlags `embed:""`
 	HookFlags   `embed:""`
 	FanOutFlags `embed:""`
+
+	PullRequestFlags `embed:""`
 }
 
 // Run promotes.
@@ -58,16 +60,17 @@ func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
 		App: c.App, OverrideRollback: c.OverrideRollback, DryRun: c.DryRun,
 	}
 	var repos []string
+	policy := false
 	if g.wantsConfig(c.App, c.Path.set) {
 		pr, to, err := g.promotion(ctx, e, c.App, c.From, c.To, c.Path, c.FromPath, c.FromRepo, c.Carry)
 		if err != nil {
 			return err
 		}
 		pr.Commit, pr.App, pr.OverrideRollback, pr.DryRun = req.Commit, req.App, req.OverrideRollback, req.DryRun
-		req, repos = pr, to
+		req, repos, policy = pr, to.repos, to.pullRequest
 	}
 	ev := baseEvent(g, "promote", or(req.ToEnv, req.To), c.App, cleanPath(req.Path))
-	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
+	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, &c.PullRequestFlags, policy, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
 		return ferry.Promote(ctx, e, req)
 	})
 }
@@ -84,6 +87,8 @@ type RollbackCmd struct {
 	RemoteFlags `embed:""`
 	HookFlags   `embed:""`
 	FanOutFlags `embed:""`
+
+	PullRequestFlags `embed:""`
 }
 
 // Run rolls back.
@@ -100,15 +105,16 @@ func (c *RollbackCmd) Run(ctx context.Context, g *Globals) error {
 		req.Steps, req.StepsSet = *c.Steps, true
 	}
 	var repos []string
+	policy := false
 	if g.wantsConfig(c.App, c.Path.set) {
 		p, err := g.placeOf(ctx, e, c.Env, c.App, c.Path)
 		if err != nil {
 			return err
 		}
-		req.Env, req.EnvName, req.Path, repos = p.branch, p.name, p.path, p.repos
+		req.Env, req.EnvName, req.Path, repos, policy = p.branch, p.name, p.path, p.repos, p.pullRequest
 	}
 	ev := baseEvent(g, "rollback", or(req.EnvName, req.Env), c.App, cleanPath(req.Path))
-	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
+	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, &c.PullRequestFlags, policy, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
 		return ferry.Rollback(ctx, e, req)
 	})
 }
@@ -174,11 +180,11 @@ func (c *DiffCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	req := ferry.DiffRequest{From: c.From, To: c.To, Path: c.Path.value(), FromPath: c.FromPath, FromRepo: c.FromRepo, Carry: c.Carry}
 	if g.wantsConfig(c.App, c.Path.set) {
-		pr, repos, err := g.promotion(ctx, e, c.App, c.From, c.To, c.Path, c.FromPath, c.FromRepo, c.Carry)
+		pr, dst, err := g.promotion(ctx, e, c.App, c.From, c.To, c.Path, c.FromPath, c.FromRepo, c.Carry)
 		if err != nil {
 			return err
 		}
-		to, err := place{name: pr.ToEnv, repos: repos}.single("the target environment")
+		to, err := dst.single("the target environment")
 		if err != nil {
 			return err
 		}

@@ -92,7 +92,10 @@ func (g *Globals) write(ctx context.Context, h *HookFlags, base notify.Event, dr
 		runErr = fmt.Errorf("stopped %s before --timeout, to leave the hooks time: %w", reserve, runErr)
 	}
 	ev := event(base, rep, runErr)
-	if runErr == nil {
+	// --wait's verdicts come with a report: the pull request is there,
+	// it just did not merge.
+	prCode, prVerdict := prExit(runErr)
+	if runErr == nil || prVerdict && rep != nil {
 		if err := g.printReport(rep); err != nil {
 			return err
 		}
@@ -106,6 +109,10 @@ func (g *Globals) write(ctx context.Context, h *HookFlags, base notify.Event, dr
 	}
 	if err := d.Fire(ctx, ev); err != nil {
 		hookErrs = append(hookErrs, err)
+	}
+	if prVerdict && rep != nil {
+		fmt.Fprintf(g.stderr, "ferry: %v\n", runErr)
+		return errSilentExit{prCode}
 	}
 	if runErr != nil {
 		return runErr
@@ -150,6 +157,10 @@ func event(ev notify.Event, rep *ferry.Report, err error) notify.Event {
 	if err != nil {
 		ev.Result = notify.OnFailure
 		ev.Error = err.Error()
+		if rep != nil && rep.PullRequest != nil {
+			pr := rep.PullRequest
+			ev.PullRequest = &notify.PullRequest{URL: pr.URL, Number: pr.Number, State: string(pr.State), MergeCommit: pr.MergeCommit}
+		}
 		return ev
 	}
 	ev.Result = notify.OnNoop

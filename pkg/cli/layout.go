@@ -31,6 +31,8 @@ type place struct {
 	branch string
 	path   string
 	carry  string // what a promote into it carries, from the config
+	// pullRequest: the environment's policy writes through pull requests.
+	pullRequest bool
 }
 
 // wantsConfig reports whether a command finds its environments in a
@@ -118,7 +120,7 @@ func at(c *config.Config, name, app string) (place, error) {
 	if err := config.ValidApp(app); err != nil {
 		return place{}, fmt.Errorf("%w: --app %q: %v", errUsage, app, err)
 	}
-	return place{name: env.Name, repos: env.Repos, branch: env.Branch, path: env.Dir(app), carry: string(env.Carry)}, nil
+	return place{name: env.Name, repos: env.Repos, branch: env.Branch, path: env.Dir(app), carry: string(env.Carry), pullRequest: env.PullRequest}, nil
 }
 
 // before is the environment before name in c's promotion order.
@@ -189,9 +191,34 @@ func (g *Globals) placeOf(ctx context.Context, e ferry.Env, name, app string, pa
 
 // writeTo runs a write on the env repo at each of repos (none: --repo):
 // one through write, as ever; several fanned out (fanout.go).
-func (g *Globals) writeTo(ctx context.Context, h *HookFlags, f *FanOutFlags, ev notify.Event, dryRun bool, e ferry.Env, repos []string, run func(context.Context, ferry.Env) (*ferry.Report, error)) error {
+func (g *Globals) writeTo(ctx context.Context, h *HookFlags, f *FanOutFlags, pr *PullRequestFlags, policy bool, ev notify.Event, dryRun bool, e ferry.Env, repos []string, run func(context.Context, ferry.Env) (*ferry.Report, error)) error {
 	if len(repos) == 0 && len(g.Repo) > 1 {
 		repos = g.Repo // --repo repeated
+	}
+	on := pr.PullRequest || policy
+	if err := pr.check(on); err != nil {
+		return err
+	}
+	if on && !dryRun {
+		// Each repo its own pull request; the flags are checked now,
+		// against the first, so a mistake is a usage error before any
+		// write.
+		first := e.Remote.URL
+		if len(repos) > 0 {
+			first = repos[0]
+		}
+		if _, err := pr.options(g, first); err != nil {
+			return err
+		}
+		inner := run
+		run = func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
+			opts, err := pr.options(g, e.Remote.URL)
+			if err != nil {
+				return nil, err
+			}
+			e.PullRequest = opts
+			return inner(ctx, e)
+		}
 	}
 	base := e
 	var err error
@@ -248,32 +275,32 @@ func appendFile(name, s string) error {
 // a ferry.yaml: to, and from (default: the environment before to), with
 // the flags given beside the file overriding it. It returns the request's
 // places and the repos the target lives in.
-func (g *Globals) promotion(ctx context.Context, e ferry.Env, app, fromName, toName string, path pathArg, fromPath, fromRepo, carry string) (ferry.PromoteRequest, []string, error) {
+func (g *Globals) promotion(ctx context.Context, e ferry.Env, app, fromName, toName string, path pathArg, fromPath, fromRepo, carry string) (ferry.PromoteRequest, place, error) {
 	var req ferry.PromoteRequest
 	if err := needApp(app); err != nil {
-		return req, nil, err
+		return req, place{}, err
 	}
 	if toName == "" {
-		return req, nil, fmt.Errorf("%w: --to is required: the environment to update", errUsage)
+		return req, place{}, fmt.Errorf("%w: --to is required: the environment to update", errUsage)
 	}
 	cfg, err := g.loadConfig(ctx, e, app)
 	if err != nil {
-		return req, nil, err
+		return req, place{}, err
 	}
 	to, err := at(cfg, toName, app)
 	if err != nil {
-		return req, nil, err
+		return req, place{}, err
 	}
 	from, err := before(cfg, toName, app)
 	if fromName != "" {
 		from, err = at(cfg, fromName, app)
 	}
 	if err != nil {
-		return req, nil, err
+		return req, place{}, err
 	}
 	src, err := from.single("the source environment")
 	if err != nil {
-		return req, nil, err
+		return req, place{}, err
 	}
 	req = ferry.PromoteRequest{
 		From: from.branch, To: to.branch, FromEnv: from.name, ToEnv: to.name,
@@ -294,5 +321,5 @@ func (g *Globals) promotion(ctx context.Context, e ferry.Env, app, fromName, toN
 	if carry != "" {
 		req.Carry = carry
 	}
-	return req, to.repos, nil
+	return req, to, nil
 }

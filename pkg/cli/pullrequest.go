@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/ferrycd/ferry/pkg/ferry"
+	"github.com/ferrycd/ferry/pkg/forge"
+)
+
+// ExitPRClosed is the status when --wait saw the pull request closed
+// without a merge: the change did not land, and a person said so.
+const ExitPRClosed = 4
+
+// PullRequestFlags make deploy, promote and rollback write through a pull
+// request instead of a push to the environment's branch.
+type PullRequestFlags struct {
+	PullRequest bool          `help:"Write through a pull request: the commit goes to ferry's head branch (--pr-branch), and a pull request into the environment's branch is opened, or the open one updated; a closed one is replaced. The hold and the build-order guard read the environment's branch." env:"FERRY_PULL_REQUEST"`
+	PRBranch    string        `help:"Head branch of the pull request; {env} and {app} are filled in. ferry force-updates it only over its own commits." default:"ferry/{env}/{app}" env:"FERRY_PR_BRANCH" placeholder:"TEMPLATE"`
+	PRLabel     []string      `help:"Label for the pull request (repeatable)." env:"FERRY_PR_LABEL" placeholder:"LABEL"`
+	PRReviewer  []string      `help:"Reviewer to request (repeatable; a user name)." env:"FERRY_PR_REVIEWER" placeholder:"USER"`
+	PRDraft     bool          `help:"Open the pull request as a draft." env:"FERRY_PR_DRAFT"`
+	AutoMerge   string        `help:"Have the host merge the pull request by itself once its checks and reviews allow (its merge queue, if any, decides): squash, merge or rebase. The merge commit carries ferry's message and trailers." enum:"squash,merge,rebase," default:"" env:"FERRY_AUTO_MERGE" placeholder:"METHOD"`
+	Wait        time.Duration `help:"With --pull-request: wait this long for the merge. Exit 0 with the merge commit when merged, 4 when the pull request was closed, 1 when it is still open at the end." env:"FERRY_WAIT" placeholder:"DURATION"`
+	Forge       string        `help:"The host's API: github or gitlab (default: from --repo's host)." enum:"github,gitlab," default:"" env:"FERRY_FORGE" placeholder:"HOST"`
+	ForgeURL    string        `help:"The host's API base URL (default https://api.github.com, or https://HOST/api/v4 for GitLab; GitHub Enterprise: https://HOST/api/v3)." env:"FERRY_FORGE_URL" placeholder:"URL"`
+	ForgeToken  string        `help:"Token for the host's API (default: --git-token, or the GitHub App's token); never printed." env:"FERRY_FORGE_TOKEN,GITLAB_TOKEN" placeholder:"TOKEN"`
+}
+
+// check refuses pull-request flags without pull-request mode (--pull-request
+// or the environment's policy).
+func (f *PullRequestFlags) check(on bool) error {
+	if !on && (f.AutoMerge != "" || f.Wait != 0 || f.PRDraft || len(f.PRLabel) > 0 || len(f.PRReviewer) > 0) {
+		return fmt.Errorf("%w: --auto-merge, --wait, --pr-draft, --pr-label and --pr-reviewer go with --pull-request", errUsage)
+	}
+	return nil
+}
+
+// options are the pull-request mode of a write to the repo at repoURL.
+func (f *PullRequestFlags) options(g *Globals, repoURL string) (*ferry.PullRequestOptions, error) {
+	if f.Wait < 0 {
+		return nil, fmt.Errorf("%w: --wait %s: must not be negative", errUsage, f.Wait)
+	}
+	if !strings.Contains(f.PRBranch, "{app}") && !strings.Contains(f.PRBranch, "{env}") {
+		g.logger().Warn("--pr-branch names neither {env} nor {app}: every write shares one pull request", "branch", f.PRBranch)
+	}
+	host, owner, name, err := forge.Parse(repoURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --pull-request: cannot tell the host's repository from %s: %v", errUsage, envrepo.Redact(repoURL), err)
+	}
+	kind := f.Forge
+	if kind == "" {
+		switch {
+		case strings.Contains(host, "gitlab"):
+			kind = "gitlab"
+		case strings.Contains(host, "github"):
+			kind = "github"
+		default:
+			return nil, fmt.Errorf("%w: --pull-request: is %s GitHub or GitLab? pass --forge", errUsage, host)
+		}
+	}
+	token := or(f.ForgeToken, g.GitToken)
+	if token == "" {
+		return nil, fmt.Errorf("%w: --pull-request needs a token for the host's API: --forge-token, --git-token or a GitHub App", errUsage)
+	}
+	g.red.add(token)
+	var fg forge.Forge
+	switch kind {
+	case "github":
+		fg = forge.GitHub(or(f.ForgeURL, "https://api.github.com"), owner, name, token)
+	case "gitlab":
+		fg = forge.GitLab(or(f.ForgeURL, "https://"+host+"/api/v4"), owner+"/"+name, token)
+	}
+	return &ferry.PullRequestOptions{
+		Forge: fg, Head: f.PRBranch, Labels: f.PRLabel, Reviewers: f.PRReviewer, Draft: f.PRDraft,
+		AutoMerge: forge.MergeMethod(f.AutoMerge), Wait: f.Wait, PollEvery: pollEvery(f.Wait),
+	}, nil
+}
+
+// pollEvery is how often --wait looks: often for a short wait, every 10s
+// for a long one.
+func pollEvery(wait time.Duration) time.Duration {
+	return min(max(wait/20, 200*time.Millisecond), 10*time.Second)
+}
+
+// prExit maps --wait's verdicts to exit statuses, the report printed.
+func prExit(err error) (int, bool) {
+	switch {
+	case errors.Is(err, ferry.ErrPullRequestClosed):
+		return ExitPRClosed, true
+	case errors.Is(err, ferry.ErrPullRequestOpen):
+		return ExitError, true
+	}
+	return 0, false
+}
