@@ -67,12 +67,17 @@ func (f *PullRequestFlags) options(g *Globals, repoURL string) (*ferry.PullReque
 		return nil, fmt.Errorf("%w: --pull-request needs a token for the host's API: --forge-token, --git-token or a GitHub App", errUsage)
 	}
 	g.red.add(token)
+	// The API's base: the flag, else what the CI says (GitHub Actions'
+	// GITHUB_API_URL, GitLab CI's CI_API_V4_URL), else the host's usual.
 	var fg forge.Forge
+	opts := []forge.Option{forge.WithLogger(g.logger())}
 	switch kind {
 	case "github":
-		fg = forge.GitHub(or(f.ForgeURL, "https://api.github.com"), owner, name, token)
+		api := or(f.ForgeURL, or(g.getenv("GITHUB_API_URL"), forge.GitHubAPI(host)))
+		fg = forge.GitHub(api, owner, name, token, opts...)
 	case "gitlab":
-		fg = forge.GitLab(or(f.ForgeURL, "https://"+host+"/api/v4"), owner+"/"+name, token)
+		api := or(f.ForgeURL, or(g.getenv("CI_API_V4_URL"), forge.GitLabAPI(host)))
+		fg = forge.GitLab(api, owner+"/"+name, token, opts...)
 	}
 	return &ferry.PullRequestOptions{
 		Forge: fg, Head: f.PRBranch, Labels: f.PRLabel, Reviewers: f.PRReviewer, Draft: f.PRDraft,

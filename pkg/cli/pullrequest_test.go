@@ -1,0 +1,210 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferrycd/ferry/internal/testforge"
+	"github.com/ferrycd/ferry/internal/testgit"
+	"github.com/ferrycd/ferry/internal/testreg"
+	"github.com/ferrycd/ferry/pkg/audit"
+)
+
+// prFixture is an env repo acme/env behind git http-backend, with a host
+// stand-in over the same bare repository, so pull requests merge for real.
+type prFixture struct {
+	reg  *testreg.Registry
+	repo *testgit.Repo
+	env  map[string]string
+}
+
+func newPRFixture(t *testing.T, host string) (*prFixture, *testforge.Host) {
+	t.Helper()
+	reg := testreg.Start(t, nil)
+	tmpl := testgit.NewRepoFromTemplate(t, "../../testdata/envrepo", []string{"REGISTRY", reg.Host}, "candidate", "production")
+	root := t.TempDir()
+	repo := tmpl.CopyTo(t, root, filepath.Join("acme", "env.git"))
+	srv := testgit.ServeRoot(t, root)
+	f := &prFixture{reg: reg, repo: repo, env: map[string]string{"FERRY_REPO": srv.URL + "/acme/env.git", "FERRY_PATH": "apps/hello"}}
+	switch host {
+	case "github":
+		gh := testforge.NewGitHub(t, root)
+		f.env["FERRY_FORGE"], f.env["FERRY_FORGE_URL"], f.env["FERRY_FORGE_TOKEN"] = "github", gh.URL, gh.Token
+		return f, gh.Host
+	default:
+		gl := testforge.NewGitLab(t, root)
+		f.env["FERRY_FORGE"], f.env["FERRY_FORGE_URL"], f.env["FERRY_FORGE_TOKEN"] = "gitlab", gl.URL, gl.Token
+		return f, gl.Host
+	}
+}
+
+type prReport struct {
+	Changed     bool
+	Commit      string
+	Skipped     bool
+	Reason      string
+	PullRequest *struct {
+		URL         string
+		Number      int
+		State       string
+		Head        string
+		MergeCommit string
+		Opened      bool
+	}
+}
+
+func (f *prFixture) run(t *testing.T, args ...string) (prReport, int, string) {
+	t.Helper()
+	code, out, errOut := run(t, f.env, append(args, "--output", "json")...)
+	var rep prReport
+	if out != "" {
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("ferry %v: stdout not JSON: %v\n%s\n%s", args, err, out, errOut)
+		}
+	}
+	return rep, code, errOut
+}
+
+// The whole road by pull request, on each host: deploy by PR to candidate
+// with auto-merge (squash), a newer deploy updating the same open PR,
+// promote by PR to production waiting for the merge; history reads the
+// squashed commits as ferry's own; the token is never printed.
+func TestPullRequestEndToEnd(t *testing.T) {
+	for _, host := range []string{"github", "gitlab"} {
+		t.Run(host, func(t *testing.T) {
+			f, h := newPRFixture(t, host)
+			h.RequireChecks = true // auto-merge waits for the checks
+			d1 := f.reg.Push(t, "team/hello:v1")
+			d2 := f.reg.Push(t, "team/hello:v2")
+			base := f.repo.Tip("candidate")
+
+			rep, code, errOut := f.run(t, "deploy", "--env", "candidate", "--image", f.reg.Host+"/team/hello:v1",
+				"--pull-request", "--auto-merge", "squash", "--pr-label", "ferry")
+			if code != 0 || rep.PullRequest == nil || !rep.PullRequest.Opened || rep.PullRequest.State != "open" {
+				t.Fatalf("deploy by PR: exit %d, %+v\n%s", code, rep, errOut)
+			}
+			if f.repo.Tip("candidate") != base {
+				t.Fatal("a deploy by pull request pushed to candidate")
+			}
+			head := rep.PullRequest.Head
+			if head != "ferry/candidate/hello" || f.repo.Tip(head) != rep.Commit {
+				t.Errorf("head %s at %s, want ferry/candidate/hello at the commit %s", head, f.repo.Tip(head), rep.Commit)
+			}
+			first := rep.PullRequest.Number
+
+			// A newer build: the same pull request, updated.
+			rep, code, errOut = f.run(t, "deploy", "--env", "candidate", "--image", f.reg.Host+"/team/hello:v2",
+				"--pull-request", "--auto-merge", "squash")
+			if code != 0 || rep.PullRequest == nil || rep.PullRequest.Number != first || rep.PullRequest.Opened {
+				t.Fatalf("second deploy: exit %d, %+v; want PR #%d updated\n%s", code, rep, first, errOut)
+			}
+			if got := f.repo.Show(head, "apps/hello/kustomization.yaml"); !strings.Contains(got, d2) || strings.Contains(got, d1) {
+				t.Errorf("the head does not carry v2 alone:\n%s", got)
+			}
+			if n := len(h.PRs()); n != 1 {
+				t.Errorf("%d pull requests, want one", n)
+			}
+			h.PassChecks(first) // the host merges it by itself now
+			if got := f.repo.Show("candidate", "apps/hello/kustomization.yaml"); !strings.Contains(got, d2) {
+				t.Fatalf("candidate after the merge:\n%s", got)
+			}
+			msg := f.repo.Git("log", "-1", "--format=%B", "candidate")
+			if rec := audit.Parse(msg); rec.Action != "deploy" || rec.Path != "apps/hello" || len(rec.Images) != 1 || !strings.Contains(rec.Images[0], d2) {
+				t.Errorf("the squash lost ferry's trailers:\n%s", msg)
+			}
+
+			// Promote by pull request to production, waiting for the merge.
+			h.RequireChecks = false
+			rep, code, errOut = f.run(t, "promote", "--from", "candidate", "--to", "production",
+				"--pull-request", "--auto-merge", "squash", "--wait", "20s")
+			if code != 0 || rep.PullRequest == nil || rep.PullRequest.State != "merged" || rep.PullRequest.MergeCommit == "" {
+				t.Fatalf("promote by PR --wait: exit %d, %+v\n%s", code, rep, errOut)
+			}
+			if got := f.repo.Tip("production"); got != rep.PullRequest.MergeCommit && f.repo.Git("rev-parse", "production^2") != rep.PullRequest.MergeCommit {
+				t.Errorf("production at %s, want the merge commit %s", got, rep.PullRequest.MergeCommit)
+			}
+			if got := f.repo.Show("production", "apps/hello/kustomization.yaml"); !strings.Contains(got, d2) {
+				t.Errorf("production after the merge:\n%s", got)
+			}
+			var hist []struct{ Action string }
+			code, out, errOut := run(t, f.env, "history", "--env", "production", "--output", "json")
+			if code != 0 || json.Unmarshal([]byte(out), &hist) != nil || len(hist) == 0 || hist[0].Action != "promote" {
+				t.Errorf("production's history: exit %d, %s %s; want the promote first", code, out, errOut)
+			}
+			for _, r := range h.Requests() {
+				if strings.Contains(fmt.Sprint(r), h.Token) {
+					t.Fatal("a request log line holds the token")
+				}
+			}
+			if strings.Contains(errOut, h.Token) {
+				t.Error("the token was printed")
+			}
+			f.repo.Fsck()
+		})
+	}
+}
+
+// A rollback by pull request is a forward commit: once merged it holds,
+// and a deploy by pull request is refused while it does.
+func TestPullRequestHold(t *testing.T) {
+	f, _ := newPRFixture(t, "github")
+	for _, tag := range []string{"v1", "v2"} {
+		f.reg.Push(t, "team/hello:"+tag)
+		if _, code, errOut := f.run(t, "deploy", "--env", "candidate", "--image", f.reg.Host+"/team/hello:"+tag); code != 0 {
+			t.Fatalf("deploy %s: %s", tag, errOut)
+		}
+	}
+	rep, code, errOut := f.run(t, "rollback", "--env", "candidate", "--pull-request", "--auto-merge", "merge", "--wait", "20s")
+	if code != 0 || rep.PullRequest == nil || rep.PullRequest.State != "merged" {
+		t.Fatalf("rollback by PR: exit %d, %+v\n%s", code, rep, errOut)
+	}
+	held := f.repo.Tip("candidate")
+	f.reg.Push(t, "team/hello:v3")
+	_, code, errOut = f.run(t, "deploy", "--env", "candidate", "--image", f.reg.Host+"/team/hello:v3", "--pull-request")
+	if code != 1 || !strings.Contains(errOut, "held by a rollback") {
+		t.Errorf("deploy by PR while held: exit %d, %s; want 1, held", code, errOut)
+	}
+	if f.repo.Tip("candidate") != held {
+		t.Error("candidate moved")
+	}
+	if f.repo.Git("branch", "--list", "ferry/candidate/hello") != "" && strings.Contains(f.repo.Show("ferry/candidate/hello", "apps/hello/kustomization.yaml"), "v3") {
+		t.Error("the held deploy reached the head branch")
+	}
+}
+
+// --wait: a pull request closed without merging is exit 4; one still open
+// when the wait ends is exit 1; both print the report.
+func TestPullRequestWaitVerdicts(t *testing.T) {
+	f, h := newPRFixture(t, "github")
+	h.RequireChecks = true
+	f.reg.Push(t, "team/hello:v1")
+	rep, code, errOut := f.run(t, "deploy", "--env", "candidate", "--image", f.reg.Host+"/team/hello:v1", "--pull-request", "--auto-merge", "squash", "--wait", "1s")
+	if code != 1 || rep.PullRequest == nil || rep.PullRequest.State != "open" || !strings.Contains(errOut, "still open") {
+		t.Fatalf("wait on a PR that never merges: exit %d, %+v, %s; want 1, open", code, rep, errOut)
+	}
+	n := rep.PullRequest.Number
+	h.Close(n)
+	// A closed pull request is replaced, not reused; and closed while
+	// the run waits for it, the run says so with exit 4.
+	go func() {
+		for range 2000 {
+			for _, pr := range h.PRs() {
+				if pr.Number != n && pr.State == "open" {
+					h.Close(pr.Number)
+					return
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	f.reg.Push(t, "team/hello:v2")
+	rep, code, errOut = f.run(t, "deploy", "--env", "candidate", "--image", f.reg.Host+"/team/hello:v2", "--pull-request", "--wait", "15s")
+	if code != 4 || rep.PullRequest == nil || rep.PullRequest.Number == n || !rep.PullRequest.Opened || rep.PullRequest.State != "closed" ||
+		!strings.Contains(errOut, "closed without merging") {
+		t.Fatalf("a PR closed during --wait: exit %d, %+v, %s; want 4, a new PR, closed", code, rep, errOut)
+	}
+}
