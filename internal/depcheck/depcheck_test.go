@@ -1,6 +1,6 @@
 // Package depcheck holds the one test of what each of ferry's packages may
 // depend on. Data flows one way: the leaf packages (audit, config, envrepo,
-// image, manifest, notify, forge) never import each other; only pkg/ferry, pkg/demo and
+// image, manifest, notify) never import each other; only pkg/ferry, pkg/demo and
 // pkg/cli combine them, and cmd/ferry is the binary around pkg/cli. No
 // shipped package links the test support under internal/.
 package depcheck
@@ -43,7 +43,7 @@ type rule struct {
 // rules is the table, with shared as the packages everyone may import.
 func rules(shared []string) []rule {
 	with := func(pkgs ...string) []string { return append(slices.Clone(shared), pkgs...) }
-	leaves := []string{"pkg/audit", "pkg/config", "pkg/envrepo", "pkg/image", "pkg/manifest", "pkg/notify", "pkg/forge"}
+	leaves := []string{"pkg/audit", "pkg/config", "pkg/envrepo", "pkg/image", "pkg/manifest", "pkg/notify", "pkg/sign", "pkg/forge"}
 	t := []rule{
 		{pkg: "pkg/audit", may: with(), why: "a leaf: the audit trailers, nothing else of ferry"},
 		{pkg: "pkg/config", may: with(), why: "a leaf: it reads ferry.yaml, and knows nothing of git, manifests or registries",
@@ -54,6 +54,8 @@ func rules(shared []string) []rule {
 		{pkg: "pkg/manifest", may: with(), why: "a leaf: manifests and kustomize, nothing else of ferry"},
 		{pkg: "pkg/notify", may: with(), stdlibOnly: true,
 			why: "a leaf on the standard library alone: it consumes a finished run and knows nothing of git, YAML, registries or the rest of ferry"},
+		{pkg: "pkg/sign", may: with(), why: "a leaf: it signs and verifies commits, and knows nothing of remotes, manifests or registries",
+			forbid: []string{"github.com/go-git/go-git/v5/plumbing/transport", "github.com/google/go-containerregistry", "sigs.k8s.io/"}},
 		{pkg: "pkg/forge", may: with(), why: "a leaf: it speaks to git hosts' APIs, and knows nothing of git objects or YAML",
 			forbid: []string{"github.com/go-git/", "sigs.k8s.io/", "gopkg.in/yaml", "go.yaml.in/"}},
 		{pkg: "pkg/ferry", may: with(leaves...), why: "combines the leaves; knows nothing of the CLI or the demo"},
@@ -174,6 +176,7 @@ func TestViolations(t *testing.T) {
 			m("pkg/image"):                           {deps: []string{"github.com/google/go-containerregistry"}},
 			m("pkg/manifest"):                        {deps: []string{"sigs.k8s.io/kustomize/api/krusty"}},
 			m("pkg/notify"):                          {deps: []string{"fmt", "strings"}},
+			m("pkg/sign"):                            {deps: []string{"fmt", "github.com/go-git/go-git/v5"}},
 			m("pkg/forge"):                           {deps: []string{"fmt"}},
 			m("pkg/ferry"):                           {deps: []string{m("pkg/audit"), m("pkg/envrepo"), m("pkg/image"), m("pkg/manifest")}},
 			m("pkg/demo"):                            {deps: []string{m("pkg/ferry"), m("pkg/image")}},
@@ -220,6 +223,10 @@ func TestViolations(t *testing.T) {
 			want: []string{"pkg/notify depends on github.com/google/go-containerregistry, outside the standard library"}},
 		{name: "notify imports ferry", change: add("pkg/notify", m("pkg/audit")),
 			want: []string{"pkg/notify depends on pkg/audit"}},
+		{name: "sign imports envrepo", change: add("pkg/sign", m("pkg/envrepo")),
+			want: []string{"pkg/sign depends on pkg/envrepo"}},
+		{name: "envrepo imports sign", change: add("pkg/envrepo", m("pkg/sign")),
+			want: []string{"pkg/envrepo depends on pkg/sign"}},
 		{name: "ferry imports the CLI", change: add("pkg/ferry", m("pkg/cli")),
 			want: []string{"pkg/ferry depends on pkg/cli"}},
 		{name: "demo imports the CLI", change: add("pkg/demo", m("pkg/cli")),
