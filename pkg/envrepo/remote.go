@@ -179,11 +179,22 @@ type Result struct {
 // committed.
 type EditFunc func(ctx context.Context, s *Snapshot) (message string, err error)
 
+// Signer signs the commits a Writer makes. Sign gets the commit encoded
+// without a signature and returns the armored signature that becomes its
+// gpgsig header, as git writes it: pkg/sign's signers and go-git's
+// git.Signer have this shape.
+type Signer interface {
+	Sign(message io.Reader) ([]byte, error)
+}
+
 // Writer commits edits to one branch of a Remote.
 type Writer struct {
 	Remote Remote
 	Branch string
 	Author Author
+	// Signer, if set, signs every commit the writer makes (each retry's
+	// commit anew); nil commits unsigned.
+	Signer Signer
 	// Scope is the directory the edit works under ("" or "." for the
 	// whole repository); every fetch is FetchScoped to it, so what lies
 	// elsewhere is fetched only if the edit reads it.
@@ -349,7 +360,7 @@ func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger, agai
 	if author.When.IsZero() {
 		author.When = time.Now()
 	}
-	commit, err := snap.commit(msg, author)
+	commit, err := snap.commit(msg, author, w.Signer)
 	if err != nil {
 		return nil, fmt.Errorf("writing commit: %w", err)
 	}
