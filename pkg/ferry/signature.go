@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ferrycd/ferry/pkg/envrepo"
 	"github.com/ferrycd/ferry/pkg/ref"
 	"github.com/ferrycd/ferry/pkg/sign"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -40,6 +41,9 @@ func (s SignatureStatus) String() string {
 	}
 	return "BAD " + s.Format + ": " + s.Reason
 }
+
+// pkg/sign's signers are what Env.Signer takes.
+var _ envrepo.Signer = sign.Signer(nil)
 
 // signatureOf checks c's signature against e.Verifier.
 func signatureOf(e Env, c *object.Commit) (*SignatureStatus, error) {

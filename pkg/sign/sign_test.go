@@ -13,6 +13,7 @@ import (
 	"github.com/ferrycd/ferry/internal/testgit"
 	"github.com/ferrycd/ferry/internal/testsign"
 	"github.com/ferrycd/ferry/pkg/sign"
+	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
@@ -447,4 +448,33 @@ func read(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A Signer is go-git's git.Signer: go-git's own commits signed with it
+// verify with git.
+func TestSignerSignsForGoGit(t *testing.T) {
+	var _ git.Signer = sign.Signer(nil)
+	key := testsign.SSHKey(t, "ed25519", 0, "")
+	allowed := testsign.AllowedSigners(t, "alice@example.com "+key.Line)
+	s, err := sign.Load(key.Private, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := newRepo(t).dir
+	r, err := git.PlainOpen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := r.Worktree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := &object.Signature{Name: "ferry", Email: "ferry@noreply.invalid", When: when}
+	if _, err := wt.Commit("by go-git\n", &git.CommitOptions{AllowEmptyCommits: true, Author: who, Signer: s}); err != nil {
+		t.Fatal(err)
+	}
+	_, out, err := testsign.Git(dir, nil, "-c", "gpg.ssh.allowedSignersFile="+allowed, "verify-commit", "HEAD")
+	if err != nil || !strings.Contains(out, `Good "git" signature for alice@example.com`) {
+		t.Errorf("git verify-commit: %v\n%s", err, out)
+	}
 }
