@@ -43,7 +43,7 @@ type rule struct {
 // rules is the table, with shared as the packages everyone may import.
 func rules(shared []string) []rule {
 	with := func(pkgs ...string) []string { return append(slices.Clone(shared), pkgs...) }
-	leaves := []string{"pkg/audit", "pkg/config", "pkg/envrepo", "pkg/forge", "pkg/image", "pkg/manifest", "pkg/notify"}
+	leaves := []string{"pkg/audit", "pkg/config", "pkg/envrepo", "pkg/forge", "pkg/image", "pkg/manifest", "pkg/notify", "pkg/sign"}
 	t := []rule{
 		{pkg: "pkg/audit", may: with(), why: "a leaf: the audit trailers, nothing else of ferry"},
 		{pkg: "pkg/config", may: with(), why: "a leaf: it reads ferry.yaml, and knows nothing of git, manifests or registries",
@@ -56,6 +56,8 @@ func rules(shared []string) []rule {
 		{pkg: "pkg/manifest", may: with(), why: "a leaf: manifests and kustomize, nothing else of ferry"},
 		{pkg: "pkg/notify", may: with(), stdlibOnly: true,
 			why: "a leaf on the standard library alone: it consumes a finished run and knows nothing of git, YAML, registries or the rest of ferry"},
+		{pkg: "pkg/sign", may: with(), why: "a leaf: it signs and verifies commits, and knows nothing of remotes, manifests or registries",
+			forbid: []string{"github.com/go-git/go-git/v5/plumbing/transport", "github.com/google/go-containerregistry", "sigs.k8s.io/"}},
 		{pkg: "pkg/ferry", may: with(leaves...), why: "combines the leaves; knows nothing of the CLI or the demo"},
 		{pkg: "pkg/demo", may: with(append(leaves, "pkg/ferry")...), why: "runs ferry offline; knows nothing of the CLI"},
 		{pkg: "pkg/cli", may: with(append(leaves, "pkg/ferry", "pkg/demo")...), why: "the commands, over ferry and the demo"},
@@ -176,6 +178,7 @@ func TestViolations(t *testing.T) {
 			m("pkg/image"):                           {deps: []string{"github.com/google/go-containerregistry"}},
 			m("pkg/manifest"):                        {deps: []string{"sigs.k8s.io/kustomize/api/krusty"}},
 			m("pkg/notify"):                          {deps: []string{"fmt", "strings"}},
+			m("pkg/sign"):                            {deps: []string{"fmt", "github.com/go-git/go-git/v5"}},
 			m("pkg/ferry"):                           {deps: []string{m("pkg/audit"), m("pkg/envrepo"), m("pkg/image"), m("pkg/manifest")}},
 			m("pkg/demo"):                            {deps: []string{m("pkg/ferry"), m("pkg/image")}},
 			m("pkg/cli"):                             {deps: []string{m("pkg/demo"), m("pkg/ferry"), m("pkg/notify")}},
@@ -228,6 +231,10 @@ func TestViolations(t *testing.T) {
 			want:   []string{"pkg/forge depends on pkg/ref"}},
 		{name: "notify imports ferry", change: add("pkg/notify", m("pkg/audit")),
 			want: []string{"pkg/notify depends on pkg/audit"}},
+		{name: "sign imports envrepo", change: add("pkg/sign", m("pkg/envrepo")),
+			want: []string{"pkg/sign depends on pkg/envrepo"}},
+		{name: "envrepo imports sign", change: add("pkg/envrepo", m("pkg/sign")),
+			want: []string{"pkg/envrepo depends on pkg/sign"}},
 		{name: "ferry imports the CLI", change: add("pkg/ferry", m("pkg/cli")),
 			want: []string{"pkg/ferry depends on pkg/cli"}},
 		{name: "demo imports the CLI", change: add("pkg/demo", m("pkg/cli")),

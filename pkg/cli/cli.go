@@ -25,6 +25,7 @@ import (
 	"github.com/ferrycd/ferry/pkg/ferry"
 	"github.com/ferrycd/ferry/pkg/image"
 	"github.com/ferrycd/ferry/pkg/manifest"
+	"github.com/ferrycd/ferry/pkg/sign"
 )
 
 // DefaultAuthor commits when --author is not given.
@@ -46,6 +47,12 @@ type Globals struct {
 	ValuesFile []string      `help:"More Helm values files to read and pin images in, besides the values*.yaml of charts in the repo: a glob on base names, or on paths from the root with a '/' (repeatable)." env:"FERRY_VALUES_FILE" placeholder:"GLOB" sep:","`
 	Config     string        `help:"ferry.yaml declaring the environments in promotion order (default: ferry.yaml at the root of the env repo's default branch, read when a command names --app without --path). With it, --env, --from and --to name environments." env:"FERRY_CONFIG" placeholder:"FILE"`
 	Attempts   int           `help:"Rounds of fetch, edit and push before giving up when other writers keep moving the branch or the connection drops." default:"30" env:"FERRY_ATTEMPTS"`
+	// Keys: the one ferry signs with, and those it trusts. The trusted
+	// ones are global, like --known-hosts: a pipeline sets them once
+	// (FERRY_ALLOWED_SIGNERS, FERRY_KEYRING) for history and promote.
+	SignKey        string `help:"Sign every commit ferry makes with this private key: an OpenSSH key (ed25519, ecdsa, rsa) makes git's SSH signatures, an armored OpenPGP secret key OpenPGP ones. An encrypted key's passphrase is read from FERRY_SIGN_KEY_PASSPHRASE. Neither is ever printed." env:"FERRY_SIGN_KEY" type:"path" placeholder:"FILE"`
+	AllowedSigners string `help:"git's allowed_signers file (gpg.ssh.allowedSignersFile): the SSH keys that history --verify and promote --require-signed trust, and the principals they report." env:"FERRY_ALLOWED_SIGNERS" type:"path" placeholder:"FILE"`
+	Keyring        string `help:"OpenPGP public keys (gpg --export, armored or not) that history --verify and promote --require-signed trust." env:"FERRY_KEYRING" type:"path" placeholder:"FILE"`
 
 	stdout, stderr io.Writer
 	rawStderr      io.Writer // before redaction, to tell a terminal
@@ -96,9 +103,12 @@ func flagName(field string) string {
 func explain(err error) error {
 	var fe *ferry.FieldError
 	var he *ferry.HeldError
+	var ue *ferry.UnverifiedError
 	switch {
 	case errors.As(err, &fe):
 		return fmt.Errorf("%w: %s", errUsage, strings.Replace(err.Error(), fe.Error(), fe.Format(flagName), 1))
+	case errors.As(err, &ue) && !ue.Status.Signed:
+		return fmt.Errorf("%w; sign the commits ferry makes there with --sign-key", err)
 	case errors.As(err, &he):
 		lift := fmt.Sprintf(". Fix forward, then pass --override-rollback to a %s whose --path contains %s", he.Action, he.Scope)
 		if he.Scope != he.Path && (he.Path == "." || strings.HasPrefix(he.Scope, he.Path+"/")) {
@@ -181,6 +191,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return jsonFailure(wantsJSON(args, getenv), err, ExitUsage, f)
 	}
 	red.add(cli.GitToken)
+	red.add(getenv(signKeyPassphrase))
 	for _, u := range append(cli.Repo, cli.Promote.FromRepo) {
 		if _, _, pass := envrepo.SplitCredentials(u); pass != "" {
 			red.add(pass)
@@ -570,6 +581,45 @@ func (g *Globals) env() (ferry.Env, error) {
 		return ferry.Env{}, fmt.Errorf("%w: --attempts %d: must be at least 1", errUsage, g.Attempts)
 	}
 	return ferry.Env{Remote: r, Author: a, Resolver: g.resolver(), Logger: g.logger(), Attempts: g.Attempts, ValuesFiles: g.ValuesFile, RemoteFor: g.remoteFor}, nil
+}
+
+// signKeyPassphrase is the environment variable that holds --sign-key's
+// passphrase: never a flag, which ps and shell histories would show.
+const signKeyPassphrase = "FERRY_SIGN_KEY_PASSPHRASE"
+
+// writeEnv is env for a command that commits: with --sign-key, its commits
+// are signed.
+func (g *Globals) writeEnv() (ferry.Env, error) {
+	e, err := g.env()
+	if err != nil || g.SignKey == "" {
+		return e, err
+	}
+	s, err := sign.Load(g.SignKey, []byte(g.getenv(signKeyPassphrase)))
+	switch {
+	case errors.Is(err, sign.ErrPassphraseNeeded):
+		return e, fmt.Errorf("%w: --sign-key %s: the key is encrypted: set %s", errUsage, g.SignKey, signKeyPassphrase)
+	case errors.Is(err, sign.ErrWrongPassphrase):
+		return e, fmt.Errorf("%w: --sign-key %s: %s does not decrypt the key", errUsage, g.SignKey, signKeyPassphrase)
+	case err != nil:
+		// sign's errors never quote the key.
+		return e, fmt.Errorf("%w: --sign-key: %v", errUsage, err)
+	}
+	g.logger().Info("signing commits", "format", s.Format(), "key", s.ID())
+	e.Signer = s
+	return e, nil
+}
+
+// verifier loads --allowed-signers and --keyring for flag (--verify,
+// --require-signed), which needs at least one of them.
+func (g *Globals) verifier(flag string) (sign.Verifier, error) {
+	if g.AllowedSigners == "" && g.Keyring == "" {
+		return sign.Verifier{}, fmt.Errorf("%w: %s needs --allowed-signers (SSH signatures) or --keyring (OpenPGP), or FERRY_ALLOWED_SIGNERS, FERRY_KEYRING: the keys to trust", errUsage, flag)
+	}
+	v, err := sign.LoadVerifier(g.AllowedSigners, g.Keyring)
+	if err != nil {
+		return v, fmt.Errorf("%w: %s: %v", errUsage, flag, err)
+	}
+	return v, nil
 }
 
 func (g *Globals) printJSON(v any) error {

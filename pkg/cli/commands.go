@@ -38,7 +38,7 @@ type DeployCmd struct {
 
 // Run deploys.
 func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
-	e, err := g.env()
+	e, err := g.writeEnv()
 	if err != nil {
 		return err
 	}

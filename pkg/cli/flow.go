@@ -38,6 +38,7 @@ type PromoteCmd struct {
 	App              string  `help:"App name for the audit trail (default: the last element of --path)." env:"FERRY_APP" placeholder:"NAME"`
 	OverrideRollback bool    `help:"Promote even though a rollback on --to holds --path (rolled back there, inside it, or in a scope containing it). It lifts the holds on the scopes --path contains, recorded as Ferry-Override-Rollback." env:"FERRY_OVERRIDE_ROLLBACK"`
 	DryRun           bool    `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
+	RequireSigned    bool    `help:"Refuse to promote a source commit whose signature does not verify against --allowed-signers or --keyring: exit 1, nothing written." env:"FERRY_REQUIRE_SIGNED"`
 
 	RemoteFlags `embed:""`
 	HookFlags   `embed:""`
@@ -48,9 +49,14 @@ type PromoteCmd struct {
 
 // Run promotes.
 func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
-	e, err := g.env()
+	e, err := g.writeEnv()
 	if err != nil {
 		return err
+	}
+	if c.RequireSigned {
+		if e.Verifier, err = g.verifier("--require-signed"); err != nil {
+			return err
+		}
 	}
 	if err := c.RemoteFlags.apply(&e); err != nil {
 		return err
@@ -69,6 +75,7 @@ func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
 		pr.Commit, pr.App, pr.OverrideRollback, pr.DryRun = req.Commit, req.App, req.OverrideRollback, req.DryRun
 		req, repos, policy = pr, to.repos, to.pullRequest
 	}
+	req.RequireSigned = c.RequireSigned
 	ev := baseEvent(g, "promote", or(req.ToEnv, req.To), c.App, cleanPath(req.Path))
 	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, &c.PullRequestFlags, policy, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
 		return ferry.Promote(ctx, e, req)
@@ -93,7 +100,7 @@ type RollbackCmd struct {
 
 // Run rolls back.
 func (c *RollbackCmd) Run(ctx context.Context, g *Globals) error {
-	e, err := g.env()
+	e, err := g.writeEnv()
 	if err != nil {
 		return err
 	}
@@ -125,6 +132,9 @@ type HistoryCmd struct {
 	Path  pathArg `help:"Only commits that changed this directory (default '.', all of them). With a ferry.yaml and --app, the environment's directory for the app." env:"FERRY_PATH" placeholder:"DIR"`
 	App   string  `help:"With a ferry.yaml: the app whose directory to show." env:"FERRY_APP" placeholder:"NAME"`
 	Limit int     `help:"At most this many commits." default:"20" env:"FERRY_LIMIT" placeholder:"N"`
+	// Verify is here and the keys are global: a pipeline sets the keys
+	// once, and asks for the check where it wants it.
+	Verify bool `help:"Check each commit's signature against --allowed-signers (SSH) and --keyring (OpenPGP): a SIGNATURE column (verified ssh alice@example.com, unsigned, BAD ...), in JSON each entry's signature." env:"FERRY_VERIFY"`
 }
 
 // Run prints the history.
@@ -136,7 +146,12 @@ func (c *HistoryCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	req := ferry.HistoryRequest{Env: c.Env, Path: c.Path.value(), Limit: c.Limit}
+	if c.Verify {
+		if e.Verifier, err = g.verifier("--verify"); err != nil {
+			return err
+		}
+	}
+	req := ferry.HistoryRequest{Env: c.Env, Path: c.Path.value(), Limit: c.Limit, Verify: c.Verify}
 	if g.wantsConfig(c.App, c.Path.set) {
 		p, err := g.placeOf(ctx, e, c.Env, c.App, c.Path)
 		if err != nil {

@@ -91,7 +91,7 @@ func BenchmarkNewObjects(b *testing.B) {
 	if err := s.WriteFile("apps/app1234/deployment.yaml", []byte("kind: Deployment\nv: 2\n")); err != nil {
 		b.Fatal(err)
 	}
-	c, err := s.commit("edit", object.Signature{Name: "b"})
+	c, err := s.commit("edit", object.Signature{Name: "b"}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func BenchmarkAttemptReference(b *testing.B) {
 func BenchmarkPushPack(b *testing.B) {
 	for _, apps := range []int{2000, 8000} {
 		s := editedSnapshot(b, apps)
-		c, err := s.commit("edit", object.Signature{Name: "b"})
+		c, err := s.commit("edit", object.Signature{Name: "b"}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -22,8 +22,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
-	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/skeema/knownhosts"
 )
 
@@ -181,11 +181,22 @@ type Result struct {
 // committed.
 type EditFunc func(ctx context.Context, s *Snapshot) (message string, err error)
 
+// Signer signs the commits a Writer makes. Sign gets the commit encoded
+// without a signature and returns the armored signature that becomes its
+// gpgsig header, as git writes it: pkg/sign's signers and go-git's
+// git.Signer have this shape.
+type Signer interface {
+	Sign(message io.Reader) ([]byte, error)
+}
+
 // Writer commits edits to one branch of a Remote.
 type Writer struct {
 	Remote Remote
 	Branch string
 	Author Author
+	// Signer, if set, signs every commit the writer makes (each retry's
+	// commit anew); nil commits unsigned.
+	Signer Signer
 	// Scope is the directory the edit works under ("" or "." for the
 	// whole repository); every fetch is FetchScoped to it, so what lies
 	// elsewhere is fetched only if the edit reads it.
@@ -361,7 +372,7 @@ func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger, agai
 	if author.When.IsZero() {
 		author.When = time.Now()
 	}
-	commit, err := snap.commit(msg, author)
+	commit, err := snap.commit(msg, author, w.Signer)
 	if err != nil {
 		return nil, fmt.Errorf("writing commit: %w", err)
 	}

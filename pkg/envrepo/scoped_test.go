@@ -233,7 +233,7 @@ func TestScopedPush(t *testing.T) {
 		if err := s.WriteFile("apps/app05/deploy.yaml", []byte("kind: Deployment\nmetadata:\n  name: app05\n  v: 2\n")); err != nil {
 			return "", err
 		}
-		c, err := s.commit("probe", object.Signature{Name: "t", When: time.Unix(0, 0)})
+		c, err := s.commit("probe", object.Signature{Name: "t", When: time.Unix(0, 0)}, nil)
 		if err != nil {
 			return "", err
 		}

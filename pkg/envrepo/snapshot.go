@@ -519,14 +519,32 @@ func gitName(e object.TreeEntry) string {
 	return e.Name
 }
 
-// commit writes a commit of the working tree on top of Base.
-func (s *Snapshot) commit(message string, author object.Signature) (plumbing.Hash, error) {
+// commit writes a commit of the working tree on top of Base, signed by
+// signer unless it is nil.
+func (s *Snapshot) commit(message string, author object.Signature, signer Signer) (plumbing.Hash, error) {
 	c := &object.Commit{
 		Author:       author,
 		Committer:    author,
 		Message:      message,
 		TreeHash:     s.root,
 		ParentHashes: []plumbing.Hash{s.Base},
+	}
+	if signer != nil {
+		// What git verifies: the commit encoded without its gpgsig
+		// header, which is where the signature then goes.
+		var payload plumbing.MemoryObject
+		if err := c.EncodeWithoutSignature(&payload); err != nil {
+			return plumbing.ZeroHash, err
+		}
+		r, err := payload.Reader()
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		sig, err := signer.Sign(r)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("signing the commit: %w", err)
+		}
+		c.PGPSignature = string(sig)
 	}
 	obj := s.s.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {

@@ -154,7 +154,7 @@ func TestNoThin(t *testing.T) {
 // of one entry and the short blob.
 func TestThinPackDeltas(t *testing.T) {
 	s := editedSnapshot(t, 50)
-	c, err := s.commit("edit", object.Signature{Name: "t"})
+	c, err := s.commit("edit", object.Signature{Name: "t"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

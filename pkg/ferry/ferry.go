@@ -23,6 +23,7 @@ import (
 	"github.com/ferrycd/ferry/pkg/image"
 	"github.com/ferrycd/ferry/pkg/manifest"
 	"github.com/ferrycd/ferry/pkg/ref"
+	"github.com/ferrycd/ferry/pkg/sign"
 )
 
 // searchDepth is how many commits a history question fetches first; Search
@@ -40,8 +41,14 @@ type Resolver interface {
 // Env is what every operation needs: where the env repo is, who commits,
 // how to reach the registry, and how hard to retry.
 type Env struct {
-	Remote   envrepo.Remote
-	Author   envrepo.Author
+	Remote envrepo.Remote
+	Author envrepo.Author
+	// Signer, if set, signs every commit ferry makes (git's SSH or
+	// OpenPGP signatures: see pkg/sign); nil commits unsigned.
+	Signer envrepo.Signer
+	// Verifier holds the keys commit signatures are checked against, for
+	// History with Verify and Promote with RequireSigned.
+	Verifier sign.Verifier
 	Resolver Resolver
 	Logger   *slog.Logger
 	// Attempts and Backoff tune envrepo.Writer; zero values take its defaults.
@@ -145,6 +152,7 @@ func writer(e Env, branch string, dryRun bool) *envrepo.Writer {
 		Remote:   e.Remote,
 		Branch:   branch,
 		Author:   e.Author,
+		Signer:   e.Signer,
 		Attempts: e.Attempts,
 		Backoff:  e.Backoff,
 		DryRun:   dryRun,

@@ -17,6 +17,9 @@ type HistoryRequest struct {
 	Env   string
 	Path  string
 	Limit int // 0 means 20
+	// Verify checks each commit's signature against Env.Verifier and
+	// reports it in Entry.Signature.
+	Verify bool
 }
 
 // Entry is one commit in an environment's history.
@@ -33,6 +36,9 @@ type Entry struct {
 	Sources      []audit.Source `json:"sources,omitempty"`
 	PromotedFrom string         `json:"promotedFrom,omitempty"`
 	RollbackTo   string         `json:"rollbackTo,omitempty"`
+	// Signature is the commit's signature as Env.Verifier sees it; only
+	// with HistoryRequest.Verify.
+	Signature *SignatureStatus `json:"signature,omitempty"`
 }
 
 // History lists the commits of Env that changed Path, newest first, on the
@@ -81,6 +87,11 @@ func History(ctx context.Context, e Env, req HistoryRequest) ([]Entry, error) {
 			Sources:      rec.Sources,
 			PromotedFrom: rec.PromotedFrom,
 			RollbackTo:   rec.RollbackTo,
+		}
+		if req.Verify {
+			if en.Signature, err = signatureOf(e, c); err != nil {
+				return nil, err
+			}
 		}
 		tree, ok := h.TreeAt(c.TreeHash, req.Path)
 		if imgs, hit := cache[tree]; hit {

@@ -38,6 +38,10 @@ type PromoteRequest struct {
 	App              string
 	OverrideRollback bool
 	DryRun           bool
+	// RequireSigned refuses, before anything is written, a source commit
+	// whose signature does not verify against Env.Verifier (an
+	// *UnverifiedError).
+	RequireSigned bool
 }
 
 // What a promote carries.
@@ -62,6 +66,11 @@ func Promote(ctx context.Context, e Env, req PromoteRequest) (*Report, error) {
 	src, commit, err := findCommit(ctx, srcRemote, req.From, req.Commit, "promote only what "+fromName+" has verified")
 	if err != nil {
 		return nil, err
+	}
+	if req.RequireSigned {
+		if err := requireSigned(e, fromName, commit); err != nil {
+			return nil, err
+		}
 	}
 	from, err := src.At(commit.Hash)
 	if err != nil {

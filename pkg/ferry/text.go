@@ -59,11 +59,20 @@ func Printable(s, keep string) string {
 // a newline or a tab, which would break the table.
 func cell(s string) string { return Printable(s, "") }
 
-// WriteHistory prints history entries as a table, newest first. What came
-// from the repository is escaped (see Printable).
+// WriteHistory prints history entries as a table, newest first, with a
+// SIGNATURE column when they were verified. What came from the repository
+// is escaped (see Printable).
 func WriteHistory(w io.Writer, entries []Entry) {
+	verified := false
+	for _, e := range entries {
+		verified = verified || e.Signature != nil
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMMIT\tTIME\tACTION\tAUTHOR\tIMAGES\tSOURCE\tBUILD\tNOTE")
+	if verified {
+		fmt.Fprintln(tw, "COMMIT\tTIME\tACTION\tAUTHOR\tIMAGES\tSOURCE\tBUILD\tSIGNATURE\tNOTE")
+	} else {
+		fmt.Fprintln(tw, "COMMIT\tTIME\tACTION\tAUTHOR\tIMAGES\tSOURCE\tBUILD\tNOTE")
+	}
 	for _, e := range entries {
 		var imgs []string
 		for _, i := range e.Images {
@@ -88,8 +97,16 @@ func WriteHistory(w io.Writer, entries []Entry) {
 			note = e.Subject
 		}
 		author, _, _ := strings.Cut(e.Author, " <")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(e.Commit[:12]), e.Time.Format("2006-01-02 15:04Z"), cell(e.Action), cell(author),
-			cell(dash(strings.Join(imgs, ", "))), cell(dash(strings.Join(srcs, ", "))), cell(dash(strings.Join(builds, ", "))), cell(note))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t", cell(e.Commit[:12]), e.Time.Format("2006-01-02 15:04Z"), cell(e.Action), cell(author),
+			cell(dash(strings.Join(imgs, ", "))), cell(dash(strings.Join(srcs, ", "))), cell(dash(strings.Join(builds, ", "))))
+		if verified {
+			sig := "-"
+			if e.Signature != nil {
+				sig = e.Signature.String()
+			}
+			fmt.Fprintf(tw, "%s\t", cell(sig))
+		}
+		fmt.Fprintf(tw, "%s\n", cell(note))
 	}
 	tw.Flush()
 }
