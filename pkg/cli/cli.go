@@ -47,6 +47,8 @@ type Globals struct {
 	Config     string        `help:"ferry.yaml declaring the environments in promotion order (default: ferry.yaml at the root of the env repo's default branch, read when a command names --app without --path). With it, --env, --from and --to name environments." env:"FERRY_CONFIG" placeholder:"FILE"`
 	Attempts   int           `help:"Rounds of fetch, edit and push before giving up when other writers keep moving the branch or the connection drops." default:"30" env:"FERRY_ATTEMPTS"`
 
+	GitHubAppFlags `embed:""`
+
 	stdout, stderr io.Writer
 	rawStderr      io.Writer // before redaction, to tell a terminal
 	rawStdout      io.Writer
@@ -201,7 +203,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		defer cancel()
 		kctx.BindTo(ctx, (*context.Context)(nil))
 	}
-	if err := kctx.Run(&cli.Globals); err != nil {
+	if err := cli.run(ctx, kctx); err != nil {
 		var silent errSilentExit
 		if errors.As(err, &silent) {
 			return silent.code
@@ -478,6 +480,7 @@ func parseGitDate(s string) (time.Time, error) {
 // reached: credentials, host keys, progress.
 func (g *Globals) remoteOptions() []envrepo.Option {
 	opts := []envrepo.Option{envrepo.WithLogger(g.logger()), envrepo.WithToken(g.GitUser, g.GitToken)}
+	opts = append(opts, g.appOptions()...)
 	if isTerminal(g.rawStderr) && g.LogFormat != "json" {
 		opts = append(opts, envrepo.WithProgress(g.stderr)) // the server's "Counting objects" meters
 	}
@@ -533,6 +536,9 @@ func (g *Globals) remote() (envrepo.Remote, error) {
 // hint adds to an error from the env repo or validation what the user can do about it,
 // in the CLI's words: the flags to pass or check.
 func hint(err error) error {
+	if said := (saidWhatToDo{}); errors.As(err, &said) {
+		return err
+	}
 	for _, h := range []struct {
 		target error
 		say    string

@@ -102,7 +102,7 @@ type APIError struct {
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "GitHub App: %s: %d %s", e.Op, e.StatusCode, http.StatusText(e.StatusCode))
-	if e.Message != "" {
+	if e.Message != "" && e.Message != http.StatusText(e.StatusCode) {
 		fmt.Fprintf(&b, ": %s", e.Message)
 	}
 	if e.Hint != "" {

@@ -202,7 +202,7 @@ func TestToken(t *testing.T) {
 		{name: "server errors give up", repo: "env", setup: func(s *testgithub.Server) { s.FailNext(500, 500, 500, 500, 500) },
 			want: want{paths: []string{lookup, lookup, lookup, lookup}, status: 500}},
 		{name: "not installed on the repository", repo: "other",
-			want: want{paths: []string{"GET /repos/acme/other/installation"}, status: 404, is: ghapp.ErrNotInstalled, msg: "404 Not Found: Not Found (the App is not installed on this repository: install it"}},
+			want: want{paths: []string{"GET /repos/acme/other/installation"}, status: 404, is: ghapp.ErrNotInstalled, msg: "404 Not Found (the App is not installed on this repository: install it"}},
 		{name: "installation without the repository", id: 7, repo: "other",
 			want: want{paths: []string{exchange}, status: 422, is: ghapp.ErrNotInstalled, msg: testgithub.MsgUnreachable}},
 		{name: "no such installation", id: 8, repo: "env",
