@@ -1,8 +1,9 @@
 // Package depcheck holds the one test of what each of ferry's packages may
 // depend on. Data flows one way: the leaf packages (audit, config, envrepo,
-// ghapp, image, manifest, notify) never import each other; only pkg/ferry, pkg/demo and
-// pkg/cli combine them, and cmd/ferry is the binary around pkg/cli. No
-// shipped package links the test support under internal/.
+// forge, ghapp, image, manifest, notify) never import each other; only
+// pkg/ferry, pkg/demo and pkg/cli combine them, and cmd/ferry is the
+// binary around pkg/cli. No shipped package links the test support under
+// internal/.
 package depcheck
 
 import (
@@ -43,12 +44,14 @@ type rule struct {
 // rules is the table, with shared as the packages everyone may import.
 func rules(shared []string) []rule {
 	with := func(pkgs ...string) []string { return append(slices.Clone(shared), pkgs...) }
-	leaves := []string{"pkg/audit", "pkg/config", "pkg/envrepo", "pkg/ghapp", "pkg/image", "pkg/manifest", "pkg/notify"}
+	leaves := []string{"pkg/audit", "pkg/config", "pkg/envrepo", "pkg/forge", "pkg/ghapp", "pkg/image", "pkg/manifest", "pkg/notify"}
 	t := []rule{
 		{pkg: "pkg/audit", may: with(), why: "a leaf: the audit trailers, nothing else of ferry"},
 		{pkg: "pkg/config", may: with(), why: "a leaf: it reads ferry.yaml, and knows nothing of git, manifests or registries",
 			forbid: []string{"github.com/go-git/", "github.com/google/go-containerregistry", "sigs.k8s.io/kustomize/api"}},
 		{pkg: "pkg/envrepo", may: with(), why: "a leaf: the env repo's git, nothing else of ferry"},
+		{pkg: "pkg/forge", may: with(), why: "a leaf: the git hosts' pull-request APIs, nothing of git objects, YAML or the rest of ferry",
+			forbid: []string{"github.com/go-git/", "sigs.k8s.io/", "gopkg.in/yaml", "go.yaml.in/"}},
 		{pkg: "pkg/ghapp", may: with(), stdlibOnly: true,
 			why: "a leaf on the standard library alone: a GitHub App's key, JWT and installation tokens, nothing of git or the rest of ferry"},
 		{pkg: "pkg/image", may: with(), why: "a leaf: it parses references and talks to registries, nothing more",
@@ -171,6 +174,7 @@ func TestViolations(t *testing.T) {
 			m("pkg/audit"):                           {deps: []string{"fmt"}},
 			m("pkg/config"):                          {deps: []string{"fmt"}},
 			m("pkg/envrepo"):                         {deps: []string{"fmt", "github.com/go-git/go-git/v5"}},
+			m("pkg/forge"):                           {deps: []string{"fmt"}},
 			m("pkg/ghapp"):                           {deps: []string{"fmt", "strings"}},
 			m("pkg/image"):                           {deps: []string{"github.com/google/go-containerregistry"}},
 			m("pkg/manifest"):                        {deps: []string{"sigs.k8s.io/kustomize/api/krusty"}},
