@@ -1,8 +1,9 @@
 // Package depcheck holds the one test of what each of ferry's packages may
 // depend on. Data flows one way: the leaf packages (audit, config, envrepo,
-// forge, image, manifest, notify) never import each other; only pkg/ferry, pkg/demo and
-// pkg/cli combine them, and cmd/ferry is the binary around pkg/cli. No
-// shipped package links the test support under internal/.
+// forge, ghapp, image, manifest, notify, sign) never import each other; only
+// pkg/ferry, pkg/demo and pkg/cli combine them, and cmd/ferry is the
+// binary around pkg/cli. No shipped package links the test support under
+// internal/.
 package depcheck
 
 import (
@@ -43,7 +44,7 @@ type rule struct {
 // rules is the table, with shared as the packages everyone may import.
 func rules(shared []string) []rule {
 	with := func(pkgs ...string) []string { return append(slices.Clone(shared), pkgs...) }
-	leaves := []string{"pkg/audit", "pkg/config", "pkg/envrepo", "pkg/forge", "pkg/image", "pkg/manifest", "pkg/notify", "pkg/sign"}
+	leaves := []string{"pkg/audit", "pkg/config", "pkg/envrepo", "pkg/forge", "pkg/ghapp", "pkg/image", "pkg/manifest", "pkg/notify", "pkg/sign"}
 	t := []rule{
 		{pkg: "pkg/audit", may: with(), why: "a leaf: the audit trailers, nothing else of ferry"},
 		{pkg: "pkg/config", may: with(), why: "a leaf: it reads ferry.yaml, and knows nothing of git, manifests or registries",
@@ -51,6 +52,8 @@ func rules(shared []string) []rule {
 		{pkg: "pkg/envrepo", may: with(), why: "a leaf: the env repo's git, nothing else of ferry"},
 		{pkg: "pkg/forge", may: []string{"internal/backoff"}, stdlibOnly: true,
 			why: "a leaf on the standard library and backoff alone: it speaks to git hosts' APIs and knows nothing of git objects, YAML or the rest of ferry"},
+		{pkg: "pkg/ghapp", may: with(), stdlibOnly: true,
+			why: "a leaf on the standard library alone: a GitHub App's key, JWT and installation tokens, nothing of git or the rest of ferry"},
 		{pkg: "pkg/image", may: with(), why: "a leaf: it parses references and talks to registries, nothing more",
 			forbid: []string{"github.com/go-git/", "sigs.k8s.io/", "gopkg.in/yaml", "go.yaml.in/"}},
 		{pkg: "pkg/manifest", may: with(), why: "a leaf: manifests and kustomize, nothing else of ferry"},
@@ -175,6 +178,7 @@ func TestViolations(t *testing.T) {
 			m("pkg/envrepo"):                         {deps: []string{"fmt", "github.com/go-git/go-git/v5"}},
 			m("pkg/forge"):                           {deps: []string{"fmt", m("internal/backoff")}},
 			m("internal/backoff"):                    {deps: []string{"fmt"}},
+			m("pkg/ghapp"):                           {deps: []string{"fmt", "strings"}},
 			m("pkg/image"):                           {deps: []string{"github.com/google/go-containerregistry"}},
 			m("pkg/manifest"):                        {deps: []string{"sigs.k8s.io/kustomize/api/krusty"}},
 			m("pkg/notify"):                          {deps: []string{"fmt", "strings"}},
@@ -229,6 +233,10 @@ func TestViolations(t *testing.T) {
 		{name: "forge imports a shared package other than backoff", shared: []string{"pkg/ref"},
 			change: both(add("pkg/ref", "strings"), add("pkg/forge", m("pkg/ref"))),
 			want:   []string{"pkg/forge depends on pkg/ref"}},
+		{name: "ghapp imports a module", change: add("pkg/ghapp", "github.com/google/go-containerregistry"),
+			want: []string{"pkg/ghapp depends on github.com/google/go-containerregistry, outside the standard library"}},
+		{name: "ghapp imports envrepo", change: add("pkg/ghapp", m("pkg/envrepo")),
+			want: []string{"pkg/ghapp depends on pkg/envrepo"}},
 		{name: "notify imports ferry", change: add("pkg/notify", m("pkg/audit")),
 			want: []string{"pkg/notify depends on pkg/audit"}},
 		{name: "sign imports envrepo", change: add("pkg/sign", m("pkg/envrepo")),

@@ -54,6 +54,8 @@ type Globals struct {
 	AllowedSigners string `help:"git's allowed_signers file (gpg.ssh.allowedSignersFile): the SSH keys that history --verify and promote --require-signed trust, and the principals they report." env:"FERRY_ALLOWED_SIGNERS" type:"path" placeholder:"FILE"`
 	Keyring        string `help:"OpenPGP public keys (gpg --export, armored or not) that history --verify and promote --require-signed trust." env:"FERRY_KEYRING" type:"path" placeholder:"FILE"`
 
+	GitHubAppFlags `embed:""`
+
 	stdout, stderr io.Writer
 	rawStderr      io.Writer // before redaction, to tell a terminal
 	rawStdout      io.Writer
@@ -212,7 +214,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		defer cancel()
 		kctx.BindTo(ctx, (*context.Context)(nil))
 	}
-	if err := kctx.Run(&cli.Globals); err != nil {
+	if err := cli.run(ctx, kctx); err != nil {
 		var silent errSilentExit
 		if errors.As(err, &silent) {
 			return silent.code
@@ -489,6 +491,7 @@ func parseGitDate(s string) (time.Time, error) {
 // reached: credentials, host keys, progress.
 func (g *Globals) remoteOptions() []envrepo.Option {
 	opts := []envrepo.Option{envrepo.WithLogger(g.logger()), envrepo.WithToken(g.GitUser, g.GitToken)}
+	opts = append(opts, g.appOptions()...)
 	if isTerminal(g.rawStderr) && g.LogFormat != "json" {
 		opts = append(opts, envrepo.WithProgress(g.stderr)) // the server's "Counting objects" meters
 	}
@@ -544,6 +547,9 @@ func (g *Globals) remote() (envrepo.Remote, error) {
 // hint adds to an error from the env repo or validation what the user can do about it,
 // in the CLI's words: the flags to pass or check.
 func hint(err error) error {
+	if said := (saidWhatToDo{}); errors.As(err, &said) {
+		return err
+	}
 	for _, h := range []struct {
 		target error
 		say    string

@@ -25,6 +25,7 @@ type openOptions struct {
 	insecureHostKey bool
 	progress        io.Writer
 	logger          *slog.Logger
+	authRetry       AuthRetry
 }
 
 // WithToken authenticates over HTTPS with token as the basic-auth password
@@ -93,7 +94,7 @@ func Open(url string, opts ...Option) (Remote, error) {
 		o.user = "x-access-token"
 	}
 	clean, user, pass := SplitCredentials(url)
-	r := Remote{URL: clean, Progress: o.progress}
+	r := Remote{URL: clean, Progress: o.progress, authRetry: o.authRetry}
 	ep, err := transport.NewEndpoint(clean)
 	if err != nil {
 		return r, &URLError{URL: Redact(url), Err: errors.New(Redact(err.Error()))}

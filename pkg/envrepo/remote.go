@@ -95,6 +95,8 @@ type Remote struct {
 	// Progress, if set, receives the server's progress messages during
 	// fetches and pushes (for a terminal).
 	Progress io.Writer
+
+	authRetry AuthRetry // WithAuthRetry's, over HTTP(S)
 }
 
 // Author is who commits: the commit's author and committer. A zero When

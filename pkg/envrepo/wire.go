@@ -54,7 +54,11 @@ func newWire(r Remote) (*wire, error) {
 	if err != nil {
 		return nil, &URLError{URL: r.String(), Err: errors.New(Redact(err.Error()))}
 	}
-	return &wire{r: r, ep: ep, c: c, open: map[io.Closer]bool{}}, nil
+	w := &wire{r: r, ep: ep, c: c, open: map[io.Closer]bool{}}
+	if r.authRetry != nil && w.stateless() {
+		w.c = retryTransport{c, r.authRetry}
+	}
+	return w, nil
 }
 
 // transportFor picks the transport of one endpoint. A file:// remote is
