@@ -199,6 +199,27 @@ func (g *Globals) writeTo(ctx context.Context, h *HookFlags, f *FanOutFlags, pr 
 	if err := pr.check(on); err != nil {
 		return err
 	}
+	if pr.VerifiedCommits && !dryRun {
+		if on {
+			return fmt.Errorf("%w: --verified-commits and pull requests do not go together yet: the API cannot force ferry's head branch back onto the base", errUsage)
+		}
+		first := e.Remote.URL
+		if len(repos) > 0 {
+			first = repos[0]
+		}
+		if _, err := pr.commits(g, first); err != nil {
+			return err
+		}
+		inner := run
+		run = func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
+			gc, err := pr.commits(g, e.Remote.URL)
+			if err != nil {
+				return nil, err
+			}
+			e.Commits = gc
+			return inner(ctx, e)
+		}
+	}
 	if on && !dryRun {
 		// Each repo its own pull request; the flags are checked now,
 		// against the first, so a mistake is a usage error before any

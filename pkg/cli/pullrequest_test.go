@@ -208,3 +208,45 @@ func TestPullRequestWaitVerdicts(t *testing.T) {
 		t.Fatalf("a PR closed during --wait: exit %d, %+v, %s; want 4, a new PR, closed", code, rep, errOut)
 	}
 }
+
+// --verified-commits: the commit is made through GitHub's API without
+// author or committer, so GitHub signs it; the branch moves by the API's
+// fast-forward-only update; history reads it as any deploy.
+func TestVerifiedCommits(t *testing.T) {
+	f, h := newPRFixture(t, "github")
+	gh := &testforge.GitHub{Host: h}
+	d1 := f.reg.Push(t, "team/hello:v1")
+	rep, code, errOut := f.run(t, "deploy", "--env", "candidate", "--image", f.reg.Host+"/team/hello:v1", "--verified-commits")
+	if code != 0 || !rep.Changed {
+		t.Fatalf("deploy --verified-commits: exit %d, %+v\n%s", code, rep, errOut)
+	}
+	if got := f.repo.Tip("candidate"); got != rep.Commit {
+		t.Fatalf("candidate at %s, want the API's commit %s", got, rep.Commit)
+	}
+	if !gh.Verified(rep.Commit) {
+		t.Error("the host does not show the commit verified")
+	}
+	if got := f.repo.Show("candidate", "apps/hello/kustomization.yaml"); !strings.Contains(got, d1) {
+		t.Errorf("candidate does not pin v1:\n%s", got)
+	}
+	if rec := audit.Parse(f.repo.Git("log", "-1", "--format=%B", "candidate")); rec.Action != "deploy" || rec.Path != "apps/hello" {
+		t.Errorf("trailers %+v", rec)
+	}
+	var posted bool
+	for _, r := range h.Requests() {
+		if strings.HasSuffix(r.Path, "/git/commits") && r.Method == "POST" {
+			posted = true
+			if strings.Contains(r.Body, `"author"`) || strings.Contains(r.Body, `"committer"`) {
+				t.Errorf("the commit was posted with an author or committer: %s", r.Body)
+			}
+		}
+	}
+	if !posted {
+		t.Error("no commit went through the API")
+	}
+	// With pull requests: refused, as documented.
+	if _, code, errOut := f.run(t, "deploy", "--env", "candidate", "--image", f.reg.Host+"/team/hello:v1", "--verified-commits", "--pull-request"); code != 2 {
+		t.Errorf("--verified-commits --pull-request: exit %d, %s; want 2", code, errOut)
+	}
+	f.repo.Fsck()
+}

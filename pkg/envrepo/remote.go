@@ -244,7 +244,18 @@ type Writer struct {
 	// HeadCheck is shown Head's commit before a push replaces it (ferry
 	// accepts only its own); an error ends the update, nothing pushed.
 	HeadCheck func(ctx context.Context, tip plumbing.Hash, message string) error
+	// Publish, when set, makes the commit and moves Branch instead of the
+	// git push: it gets the tip the edit was made on, the files the edit
+	// changed (content; nil for a file removed) and the message, and
+	// returns the new commit (a host's API, whose commits the host signs).
+	// ErrBranchMoved from it means the branch moved: the update starts
+	// again on the new tip, as after a lost push.
+	Publish func(ctx context.Context, base plumbing.Hash, files map[string][]byte, message string) (plumbing.Hash, error)
 }
+
+// ErrBranchMoved is what a Publish returns when the branch is no longer
+// where the edit was made.
+var ErrBranchMoved = errors.New("branch moved")
 
 // UpdateError is a failed Update: its cause, and how many fetch-edit-push
 // rounds it began, the failed one included (a fan-out reports it per
@@ -370,6 +381,15 @@ func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger, agai
 	if w.DryRun {
 		return res, nil
 	}
+	if w.Publish != nil {
+		commit, err := w.publish(ctx, snap, msg)
+		if err != nil {
+			return nil, err
+		}
+		res.Commit = commit
+		log.Info("published", "branch", w.Branch, "commit", commit.String(), "parent", snap.Base.String())
+		return res, nil
+	}
 	author := object.Signature{Name: w.Author.Name, Email: w.Author.Email, When: w.Author.When}
 	if author.When.IsZero() {
 		author.When = time.Now()
@@ -387,6 +407,31 @@ func (w *Writer) once(ctx context.Context, edit EditFunc, log *slog.Logger, agai
 	res.Commit = commit
 	log.Info("pushed", "branch", w.Branch, "commit", commit.String(), "parent", snap.Base.String())
 	return res, nil
+}
+
+// publish hands the edit's files to Publish.
+func (w *Writer) publish(ctx context.Context, snap *Snapshot, msg string) (plumbing.Hash, error) {
+	changes, err := snap.FileChanges()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	files := make(map[string][]byte, len(changes))
+	for _, c := range changes {
+		if c.Action == "removed" {
+			files[c.Path] = nil
+			continue
+		}
+		data, err := snap.ReadFile(c.Path)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		files[c.Path] = data
+	}
+	commit, err := w.Publish(ctx, snap.Base, files, msg)
+	if errors.Is(err, ErrBranchMoved) {
+		return plumbing.ZeroHash, fmt.Errorf("%w: %v", errMoved, err)
+	}
+	return commit, err
 }
 
 // verify runs w.Verify on snap, unless VerifyReads is set and the last

@@ -12,6 +12,8 @@ package ferry
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"path"
 	"sort"
@@ -20,10 +22,12 @@ import (
 
 	"github.com/ferrycd/ferry/pkg/audit"
 	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/ferrycd/ferry/pkg/forge"
 	"github.com/ferrycd/ferry/pkg/image"
 	"github.com/ferrycd/ferry/pkg/manifest"
 	"github.com/ferrycd/ferry/pkg/ref"
 	"github.com/ferrycd/ferry/pkg/sign"
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // searchDepth is how many commits a history question fetches first; Search
@@ -72,6 +76,11 @@ type Env struct {
 	// through a pull request (pullrequest.go) instead of pushing to the
 	// environment's branch.
 	PullRequest *PullRequestOptions
+	// Commits, when set, makes the commits through GitHub's API instead of
+	// a git push (--verified-commits): GitHub signs a commit an App makes
+	// without author or committer, and shows it verified. The branch
+	// moves by a fast-forward-only ref update (see publish).
+	Commits forge.GitHubCommits
 }
 
 // remoteFor is the Remote of url: Remote itself when url is empty or
@@ -148,7 +157,7 @@ func deriveApp(scope, repo string) string {
 }
 
 func writer(e Env, branch string, dryRun bool) *envrepo.Writer {
-	return &envrepo.Writer{
+	w := &envrepo.Writer{
 		Remote:   e.Remote,
 		Branch:   branch,
 		Author:   e.Author,
@@ -157,6 +166,35 @@ func writer(e Env, branch string, dryRun bool) *envrepo.Writer {
 		Backoff:  e.Backoff,
 		DryRun:   dryRun,
 		Logger:   logger(e),
+	}
+	if e.Commits != nil {
+		w.Publish = publish(e.Commits, branch)
+	}
+	return w
+}
+
+// publish makes a write's commit through GitHub's API and moves branch to
+// it. The commit's one parent is the tip the edit was made on, and the
+// ref update is fast-forward only: it lands only if the branch is still at
+// that tip, or at one of its ancestors (rewound by a force-push since).
+// So no update is lost, as with the compare-and-swap of a push; what the
+// API cannot do is refuse the one case a push refuses and this does not,
+// a branch rewound behind the tip read, which the commit then brings
+// forward again. A refusal starts the write again on the new tip.
+func publish(gc forge.GitHubCommits, branch string) func(context.Context, plumbing.Hash, map[string][]byte, string) (plumbing.Hash, error) {
+	return func(ctx context.Context, base plumbing.Hash, files map[string][]byte, msg string) (plumbing.Hash, error) {
+		sha, err := gc.CreateCommit(ctx, base.String(), files, msg)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("creating the commit through the API: %w", err)
+		}
+		err = gc.UpdateRef(ctx, branch, sha)
+		if errors.Is(err, forge.ErrNotFastForward) {
+			return plumbing.ZeroHash, fmt.Errorf("%w: %v", envrepo.ErrBranchMoved, err)
+		}
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("moving %s through the API: %w", branch, err)
+		}
+		return plumbing.NewHash(sha), nil
 	}
 }
 
