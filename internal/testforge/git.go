@@ -12,7 +12,13 @@ import (
 
 // bare is a bare repository under the stand-in's root, worked on with the
 // git command line, as the git http-backend serving the same root sees it.
-type bare struct{ dir string }
+type bare struct {
+	dir string
+	// sign, when set, is the SSH private key the host signs the commits
+	// it makes with (merges, squashes, rebases, API commits), as GitHub
+	// signs them with its web-flow key.
+	sign string
+}
 
 // ident is a commit's author or committer.
 type ident struct{ name, email, date string }
@@ -137,6 +143,11 @@ func (b bare) commitTree(tree string, parents []string, msg string, author, comm
 	}
 	if committer.date != "" {
 		env = append(env, "GIT_COMMITTER_DATE="+committer.date)
+	}
+	if b.sign != "" {
+		env = append(env, "GIT_CONFIG_COUNT=2", "GIT_CONFIG_KEY_0=gpg.format", "GIT_CONFIG_VALUE_0=ssh",
+			"GIT_CONFIG_KEY_1=user.signingkey", "GIT_CONFIG_VALUE_1="+b.sign)
+		args = append(args, "-S")
 	}
 	out, _, err := b.run(msg, env, append(args, "-F", "-")...)
 	return out, err

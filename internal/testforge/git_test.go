@@ -40,7 +40,7 @@ func branchy(t *testing.T) *testgit.Repo {
 func TestRebaseMatchesGit(t *testing.T) {
 	t.Parallel()
 	r := branchy(t)
-	b := bare{r.Dir}
+	b := bare{dir: r.Dir}
 	got, err := b.rebaseOnto(r.Tip("main"), r.Tip("head"), githubCommitter)
 	if err != nil {
 		t.Fatalf("rebaseOnto: %v", err)
@@ -71,7 +71,7 @@ func TestRebaseMatchesGit(t *testing.T) {
 func TestMergeIntoKeepsAConcurrentPush(t *testing.T) {
 	t.Parallel()
 	r := branchy(t)
-	b := bare{r.Dir}
+	b := bare{dir: r.Dir}
 	builds := 0
 	m, err := b.mergeInto("main", "head", "", func(old, head string) (merged, error) {
 		builds++
@@ -103,7 +103,7 @@ func TestMergeConflict(t *testing.T) {
 	r.Commit("head", "head", map[string]string{"README.md": "head\n"})
 	r.Commit("main", "main", map[string]string{"README.md": "main\n"})
 	old := r.Tip("main")
-	b := bare{r.Dir}
+	b := bare{dir: r.Dir}
 	_, err := b.mergeInto("main", "head", "", func(old, head string) (merged, error) {
 		c, err := b.squashOnto(old, head, "x\n", githubCommitter)
 		return merged{tip: c}, err

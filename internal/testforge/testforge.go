@@ -95,6 +95,9 @@ type Host struct {
 	// or "pipelines must succeed" (GitLab) does. Set it before the first
 	// request.
 	RequireChecks bool
+	// SigningKey, when set, is an SSH private key file the host signs the
+	// commits it makes with, as GitHub signs merges with its own key.
+	SigningKey string
 
 	t      testing.TB
 	root   string
@@ -367,7 +370,7 @@ func (h *Host) refresh(p *PR) {
 		return
 	}
 	if dir, ok := repoDir(h.root, p.Repo); ok {
-		if tip, err := (bare{dir}).tip(p.Head); err == nil && tip != "" {
+		if tip, err := (bare{dir: dir}).tip(p.Head); err == nil && tip != "" {
 			p.HeadSHA = tip
 		}
 	}
@@ -376,7 +379,7 @@ func (h *Host) refresh(p *PR) {
 // repo returns the bare repository for path, or false.
 func (h *Host) repo(path string) (bare, bool) {
 	dir, ok := repoDir(h.root, path)
-	return bare{dir}, ok
+	return bare{dir: dir, sign: h.SigningKey}, ok
 }
 
 // writeJSON answers status with v as JSON.

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferrycd/ferry/internal/testforge"
 	"github.com/ferrycd/ferry/internal/testgit"
 	"github.com/ferrycd/ferry/internal/testreg"
+	"github.com/ferrycd/ferry/internal/testsign"
 	"github.com/ferrycd/ferry/pkg/audit"
 )
 
@@ -249,4 +251,100 @@ func TestVerifiedCommits(t *testing.T) {
 		t.Errorf("--verified-commits --pull-request: exit %d, %s; want 2", code, errOut)
 	}
 	f.repo.Fsck()
+}
+
+// The road, signed: deploy by PR to candidate (ferry signs its
+// commit), auto-merged (the host signs the squash with its own key),
+// promote by PR to production with --wait; history --verify, trusting
+// ferry's key and the host's, shows every commit since the repo's start
+// verified, on both branches.
+func TestPullRequestSignedRoad(t *testing.T) {
+	f, h := newPRFixture(t, "github")
+	ferryKey := testsign.SSHKey(t, "ed25519", 0, "")
+	hostKey := testsign.SSHKey(t, "ed25519", 0, "")
+	h.SigningKey = hostKey.Private
+	allowed := testsign.AllowedSigners(t, "ferry@example.com "+ferryKey.Line, "noreply@github.com "+hostKey.Line)
+	f.env["FERRY_SIGN_KEY"] = ferryKey.Private
+	f.env["FERRY_ALLOWED_SIGNERS"] = allowed
+	f.env["FERRY_AUTHOR"] = "ferry <ferry@example.com>"
+	start := map[string]string{"candidate": f.repo.Tip("candidate"), "production": f.repo.Tip("production")}
+	f.reg.Push(t, "team/hello:v1")
+	for _, args := range [][]string{
+		{"deploy", "--env", "candidate", "--image", f.reg.Host + "/team/hello:v1", "--pull-request", "--auto-merge", "squash", "--wait", "20s"},
+		{"promote", "--from", "candidate", "--to", "production", "--pull-request", "--auto-merge", "squash", "--wait", "20s", "--require-signed"},
+	} {
+		rep, code, errOut := f.run(t, args...)
+		if code != 0 || rep.PullRequest == nil || rep.PullRequest.State != "merged" {
+			t.Fatalf("ferry %v: exit %d, %+v\n%s", args[:1], code, rep, errOut)
+		}
+	}
+	for _, branch := range []string{"candidate", "production"} {
+		var hist []struct {
+			Commit    string
+			Action    string
+			Signature *struct {
+				Verified bool
+				Signer   string
+				Reason   string
+			}
+		}
+		code, out, errOut := run(t, f.env, "history", "--env", branch, "--verify", "--output", "json")
+		if code != 0 || json.Unmarshal([]byte(out), &hist) != nil {
+			t.Fatalf("history --verify %s: exit %d\n%s%s", branch, code, out, errOut)
+		}
+		n := 0
+		for _, e := range hist {
+			if e.Commit == start[branch] {
+				break // the repo's own start, made before ferry
+			}
+			n++
+			if e.Signature == nil || !e.Signature.Verified {
+				t.Errorf("%s: %s (%s) not verified: %+v", branch, e.Commit, e.Action, e.Signature)
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: no commit since the start", branch)
+		}
+	}
+	// git itself agrees on the merge the host signed (Git fails the test
+	// when git exits non-zero).
+	f.repo.Git("-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile="+allowed, "verify-commit", "production")
+}
+
+// Two deploys of the same app by pull request at once: one pull request,
+// carrying the newer build, whichever run finishes last.
+func TestPullRequestRace(t *testing.T) {
+	f, h := newPRFixture(t, "github")
+	h.RequireChecks = true // nothing merges: the race is on the head
+	now := time.Now()
+	f.reg.PushCreated(t, "team/hello:v1", now.Add(-time.Hour))
+	newer := f.reg.PushCreated(t, "team/hello:v2", now)
+	for round := range 3 {
+		var wg sync.WaitGroup
+		codes := make([]int, 2)
+		errs := make([]string, 2)
+		for i, tag := range []string{"v1", "v2"} {
+			wg.Go(func() {
+				_, codes[i], errs[i] = f.run(t, "deploy", "--env", "candidate", "--image", f.reg.Host+"/team/hello:"+tag, "--pull-request")
+			})
+		}
+		wg.Wait()
+		for i := range codes {
+			if codes[i] != 0 {
+				t.Fatalf("deploy %d: exit %d\n%s", i, codes[i], errs[i])
+			}
+		}
+		open := 0
+		for _, pr := range h.PRs() {
+			if pr.State == "open" {
+				open++
+			}
+		}
+		if open != 1 {
+			t.Fatalf("round %d: %d open pull requests, want 1", round, open)
+		}
+		if got := f.repo.Show("ferry/candidate/hello", "apps/hello/kustomization.yaml"); !strings.Contains(got, newer) {
+			t.Fatalf("round %d: the open pull request does not carry the newer build:\n%s", round, got)
+		}
+	}
 }
