@@ -306,6 +306,28 @@ func TestPullRequestSignedRoad(t *testing.T) {
 			t.Errorf("%s: no commit since the start", branch)
 		}
 	}
+	// status --verify: each environment's last change to hello, signed.
+	var st struct {
+		Apps []struct {
+			Cells []struct {
+				LastChange *struct {
+					Signature *struct{ Verified bool }
+				}
+			}
+		}
+	}
+	code, out, errOut := run(t, f.env, "status", "--env", "candidate", "--env", "production", "--app", "hello", "--verify", "--output", "json")
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Apps) != 1 {
+		t.Fatalf("status --verify: exit %d\n%s%s", code, out, errOut)
+	}
+	for i, c := range st.Apps[0].Cells {
+		if c.LastChange == nil || c.LastChange.Signature == nil || !c.LastChange.Signature.Verified {
+			t.Errorf("status --verify, column %d: %+v; want the last change verified", i, c.LastChange)
+		}
+	}
+	if code, out, _ := run(t, f.env, "status", "--env", "candidate", "--env", "production", "--app", "hello", "--verify"); code != 0 || !strings.Contains(out, "signed") {
+		t.Errorf("status --verify text: exit %d\n%s", code, out)
+	}
 	// git itself agrees on the merge the host signed (Git fails the test
 	// when git exits non-zero).
 	f.repo.Git("-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile="+allowed, "verify-commit", "production")

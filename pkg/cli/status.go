@@ -10,10 +10,11 @@ import (
 
 // StatusCmd is `ferry status`: what runs where.
 type StatusCmd struct {
-	App   []string `help:"Only this app (repeatable; default: every app found in any environment)." env:"FERRY_APP" placeholder:"NAME"`
-	Env   []string `help:"Without a ferry.yaml: the environment branches, in promotion order (repeatable), each with its apps at --path." placeholder:"BRANCH" sep:","`
-	Path  string   `help:"Without a ferry.yaml: where each app lives on every --env branch, a template with {app} (and {env})." default:"apps/{app}" placeholder:"TEMPLATE"`
-	Depth int      `help:"Commits of each environment to read; what lies further back is not seen." default:"512" env:"FERRY_STATUS_DEPTH" placeholder:"N"`
+	App    []string `help:"Only this app (repeatable; default: every app found in any environment)." env:"FERRY_APP" placeholder:"NAME"`
+	Env    []string `help:"Without a ferry.yaml: the environment branches, in promotion order (repeatable), each with its apps at --path." placeholder:"BRANCH" sep:","`
+	Path   string   `help:"Without a ferry.yaml: where each app lives on every --env branch, a template with {app} (and {env})." default:"apps/{app}" placeholder:"TEMPLATE"`
+	Depth  int      `help:"Commits of each environment to read; what lies further back is not seen." default:"512" env:"FERRY_STATUS_DEPTH" placeholder:"N"`
+	Verify bool     `help:"Check the signature of each cell's last change against --allowed-signers (SSH) and --keyring (OpenPGP): signed, unsigned or BAD-signature." env:"FERRY_VERIFY"`
 }
 
 // Run prints the status: a table (colour on a terminal), JSON, GitHub
@@ -30,7 +31,12 @@ func (c *StatusCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	rep, err := ferry.Status(ctx, e, ferry.StatusRequest{Config: cfg, Apps: c.App, Depth: c.Depth})
+	if c.Verify {
+		if e.Verifier, err = g.verifier("--verify"); err != nil {
+			return err
+		}
+	}
+	rep, err := ferry.Status(ctx, e, ferry.StatusRequest{Config: cfg, Apps: c.App, Depth: c.Depth, Verify: c.Verify})
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,9 @@ type StatusRequest struct {
 	// What lies further back is not looked at: a hold, a last change or
 	// the images of a deploy older than that are not seen.
 	Depth int
+	// Verify checks the signature of each cell's last change against
+	// Env.Verifier.
+	Verify bool
 }
 
 // Validate checks the request.
@@ -144,6 +147,9 @@ type Change struct {
 	Author  string    `json:"author"` // Name <email>
 	Action  string    `json:"action"` // deploy, promote, rollback or manual
 	Subject string    `json:"subject"`
+	// Signature is the commit's, checked against Env.Verifier, when
+	// status was asked to verify.
+	Signature *SignatureStatus `json:"signature,omitempty"`
 }
 
 // Hold is a rollback holding a cell.
@@ -175,6 +181,11 @@ func Status(ctx context.Context, e Env, req StatusRequest) (*StatusReport, error
 	cols, err := statusColumns(ctx, e, req.Config, depth)
 	if err != nil {
 		return nil, err
+	}
+	if req.Verify {
+		for _, c := range cols {
+			c.verify = func(c *object.Commit) (*SignatureStatus, error) { return signatureOf(e, c) }
+		}
 	}
 	rep := &StatusReport{GeneratedAt: time.Now().UTC(), Environments: []StatusEnv{}, Apps: []AppStatus{}}
 	for _, c := range cols {
@@ -209,6 +220,8 @@ type column struct {
 	// not to be trusted (the directory is missing on one side).
 	changed []map[string]bool
 	known   []bool
+	// verify, when set, checks a commit's signature.
+	verify func(*object.Commit) (*SignatureStatus, error)
 }
 
 // appChanged reports whether app's directory may have changed in the i-th
@@ -289,6 +302,7 @@ func statusColumns(ctx context.Context, e Env, cfg *config.Config, depth int) ([
 				br:   branches[k],
 				info: StatusEnv{Name: env.Name, Label: label, Repo: envrepo.Redact(r.URL), Branch: env.Branch, Path: string(env.Path)},
 			})
+
 		}
 	}
 	var wg sync.WaitGroup
@@ -423,6 +437,11 @@ func appStatus(cols []*column, app string) (AppStatus, error) {
 		cell, ch, err := c.cell(app)
 		if err != nil {
 			return row, err
+		}
+		if c.verify != nil && cell.LastChange != nil && len(ch) > 0 {
+			if cell.LastChange.Signature, err = c.verify(ch[0].c); err != nil {
+				return row, err
+			}
 		}
 		row.Cells[i], changes[i] = cell, ch
 		for _, sc := range ch[:min(len(ch), timelineMax)] {

@@ -66,6 +66,17 @@ func (c *Cell) markers() []string {
 	if b := c.behindText(); b != "" {
 		m = append(m, StateBehind+" "+b)
 	}
+	if c.LastChange != nil && c.LastChange.Signature != nil {
+		// status --verify: the last change's signature, in a word.
+		switch sig := c.LastChange.Signature; {
+		case sig.Verified:
+			m = append(m, "signed")
+		case sig.Signed:
+			m = append(m, "BAD-signature")
+		default:
+			m = append(m, "unsigned")
+		}
+	}
 	return m
 }
 
