@@ -3,48 +3,14 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ferrycd/ferry/internal/testgit"
 	"github.com/ferrycd/ferry/internal/testreg"
 )
-
-// hangingURL is a git URL on 127.0.0.1 that accepts connections and never
-// answers.
-func hangingURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + l.Addr().String() + "/hung.git"
-}
 
 type fanOutJSON struct {
 	Action  string
@@ -82,7 +48,7 @@ func TestFanOutCLIThirtyRepos(t *testing.T) {
 	for i, r := range repos {
 		urls = append(urls, srv.RepoURL(r))
 		if i == 14 {
-			urls = append(urls, hangingURL(t))
+			urls = append(urls, testgit.HangingURL(t))
 		}
 	}
 	for _, u := range urls {

@@ -80,7 +80,7 @@ func fetchHistory(ctx context.Context, r Remote, branch string, depth int, filte
 	var tip plumbing.Hash
 	var filtered bool
 	err = withContext(ctx, func() (err error) {
-		tip, filtered, err = w.fetchTip(ctx, st, branch, depth, filter)
+		tip, filtered, err = w.fetchTip(ctx, st, branch, depth, filter, plumbing.ZeroHash)
 		return err
 	}, w.abort)
 	if err != nil {

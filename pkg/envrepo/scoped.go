@@ -76,7 +76,7 @@ func fetchScoped(ctx context.Context, r Remote, branch, scope string, prev *Snap
 		// and the hold's history extends from the same fetch.
 		st = reuse
 		err = withContext(ctx, func() (err error) {
-			tip, filtered, err = w.fetchSince(ctx, st, branch, prev.Base, filter)
+			tip, filtered, err = w.fetchTip(ctx, st, branch, 0, filter, prev.Base)
 			return err
 		}, w.abort)
 		if err != nil && ctx.Err() == nil {
@@ -142,7 +142,7 @@ func fetchTipFiltered(ctx context.Context, w *wire, branch string, filter packp.
 		st = memory.NewStorage()
 	}
 	err = withContext(ctx, func() (err error) {
-		tip, filtered, err = w.fetchTip(ctx, st, branch, 1, filter)
+		tip, filtered, err = w.fetchTip(ctx, st, branch, 1, filter, plumbing.ZeroHash)
 		return err
 	}, w.abort)
 	return st, tip, filtered, err

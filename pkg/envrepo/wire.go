@@ -136,11 +136,13 @@ func (w *wire) tip(ctx context.Context, branch string) (plumbing.Hash, error) {
 }
 
 // fetchTip reads branch's tip commit and its trees into st, with depth
-// commits of history (0: all), and
-// without blobs when the server can later serve them one by one (it offers
-// filter and allows wanting any reachable object). It reports whether
-// blobs were left out.
-func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, depth int, filter packp.Filter) (tip plumbing.Hash, filtered bool, err error) {
+// commits of history (0: all), and without blobs when the server can later
+// serve them one by one (it offers filter and allows wanting any reachable
+// object). It reports whether blobs were left out. With have, a commit st
+// holds, it fetches what the tip has that have does not (the commits
+// since, depth aside), and nothing when the tip is have. Over HTTP the
+// session is kept for the fetches that follow.
+func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, depth int, filter packp.Filter, have plumbing.Hash) (tip plumbing.Hash, filtered bool, err error) {
 	sess, err := w.c.NewUploadPackSession(w.ep, w.r.Auth)
 	if err != nil {
 		return tip, false, err
@@ -169,67 +171,23 @@ func (w *wire) fetchTip(ctx context.Context, st *memory.Storage, branch string, 
 	}
 	tip = ref.Hash()
 	caps := ar.Capabilities
+	filtered = filter != "" && !w.r.NoFilter && caps.Supports(capability.Filter) &&
+		(caps.Supports(capability.AllowReachableSHA1InWant) || caps.Supports(capability.AllowTipSHA1InWant))
+	if !have.IsZero() && tip == have {
+		return tip, filtered, nil
+	}
 	req := packp.NewUploadPackRequestFromCapabilities(caps)
 	req.Wants = []plumbing.Hash{tip}
-	// A server without shallow support (go-git's own, for file remotes
-	// when git is absent) sends everything.
-	if depth > 0 && caps.Supports(capability.Shallow) {
+	if !have.IsZero() {
+		req.Haves = []plumbing.Hash{have}
+	} else if depth > 0 && caps.Supports(capability.Shallow) {
+		// A server without shallow support (go-git's own, for file
+		// remotes when git is absent) sends everything.
 		req.Depth = packp.DepthCommits(depth)
 		if err := req.Capabilities.Set(capability.Shallow); err != nil {
 			return tip, false, err
 		}
 	}
-	if filter != "" && !w.r.NoFilter && caps.Supports(capability.Filter) &&
-		(caps.Supports(capability.AllowReachableSHA1InWant) || caps.Supports(capability.AllowTipSHA1InWant)) {
-		req.Filter = filter
-		if err := req.Capabilities.Set(capability.Filter); err != nil {
-			return tip, false, err
-		}
-		filtered = true
-	}
-	return tip, filtered, w.readPack(ctx, sess, req, st)
-}
-
-// fetchSince reads into st what branch's tip has that have does not:
-// the commits since have, with what filter lets through of their trees.
-// It fetches nothing when the tip is have. Over HTTP the session is kept,
-// as fetchTip keeps it.
-func (w *wire) fetchSince(ctx context.Context, st *memory.Storage, branch string, have plumbing.Hash, filter packp.Filter) (tip plumbing.Hash, filtered bool, err error) {
-	sess, err := w.c.NewUploadPackSession(w.ep, w.r.Auth)
-	if err != nil {
-		return tip, false, err
-	}
-	defer w.track(sess)()
-	keep := false
-	defer func() {
-		if !keep {
-			sess.Close()
-		}
-	}()
-	ar, err := sess.AdvertisedReferencesContext(ctx)
-	if err != nil {
-		return tip, false, err
-	}
-	if w.stateless() {
-		keep, w.up, w.upCaps = true, sess, ar.Capabilities
-	}
-	refs, err := ar.AllReferences()
-	if err != nil {
-		return tip, false, err
-	}
-	ref, err := refs.Reference(plumbing.NewBranchReferenceName(branch))
-	if err != nil {
-		return tip, false, fmt.Errorf("couldn't find remote ref %q", "refs/heads/"+branch)
-	}
-	caps := ar.Capabilities
-	filtered = filter != "" && !w.r.NoFilter && caps.Supports(capability.Filter) &&
-		(caps.Supports(capability.AllowReachableSHA1InWant) || caps.Supports(capability.AllowTipSHA1InWant))
-	if tip = ref.Hash(); tip == have {
-		return tip, filtered, nil
-	}
-	req := packp.NewUploadPackRequestFromCapabilities(caps)
-	req.Wants = []plumbing.Hash{tip}
-	req.Haves = []plumbing.Hash{have}
 	if filtered {
 		req.Filter = filter
 		if err := req.Capabilities.Set(capability.Filter); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -62,50 +61,6 @@ func targets(urls ...string) []ferry.Target {
 	return ts
 }
 
-// hungURL is a git URL on a 127.0.0.1 port that accepts connections and
-// never answers.
-func hungURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never read or written
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + l.Addr().String() + "/hung.git"
-}
-
-// closedURL is a git URL on a 127.0.0.1 port nothing listens on.
-func closedURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr + "/gone.git"
-}
-
 // One build to 30 regions at once, four at a time, with a region of every
 // kind of failure among them: the healthy ones land, the others are each
 // reported with their cause and left as they were, and nothing is dropped.
@@ -122,7 +77,7 @@ func TestFanOutDeployThirtyRepos(t *testing.T) {
 	f.repos[refused].Hook("pre-receive", "#!/bin/sh\nprintf 'policy: no \\033[2J\\n' >&2\nexit 1\n")
 	// A host that never answers, first in line so it holds a worker for
 	// the whole run, and one that is not there.
-	hung, gone := hungURL(t), closedURL(t)
+	hung, gone := testgit.HangingURL(t), testgit.ClosedURL(t)
 	urls := slices.Concat([]string{hung}, f.urls[:20], []string{gone}, f.urls[20:])
 	repoAt := map[string]*testgit.Repo{}
 	for i, u := range f.urls {
