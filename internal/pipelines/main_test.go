@@ -119,6 +119,21 @@ func runCmd(t testing.TB, cmd *exec.Cmd) execResult {
 	return res
 }
 
+// runScript runs script as a CI runner runs a job's shell lines: from a
+// file, with bash --noprofile --norc and the runner's flags (e.g. -eo
+// pipefail), in dir, with exactly env.
+func runScript(t testing.TB, script, dir string, env map[string]string, flags ...string) execResult {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "script.sh")
+	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", append(append([]string{"--noprofile", "--norc"}, flags...), file)...)
+	cmd.Dir = dir
+	cmd.Env = envList(env)
+	return runCmd(t, cmd)
+}
+
 // envList turns a map into KEY=VALUE pairs in a stable order.
 func envList(m map[string]string) []string {
 	out := make([]string, 0, len(m))
