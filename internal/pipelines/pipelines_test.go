@@ -308,10 +308,11 @@ func TestRolloutGitHubActions(t *testing.T) {
 // as GitLab does when nothing holds the merge back), moving production;
 // the env pipeline on production applies and offers the manual rollback,
 // which goes by merge request too. Under each merge method a project may
-// choose: "merge" (GitLab's default: a squash commit and a merge commit)
-// and "ff" (the squash commit itself lands on production).
+// choose: "merge" (GitLab's default: a squash commit and a merge commit),
+// "rebase_merge" (semi-linear: the same, as ferry's branch is on
+// production's tip) and "ff" (the squash commit itself lands).
 func TestRolloutGitLabCI(t *testing.T) {
-	for _, method := range []string{"merge", "ff"} {
+	for _, method := range []string{"merge", "rebase_merge", "ff"} {
 		t.Run(method, func(t *testing.T) { testRolloutGitLab(t, method) })
 	}
 }
