@@ -59,5 +59,5 @@ image: ## build the container image (needs a Docker engine)
 image-check: ## build ferry the Dockerfile's way, check it is static, run it in an empty chroot (root)
 	$(GO) test -count=1 -v -run '^(TestDockerfile|TestDockerignore|TestImage.*)$$' ./internal/pipelines
 
-pipelines: ## run cloudbuild.yaml, pipelines/ and action.yml against a local git host and registry; actionlint
-	$(GO) test -count=1 -v -run '^(TestRollout.*|TestCloudBuild.*|TestAction.*|TestShellcheckAction|TestEveryPipelineFileRuns|TestNoExpressionInScripts)$$' ./internal/pipelines
+pipelines: ## run cloudbuild.yaml, pipelines/ (Cloud Build, GitHub Actions, GitLab CI) and action.yml against a local git host and registry; actionlint
+	$(GO) test -count=1 -v -run '^(TestRollout.*|TestCloudBuild.*|TestGitLab.*|TestAction.*|TestShellcheckAction|TestEveryPipelineFileRuns|TestNoExpressionInScripts)$$' ./internal/pipelines

@@ -2,8 +2,9 @@
 // files to what they promise. They build ferry the way the Dockerfile does,
 // from the files .dockerignore lets through, check the binary is static and
 // run it in an otherwise empty root; and they execute every ferry step of
-// cloudbuild.yaml, pipelines/cloudbuild, pipelines/github and action.yml
-// against a git http-backend and a registry on 127.0.0.1, in the order of a
-// real rollout, with a stand-in or an explicit skip for every step that
-// needs a cloud or a cluster.
+// cloudbuild.yaml, pipelines/cloudbuild, pipelines/github, pipelines/gitlab
+// and action.yml against a git http-backend and a registry on 127.0.0.1
+// (and, for GitLab's merge requests, the GitLab API stand-in of
+// internal/testforge), in the order of a real rollout, with a stand-in or
+// an explicit skip for every step that needs a cloud or a cluster.
 package pipelines

@@ -1,8 +1,9 @@
 package pipelines
 
 // The test's own machinery, tested: the GitHub expression evaluator, Cloud
-// Build's substitutions, the shell words of the Dockerfile's build line,
-// and $GITHUB_OUTPUT. Each must refuse what it does not model.
+// Build's substitutions, GitLab's rules: conditions and extends:, the shell
+// words of the Dockerfile's build line, and $GITHUB_OUTPUT. Each must
+// refuse what it does not model.
 
 import (
 	"errors"
@@ -123,6 +124,96 @@ func TestCloudBuildSubstitutions(t *testing.T) {
 	cyc := &cbConfig{Substitutions: map[string]string{"_A": "${_B}", "_B": "${_A}"}, Options: cbOptions{DynamicSubstitutions: true}}
 	if _, err := newCBSubst(cyc, cbTrigger{}); err == nil {
 		t.Error("substitutions that refer to each other: want an error")
+	}
+}
+
+func TestGitLabIf(t *testing.T) {
+	vars := map[string]string{"CI_COMMIT_BRANCH": "candidate", "CI_DEFAULT_BRANCH": "main", "EMPTY": "", "MAIN": "main"}
+	for _, tc := range []struct {
+		expr string
+		want bool
+		err  string
+	}{
+		{expr: `$CI_COMMIT_BRANCH == "candidate"`, want: true},
+		{expr: `$CI_COMMIT_BRANCH == 'production'`, want: false},
+		{expr: `$CI_COMMIT_BRANCH != "production"`, want: true},
+		{expr: `$CI_DEFAULT_BRANCH == $MAIN`, want: true},
+		{expr: `$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH`, want: false},
+		{expr: `$CI_COMMIT_BRANCH == "production" || $CI_COMMIT_BRANCH == "candidate"`, want: true},
+		{expr: `$CI_COMMIT_BRANCH == "production" || $MAIN && $EMPTY`, want: false}, // && binds first
+		{expr: `($CI_COMMIT_BRANCH == "production" || $MAIN) && $EMPTY`, want: false},
+		{expr: `($CI_COMMIT_BRANCH == "candidate" || $EMPTY) && $MAIN`, want: true},
+		{expr: `$CI_COMMIT_BRANCH`, want: true},
+		{expr: `$EMPTY`, want: false}, // set, but empty
+		{expr: `$UNSET`, want: false},
+		{expr: `$UNSET == null`, want: true},
+		{expr: `$EMPTY == null`, want: false},
+		{expr: `$EMPTY == ""`, want: true},
+		{expr: `$UNSET == ""`, want: false},
+		{expr: `$CI_COMMIT_BRANCH =~ /^cand/`, want: true},
+		{expr: `$CI_COMMIT_BRANCH =~ /^CAND/i`, want: true},
+		{expr: `$CI_COMMIT_BRANCH !~ /^prod/`, want: true},
+		{expr: `$UNSET =~ /.*/`, want: false},
+		{expr: `${CI_COMMIT_BRANCH} == "candidate"`, err: "not allowed in rules"},
+		{expr: `"candidate"`, err: "literal alone"},
+		{expr: `$CI_COMMIT_BRANCH == /cand/`, err: "use =~"},
+		{expr: `$CI_COMMIT_BRANCH =~ "cand"`, err: "/regex/"},
+		{expr: `$CI_COMMIT_BRANCH == "candidate`, err: "unterminated"},
+		{expr: `($CI_COMMIT_BRANCH == "candidate"`, err: "missing )"},
+		{expr: `$CI_COMMIT_BRANCH == "candidate" and $MAIN`, err: "unexpected"},
+		{expr: `!$MAIN`, err: "unexpected"},
+	} {
+		got, err := glIf(tc.expr, vars)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.expr, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s = %v, %v; want %v", tc.expr, got, err, tc.want)
+		}
+	}
+}
+
+func TestGitLabExtends(t *testing.T) {
+	raw := map[string]map[string]any{
+		".base": {"image": "golang:1.26", "variables": map[string]any{"A": "1", "B": "1"}, "before_script": []any{"one"}},
+		".more": {"extends": ".base", "variables": map[string]any{"B": "2"}, "tags": []any{"x"}},
+		"job":   {"extends": []any{".more"}, "variables": map[string]any{"C": "3"}, "before_script": []any{"two"}, "script": []any{"run"}},
+	}
+	got := glExtends(t, "x.yml", "job", raw, 0)
+	want := map[string]any{
+		"image":         "golang:1.26",
+		"variables":     map[string]any{"A": "1", "B": "2", "C": "3"}, // maps merge
+		"before_script": []any{"two"},                                 // lists are replaced
+		"tags":          []any{"x"},
+		"script":        []any{"run"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if raw[".base"]["variables"].(map[string]any)["B"] != "1" {
+		t.Error("merging changed what was extended")
+	}
+}
+
+func TestGitLabGoInstallStandIn(t *testing.T) {
+	install := glCommands["go install"].standIn
+	for _, mod := range []string{"github.com/ferrycd/ferry/cmd/ferry@v1", "github.com/ferrycd/ferry/cmd/ferry@v1.4.2", "github.com/ferrycd/ferry/cmd/ferry@latest"} {
+		if err := install(nil, []string{"install", mod}); err != nil {
+			t.Errorf("%s: %v", mod, err)
+		}
+	}
+	for _, args := range [][]string{
+		{"install", "github.com/ferrycd/ferry/cmd/ferry"}, // no version: not outside a module
+		{"install", "example.com/other@v1"},
+		{"install", "github.com/ferrycd/ferry/cmd/ferry@$FERRY_VERSION"},
+		{"install", "-v", "github.com/ferrycd/ferry/cmd/ferry@v1"},
+	} {
+		if err := install(nil, args); err == nil {
+			t.Errorf("go %v: want an error", args)
+		}
 	}
 }
 

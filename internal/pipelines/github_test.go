@@ -9,7 +9,6 @@ package pipelines
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -307,14 +306,7 @@ func (j *ghJobRun) bash(script string, env map[string]string) (execResult, strin
 			j.t.Fatal(err)
 		}
 	}
-	file := filepath.Join(tmp, "script.sh")
-	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
-		j.t.Fatal(err)
-	}
-	cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", file)
-	cmd.Dir = base["GITHUB_WORKSPACE"]
-	cmd.Env = envList(base)
-	res := runCmd(j.t, cmd)
+	res := runScript(j.t, script, base["GITHUB_WORKSPACE"], base, "-eo", "pipefail")
 	out, _ := os.ReadFile(base["GITHUB_OUTPUT"])
 	sum, _ := os.ReadFile(base["GITHUB_STEP_SUMMARY"])
 	return res, string(out), string(sum)
@@ -508,6 +500,17 @@ func jobOrder(t *testing.T, file string, jobs map[string]*ghJob) []string {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	return depOrder(t, file, names, func(n string) []string { return needList(jobs[n].Needs) })
+}
+
+// depOrder orders names so that each comes after its deps, otherwise
+// keeping the order given.
+func depOrder(t *testing.T, file string, names []string, deps func(string) []string) []string {
+	t.Helper()
+	known := map[string]bool{}
+	for _, n := range names {
+		known[n] = true
+	}
 	var order []string
 	done := map[string]bool{}
 	for len(order) < len(names) {
@@ -517,14 +520,15 @@ func jobOrder(t *testing.T, file string, jobs map[string]*ghJob) []string {
 				continue
 			}
 			ready := true
-			for _, need := range needList(jobs[n].Needs) {
-				if _, ok := jobs[need]; !ok {
+			for _, need := range deps(n) {
+				if !known[need] {
 					t.Fatalf("%s: job %s needs %s, which does not exist", file, n, need)
 				}
 				ready = ready && done[need]
 			}
 			if ready {
 				order, done[n], progress = append(order, n), true, true
+				break // the first ready one, then look again from the start
 			}
 		}
 		if !progress {

@@ -2,13 +2,16 @@ package pipelines
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -115,6 +118,36 @@ func runCmd(t testing.TB, cmd *exec.Cmd) execResult {
 			t.Fatalf("running %s: %v", strings.Join(cmd.Args, " "), err)
 		}
 		res.Code = ee.ExitCode()
+	}
+	return res
+}
+
+// scriptTimeout is how long a job's script may run here: a runner's job
+// timeout, short, so that a pipeline that would wait (for a merge that
+// never comes) fails instead of hanging the test.
+const scriptTimeout = 2 * time.Minute
+
+// runScript runs script as a CI runner runs a job's shell lines: from a
+// file, with bash --noprofile --norc and the runner's flags (e.g. -eo
+// pipefail), in dir, with exactly env; past scriptTimeout, the whole
+// process group is killed.
+func runScript(t testing.TB, script, dir string, env map[string]string, flags ...string) execResult {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "script.sh")
+	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", append(append([]string{"--noprofile", "--norc"}, flags...), file)...)
+	cmd.Dir = dir
+	cmd.Env = envList(env)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	res := runCmd(t, cmd)
+	if ctx.Err() != nil {
+		res.Stderr += fmt.Sprintf("\n(killed: the script ran past %s)\n", scriptTimeout)
 	}
 	return res
 }

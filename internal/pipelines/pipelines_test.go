@@ -1,13 +1,18 @@
 package pipelines
 
 import (
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/ferrycd/ferry/internal/testforge"
 )
 
 // The files the rollouts run. TestEveryPipelineFileRuns checks that nothing
@@ -20,10 +25,14 @@ const (
 	ghApp        = "pipelines/github/app.yml"
 	ghEnv        = "pipelines/github/env.yml"
 	ghRollback   = "pipelines/github/rollback.yml"
+	glApp        = "pipelines/gitlab/app.gitlab-ci.yml"
+	glEnv        = "pipelines/gitlab/env.gitlab-ci.yml"
 )
 
 // rollout drives one platform's pipelines.
 type rollout struct {
+	// setup, if set, prepares the platform once the rig is up.
+	setup func(t *testing.T, r *rig)
 	// deploy runs the app pipeline for a source commit; it returns the
 	// digest it pushed and the trailers the deploy commit must carry.
 	deploy func(t *testing.T, r *rig, sha string) (digest string, want map[string]string)
@@ -44,6 +53,9 @@ type rollout struct {
 // production back; the rollback holds against the next promote.
 func testRollout(t *testing.T, p rollout) *rig {
 	r := newRig(t)
+	if p.setup != nil {
+		p.setup(t, r)
+	}
 	seed := r.repo.Tip("production")
 	shaA, shaB := strings.Repeat("a1", 20), strings.Repeat("b2", 20)
 
@@ -291,6 +303,207 @@ func TestRolloutGitHubActions(t *testing.T) {
 	}
 }
 
+// GitLab CI: the app pipeline deploys to candidate; the env pipeline on
+// candidate promotes by merge request with auto-merge (the stand-in merges
+// as GitLab does when nothing holds the merge back), moving production;
+// the env pipeline on production applies and offers the manual rollback,
+// which goes by merge request too. Under each merge method a project may
+// choose: "merge" (GitLab's default: a squash commit and a merge commit),
+// "rebase_merge" (semi-linear: the same, as ferry's branch is on
+// production's tip) and "ff" (the squash commit itself lands).
+func TestRolloutGitLabCI(t *testing.T) {
+	for _, method := range []string{"merge", "rebase_merge", "ff"} {
+		t.Run(method, func(t *testing.T) { testRolloutGitLab(t, method) })
+	}
+}
+
+func testRolloutGitLab(t *testing.T, method string) {
+	var h *glHost
+	pusher := glUser{Login: "dev", Name: "Dev Eloper", Email: "dev@example.com"}
+	bot := glUser{Login: "project_7_bot_1", Name: "ferry", Email: "project_7_bot_1@noreply.gitlab.example"}
+	operator := glUser{Login: "jane", Name: "Jane Operator", Email: "jane@example.com"}
+	envEvent := func(r *rig, branch, sha string) glEvent {
+		return glEvent{Project: "acme/env", Branch: branch, SHA: sha, User: bot, Vars: glEnvSettings(r)}
+	}
+	// lastMR is the newest merge request, which must be ferry's into
+	// production, merged.
+	lastMR := func(t *testing.T, r *rig, n int) testforge.PR {
+		t.Helper()
+		prs := h.api.PRs()
+		if len(prs) != n {
+			t.Fatalf("%d merge requests, want %d: %+v", len(prs), n, prs)
+		}
+		mr := prs[n-1]
+		if mr.State != "merged" || mr.Base != "production" || mr.Head != "ferry/production/hello" {
+			t.Fatalf("merge request !%d: %s, %s into %s; want ferry/production/hello merged into production", mr.Number, mr.State, mr.Head, mr.Base)
+		}
+		if tip := r.repo.Tip("production"); tip != mr.MergeCommit {
+			t.Errorf("production at %s, want the merge's %s", tip, mr.MergeCommit)
+		}
+		return mr
+	}
+	// ferrys is the commit ferry made (or GitLab squashed) that a merge
+	// brought to production: the tip itself after a fast-forward, else
+	// the merge commit's second parent.
+	ferrys := func(r *rig) string {
+		if method == "ff" {
+			return r.repo.Tip("production")
+		}
+		return r.repo.Git("rev-parse", "production^2")
+	}
+	var production *glPipeline // the newest production pipeline: its rollback job is the button
+	merged := 0
+	r := testRollout(t, rollout{
+		setup: func(t *testing.T, r *rig) {
+			h = newGLHost(t, r)
+			h.api.MergeMethod = method
+		},
+		deploy: func(t *testing.T, r *rig, sha string) (string, map[string]string) {
+			p := h.runPipeline(t, glApp, glEvent{Project: "team/hello", Branch: "main", SHA: sha, User: pusher, Vars: glAppSettings(r)})
+			if p.Status != "success" {
+				t.Fatalf("%s: pipeline %s:\n%s", glApp, p.Status, p.log())
+			}
+			ref := r.reg.Host + "/team/hello:" + sha // $CI_REGISTRY_IMAGE:$CI_COMMIT_SHA
+			want := []string{"docker login " + r.reg.Host + " --username gitlab-ci-token --password-stdin", "docker build --tag " + ref + " .", "docker push " + ref}
+			if got := p.Jobs["build"].calls("docker"); !slices.Equal(got, want) {
+				t.Errorf("the build job ran %q, want %q", got, want)
+			}
+			project := r.server + "/team/hello"
+			return r.pushed[ref], map[string]string{
+				"Ferry-Action": "deploy", "Ferry-Env": "candidate", "Ferry-App": "hello",
+				"Ferry-Image":         ref + "@" + r.pushed[ref],
+				"Ferry-Source-Repo":   project,
+				"Ferry-Source-Commit": sha,
+				"Ferry-Build-ID":      p.ID,
+				"Ferry-Build-URL":     project + "/-/pipelines/" + p.ID,
+			}
+		},
+		candidate: func(t *testing.T, r *rig, commit string) (bool, string) {
+			p := h.runPipeline(t, glEnv, envEvent(r, "candidate", commit))
+			checkApply(t, p, "candidate")
+			if _, ok := p.Jobs["rollback"]; ok {
+				t.Errorf("%s: the candidate pipeline offers the production rollback", glEnv)
+			}
+			promote := p.Jobs["promote"]
+			if promote == nil {
+				t.Fatalf("%s: no promote job on candidate:\n%s", glEnv, p.log())
+			}
+			if promote.Status != "success" {
+				return false, promote.Res.String()
+			}
+			merged++
+			mr := lastMR(t, r, merged)
+			// The promote is GitLab's squash of ferry's commit, with
+			// ferry's message: what history and the hold read.
+			if mr.SquashCommit == "" || ferrys(r) != mr.SquashCommit {
+				t.Errorf("production brought %s, want the squash commit %q", ferrys(r), mr.SquashCommit)
+			}
+			if got, want := r.trailers(mr.SquashCommit), r.trailers(mr.MergeCommit); !reflect.DeepEqual(got, want) {
+				t.Errorf("the squash commit's trailers %v differ from the merge's %v", got, want)
+			}
+			return true, promote.Res.String()
+		},
+		production: func(t *testing.T, r *rig, commit string) {
+			p := h.runPipeline(t, glEnv, envEvent(r, "production", commit))
+			checkApply(t, p, "production")
+			if _, ok := p.Jobs["promote"]; ok {
+				t.Errorf("%s: the production pipeline promotes", glEnv)
+			}
+			if rb := p.Jobs["rollback"]; rb == nil || rb.Status != "manual" {
+				t.Fatalf("%s: the production pipeline has no manual rollback job:\n%s", glEnv, p.log())
+			}
+			if p.Status != "success" {
+				t.Errorf("%s: production pipeline %s; an unplayed rollback must not block it", glEnv, p.Status)
+			}
+			production = p
+		},
+		rollback: func(t *testing.T, r *rig, steps string) {
+			j := h.play(t, production, "rollback", operator, map[string]string{"ROLLBACK_STEPS": steps})
+			if j.Status != "success" {
+				t.Fatalf("%s: rollback job:\n%s", glEnv, j.Res)
+			}
+			merged++
+			lastMR(t, r, merged)
+			// Whoever pressed play is the rollback's author.
+			if got, want := r.repo.Git("log", "-1", "--format=%an <%ae>", ferrys(r)), "Jane Operator <jane@example.com>"; got != want {
+				t.Errorf("rollback author %q, want %q", got, want)
+			}
+		},
+	})
+	if n := len(h.api.PRs()); n != merged {
+		t.Errorf("%d merge requests, want %d: the held promote opened one", n, merged)
+	}
+	for _, f := range []string{glApp, glEnv} {
+		var missed []string
+		for _, cond := range loadGitLab(t, f).glIfs() {
+			if !r.seen[f][cond] {
+				missed = append(missed, cond)
+			}
+		}
+		if len(missed) > 0 {
+			t.Errorf("%s: rules the rollout never evaluated: %q", f, missed)
+		}
+	}
+	// ferry's own branch starts no pipeline.
+	if p := h.runPipeline(t, glEnv, envEvent(r, "ferry/production/hello", r.repo.Tip("ferry/production/hello"))); p.Status != "" {
+		t.Errorf("%s: a push to ferry/production/hello made a pipeline: %s", glEnv, p.Status)
+	}
+
+	// ferry's history of production reads the merges as ferry's own
+	// writes: newest first, the rollback and the two promotes.
+	cmd := exec.Command(ferryBin, "history", "--repo", r.url, "--env", "production", "--path", "apps/hello", "--output", "json")
+	cmd.Env = envList(map[string]string{"HOME": t.TempDir(), "FERRY_GIT_TOKEN": r.token})
+	res := runCmd(t, cmd)
+	var hist []struct{ Commit, Action, PromotedFrom, RollbackTo string }
+	if res.Code != 0 || json.Unmarshal([]byte(res.Stdout), &hist) != nil || len(hist) < 3 {
+		t.Fatalf("ferry history: %s", res)
+	}
+	prs := h.api.PRs()
+	for i, want := range []string{"rollback", "promote", "promote"} {
+		mr := prs[len(prs)-1-i]
+		if e := hist[i]; e.Action != want || e.Commit != mr.MergeCommit {
+			t.Errorf("history entry %d: %s %s, want %s %s (merge request !%d)", i, e.Action, e.Commit, want, mr.MergeCommit, mr.Number)
+		}
+	}
+	if hist[1].PromotedFrom == "" || hist[0].RollbackTo == "" {
+		t.Errorf("history lost the trailers: %+v", hist[:3])
+	}
+}
+
+// glAppSettings are the app repo's CI/CD variables, as its file's header
+// asks: a token that may push to the env repo, and the env repo.
+func glAppSettings(r *rig) []glProjectVar {
+	return []glProjectVar{{Key: "FERRY_GIT_TOKEN", Value: r.token}, {Key: "ENV_REPO", Value: r.url}}
+}
+
+// glEnvSettings are the env repo's CI/CD variables, as its file's header
+// asks: its own token (git and the API) and each environment's kubectl
+// context.
+func glEnvSettings(r *rig) []glProjectVar {
+	return []glProjectVar{
+		{Key: "FERRY_GIT_TOKEN", Value: r.token},
+		{Key: "KUBE_CONTEXT", Value: "acme/env:candidate", Scope: "candidate"},
+		{Key: "KUBE_CONTEXT", Value: "acme/env:production", Scope: "production"},
+	}
+}
+
+// checkApply checks that p applied its branch's apps/hello with the
+// environment's kubectl context.
+func checkApply(t *testing.T, p *glPipeline, env string) {
+	t.Helper()
+	apply := p.Jobs["apply"]
+	if apply == nil || apply.Status != "success" {
+		t.Fatalf("%s: apply on %s:\n%s", p.file, env, p.log())
+	}
+	want := []string{"kubectl config use-context acme/env:" + env, "kubectl apply -k apps/hello", "kubectl rollout status deployment/hello --timeout=5m"}
+	if got := apply.calls("kubectl"); !slices.Equal(got, want) {
+		t.Errorf("%s: apply on %s ran %q, want %q", p.file, env, got, want)
+	}
+	if apply.Env["CI_ENVIRONMENT_NAME"] != env {
+		t.Errorf("%s: apply on %s is in environment %q", p.file, env, apply.Env["CI_ENVIRONMENT_NAME"])
+	}
+}
+
 // checkActionOutputs checks what the action's ferry step left for the
 // workflow: its outputs, and a job summary that names the digest (if any).
 // ferry writes both itself; should it write none, the checks say so and
@@ -379,7 +592,7 @@ func TestEveryPipelineFileRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := []string{cbApp, cbCandidate, cbProduction, cbRollback, ghApp, ghEnv, ghRollback}
+	run := []string{cbApp, cbCandidate, cbProduction, cbRollback, ghApp, ghEnv, ghRollback, glApp, glEnv}
 	sort.Strings(all)
 	sort.Strings(run)
 	if !slices.Equal(all, run) {
@@ -393,30 +606,16 @@ func TestCloudBuildSubstitutionsDocumented(t *testing.T) {
 	files := append([]string{"cloudbuild.yaml"}, pipelineFiles(t, "cloudbuild/*.yaml")...)
 	used := regexp.MustCompile(`\$\{?(_[A-Z0-9_]+)`)
 	for _, f := range files {
-		data, err := os.ReadFile(filepath.Join(repoRoot, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var head, body []string
-		inHead := true
-		for _, line := range strings.Split(string(data), "\n") {
-			if inHead && (strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "") {
-				head = append(head, line)
-				continue
-			}
-			inHead = false
-			body = append(body, line)
-		}
+		doc, body := splitHeader(t, f)
 		var cfg cbConfig
 		readYAML(t, f, &cfg)
 		names := map[string]bool{}
 		for k := range cfg.Substitutions {
 			names[k] = true
 		}
-		for _, m := range used.FindAllStringSubmatch(strings.Join(body, "\n"), -1) {
+		for _, m := range used.FindAllStringSubmatch(body, -1) {
 			names[m[1]] = true
 		}
-		doc := strings.Join(head, "\n")
 		for n := range names {
 			if !regexp.MustCompile(`(?m)^#\s+` + n + `\s`).MatchString(doc) {
 				t.Errorf("%s: substitution %s is not described in the comment block at the top", f, n)
@@ -424,6 +623,62 @@ func TestCloudBuildSubstitutionsDocumented(t *testing.T) {
 		}
 		if !strings.Contains(doc, "Substitutions") {
 			t.Errorf("%s: no Substitutions section in the comment block at the top", f)
+		}
+	}
+}
+
+// splitHeader splits a file of the repository into its leading comment
+// block and the rest.
+func splitHeader(t *testing.T, file string) (head, body string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h, b []string
+	inHead := true
+	for _, line := range strings.Split(string(data), "\n") {
+		if inHead && (strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "") {
+			h = append(h, line)
+			continue
+		}
+		inHead = false
+		b = append(b, line)
+	}
+	return strings.Join(h, "\n"), strings.Join(b, "\n")
+}
+
+// Each GitLab file says in its leading comment what every CI/CD variable
+// it needs means: those the rollout sets in the project's settings, and
+// any the file uses but neither defines nor gets from GitLab (CI_*,
+// GITLAB_*).
+func TestGitLabVariablesDocumented(t *testing.T) {
+	used := regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)`)
+	for f, settings := range map[string][]glProjectVar{glApp: glAppSettings(&rig{}), glEnv: glEnvSettings(&rig{})} {
+		doc, body := splitHeader(t, f)
+		cfg := loadGitLab(t, f)
+		defined := map[string]bool{"HOME": true}
+		for k := range cfg.Variables {
+			defined[k] = true
+		}
+		for _, j := range cfg.Jobs {
+			for k := range j.Variables {
+				defined[k] = true
+			}
+		}
+		names := map[string]bool{}
+		for _, v := range settings {
+			names[v.Key] = true
+		}
+		for _, m := range used.FindAllStringSubmatch(body, -1) {
+			if n := m[1]; !defined[n] && !strings.HasPrefix(n, "CI_") && !strings.HasPrefix(n, "GITLAB_") {
+				names[n] = true
+			}
+		}
+		for n := range names {
+			if !regexp.MustCompile(`(?m)^#\s+` + n + `\s`).MatchString(doc) {
+				t.Errorf("%s: CI/CD variable %s is not described in the comment block at the top", f, n)
+			}
 		}
 	}
 }

@@ -21,6 +21,7 @@ type rig struct {
 	t       *testing.T
 	reg     *testreg.Registry
 	repo    *testgit.Repo
+	root    string // the git host's repositories: root/acme/env.git
 	server  string // http://127.0.0.1:PORT, the "git host"
 	url     string // the env repo: server + /acme/env.git
 	token   string // the only credential the git host accepts
@@ -31,6 +32,9 @@ type rig struct {
 	pushed  map[string]string          // image ref -> digest the stand-in pushed
 	skipped []string                   // "file: step (kind): why", for the log
 	seen    map[string]map[string]bool // file -> every ${{ }} expression evaluated
+	// regCreds, while set, are the only credentials the registry takes
+	// (user, password), as a private registry demands of a CI job.
+	regCreds *[2]string
 }
 
 const gitToken = "env-repo-token-5eb1"
@@ -41,19 +45,14 @@ const gitToken = "env-repo-token-5eb1"
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	r := &rig{t: t, token: gitToken, built: map[string]bool{}, pushed: map[string]string{}, seen: map[string]map[string]bool{}}
-	r.reg = testreg.Start(t, nil)
-	r.repo = testgit.NewRepo(t, writeSeed(t, r.reg.Host), "candidate", "production")
-	// The env repo is acme/env on the host, as on GitHub.
-	owner := func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			req.URL.Path = strings.TrimPrefix(req.URL.Path, "/acme")
-			req.URL.RawPath = ""
-			h.ServeHTTP(w, req)
-		})
-	}
-	srv := testgit.Serve(t, r.repo, testgit.WithBasicAuth("x-access-token", r.token), testgit.WithMiddleware(owner))
+	r.reg = testreg.Start(t, r.registryGate)
+	// The env repo is acme/env on the host, as on GitHub and GitLab, whose
+	// API stand-in (internal/testforge) serves the same root.
+	r.root = t.TempDir()
+	r.repo = testgit.NewRepo(t, writeSeed(t, r.reg.Host), "candidate", "production").CopyTo(t, r.root, filepath.Join("acme", "env.git"))
+	srv := testgit.ServeRoot(t, r.root, testgit.WithBasicAuth("x-access-token", r.token))
 	r.server = srv.URL
-	r.url = srv.URL + "/acme/" + r.repo.Name
+	r.url = srv.URL + "/acme/env.git"
 	r.secrets = map[string]string{"projects/test-project/secrets/ferry-git-token/versions/latest": r.token}
 	t.Cleanup(func() {
 		// Once each, with how often.
@@ -72,6 +71,38 @@ func newRig(t *testing.T) *rig {
 		}
 	})
 	return r
+}
+
+// registryGate makes the registry demand regCreds, while they are set,
+// for every request, with the Basic challenge that sends a client to its
+// docker config.
+func (r *rig) registryGate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		creds := r.regCreds
+		r.mu.Unlock()
+		if creds != nil {
+			if u, p, ok := req.BasicAuth(); !ok || u != creds[0] || p != creds[1] {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test registry"`)
+				http.Error(w, "authentication required", http.StatusUnauthorized)
+				return
+			}
+		}
+		h.ServeHTTP(w, req)
+	})
+}
+
+// requireRegistryCreds makes the registry take only user and password
+// until the returned function is called.
+func (r *rig) requireRegistryCreds(user, password string) (done func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.regCreds = &[2]string{user, password}
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.regCreds = nil
+	}
 }
 
 // skip records a step that does not run here, and why.

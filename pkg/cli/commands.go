@@ -20,9 +20,9 @@ type DeployCmd struct {
 	Policy       []string `help:"Flux ImagePolicy (NAMESPACE:NAME) whose setter markers the image pins; the first --policy goes with the first --image, and so on." env:"FERRY_POLICY" placeholder:"NS:NAME" sep:","`
 	Path         pathArg  `help:"Directory in the env repo to edit ('.', the default, for all of it); nothing outside it changes. With a ferry.yaml and --app, the environment's directory for the app." env:"FERRY_PATH" placeholder:"DIR"`
 	App          string   `help:"App name for the audit trail (default: the last element of --path, else the image name)." env:"FERRY_APP" placeholder:"NAME"`
-	SourceRepo   string   `help:"Source repository URL for the audit trail (default from GITHUB_REPOSITORY or Cloud Build's REPO_FULL_NAME)." env:"FERRY_SOURCE_REPO" placeholder:"URL"`
-	SourceCommit string   `help:"Source commit (default from GITHUB_SHA or COMMIT_SHA)." env:"FERRY_SOURCE_COMMIT" placeholder:"SHA"`
-	BuildID      string   `help:"Build ID (default from GITHUB_RUN_ID or BUILD_ID)." env:"FERRY_BUILD_ID" placeholder:"ID"`
+	SourceRepo   string   `help:"Source repository URL for the audit trail (default from GITHUB_REPOSITORY, GitLab's CI_PROJECT_URL or Cloud Build's REPO_FULL_NAME)." env:"FERRY_SOURCE_REPO" placeholder:"URL"`
+	SourceCommit string   `help:"Source commit (default from GITHUB_SHA, CI_COMMIT_SHA or COMMIT_SHA)." env:"FERRY_SOURCE_COMMIT" placeholder:"SHA"`
+	BuildID      string   `help:"Build ID (default from GITHUB_RUN_ID, CI_PIPELINE_ID or BUILD_ID)." env:"FERRY_BUILD_ID" placeholder:"ID"`
 	BuildURL     string   `help:"Build URL (default derived from the CI's variables)." env:"FERRY_BUILD_URL" placeholder:"URL"`
 	DryRun       bool     `help:"Print the diff that would be committed; push nothing." env:"FERRY_DRY_RUN"`
 

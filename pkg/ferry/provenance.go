@@ -3,10 +3,12 @@ package ferry
 import "strings"
 
 // ProvenanceFromEnv fills what p lacks from the variables CI systems set:
-// GitHub Actions (GITHUB_REPOSITORY, GITHUB_SHA, GITHUB_RUN_ID) and Cloud
-// Build (COMMIT_SHA, BUILD_ID, PROJECT_ID, LOCATION, REPO_FULL_NAME or
-// REPO_NAME; Cloud Build exports substitutions as variables when the build
-// sets options.automapSubstitutions). Flags always win.
+// GitHub Actions (GITHUB_REPOSITORY, GITHUB_SHA, GITHUB_RUN_ID), GitLab CI
+// (GITLAB_CI=true with CI_PROJECT_URL, CI_COMMIT_SHA, CI_PIPELINE_ID,
+// CI_PIPELINE_URL) and Cloud Build (COMMIT_SHA, BUILD_ID, PROJECT_ID,
+// LOCATION, REPO_FULL_NAME or REPO_NAME; Cloud Build exports substitutions
+// as variables when the build sets options.automapSubstitutions). Flags
+// always win.
 func ProvenanceFromEnv(p Provenance, getenv func(string) string) Provenance {
 	set := func(dst *string, v string) {
 		if *dst == "" {
@@ -24,6 +26,14 @@ func ProvenanceFromEnv(p Provenance, getenv func(string) string) Provenance {
 			set(&p.BuildID, run)
 			set(&p.BuildURL, server+"/"+repo+"/actions/runs/"+run)
 		}
+		return p
+	}
+	if getenv("GITLAB_CI") == "true" {
+		// The pipeline is the build: a job's ID names one step of it.
+		set(&p.SourceRepo, getenv("CI_PROJECT_URL"))
+		set(&p.SourceCommit, getenv("CI_COMMIT_SHA"))
+		set(&p.BuildID, getenv("CI_PIPELINE_ID"))
+		set(&p.BuildURL, getenv("CI_PIPELINE_URL"))
 		return p
 	}
 	if id := getenv("BUILD_ID"); id != "" {
