@@ -326,16 +326,16 @@ func testRolloutGitLab(t *testing.T, method string) {
 		return glEvent{Project: "acme/env", Branch: branch, SHA: sha, User: bot, Vars: glEnvSettings(r)}
 	}
 	// lastMR is the newest merge request, which must be ferry's into
-	// production, merged.
-	lastMR := func(t *testing.T, r *rig, n int) testforge.PR {
+	// production from head, merged.
+	lastMR := func(t *testing.T, r *rig, n int, head string) testforge.PR {
 		t.Helper()
 		prs := h.api.PRs()
 		if len(prs) != n {
 			t.Fatalf("%d merge requests, want %d: %+v", len(prs), n, prs)
 		}
 		mr := prs[n-1]
-		if mr.State != "merged" || mr.Base != "production" || mr.Head != "ferry/production/hello" {
-			t.Fatalf("merge request !%d: %s, %s into %s; want ferry/production/hello merged into production", mr.Number, mr.State, mr.Head, mr.Base)
+		if mr.State != "merged" || mr.Base != "production" || mr.Head != head {
+			t.Fatalf("merge request !%d: %s, %s into %s; want %s merged into production", mr.Number, mr.State, mr.Head, mr.Base, head)
 		}
 		if tip := r.repo.Tip("production"); tip != mr.MergeCommit {
 			t.Errorf("production at %s, want the merge's %s", tip, mr.MergeCommit)
@@ -392,7 +392,7 @@ func testRolloutGitLab(t *testing.T, method string) {
 				return false, promote.Res.String()
 			}
 			merged++
-			mr := lastMR(t, r, merged)
+			mr := lastMR(t, r, merged, "ferry/production/hello")
 			// The promote is GitLab's squash of ferry's commit, with
 			// ferry's message: what history and the hold read.
 			if mr.SquashCommit == "" || ferrys(r) != mr.SquashCommit {
@@ -423,7 +423,7 @@ func testRolloutGitLab(t *testing.T, method string) {
 				t.Fatalf("%s: rollback job:\n%s", glEnv, j.Res)
 			}
 			merged++
-			lastMR(t, r, merged)
+			lastMR(t, r, merged, "ferry/production/hello-rollback") // a rollback's own head: it never rewrites an open promotion
 			// Whoever pressed play is the rollback's author.
 			if got, want := r.repo.Git("log", "-1", "--format=%an <%ae>", ferrys(r)), "Jane Operator <jane@example.com>"; got != want {
 				t.Errorf("rollback author %q, want %q", got, want)

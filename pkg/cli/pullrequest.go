@@ -19,7 +19,7 @@ const ExitPRClosed = 4
 // request instead of a push to the environment's branch.
 type PullRequestFlags struct {
 	PullRequest     bool          `help:"Write through a pull request: the commit goes to ferry's head branch (--pr-branch), and a pull request into the environment's branch is opened, or the open one updated; a closed one is replaced. The hold and the build-order guard read the environment's branch." env:"FERRY_PULL_REQUEST"`
-	PRBranch        string        `help:"Head branch of the pull request; {env} and {app} are filled in. ferry force-updates it only over its own commits." default:"ferry/{env}/{app}" env:"FERRY_PR_BRANCH" placeholder:"TEMPLATE"`
+	PRBranch        string        `help:"Head branch of the pull request; {env}, {app} and {action} are filled in (default ferry/{env}/{app}, and ferry/{env}/{app}-rollback for a rollback). ferry force-updates it only over its own commits of the same action." env:"FERRY_PR_BRANCH" placeholder:"TEMPLATE"`
 	PRLabel         []string      `help:"Label for the pull request (repeatable)." env:"FERRY_PR_LABEL" placeholder:"LABEL"`
 	PRReviewer      []string      `help:"Reviewer to request (repeatable; a user name)." env:"FERRY_PR_REVIEWER" placeholder:"USER"`
 	PRDraft         bool          `help:"Open the pull request as a draft." env:"FERRY_PR_DRAFT"`
@@ -45,7 +45,7 @@ func (f *PullRequestFlags) options(g *Globals, repoURL string) (*ferry.PullReque
 	if f.Wait < 0 {
 		return nil, fmt.Errorf("%w: --wait %s: must not be negative", errUsage, f.Wait)
 	}
-	if !strings.Contains(f.PRBranch, "{app}") && !strings.Contains(f.PRBranch, "{env}") {
+	if f.PRBranch != "" && !strings.Contains(f.PRBranch, "{app}") && !strings.Contains(f.PRBranch, "{env}") {
 		g.logger().Warn("--pr-branch names neither {env} nor {app}: every write shares one pull request", "branch", f.PRBranch)
 	}
 	fg, _, err := f.forge(g, repoURL, "--pull-request")

@@ -21,8 +21,10 @@ import (
 // of it, which keeps its trailers) holds and records as any other.
 type PullRequestOptions struct {
 	Forge forge.Forge
-	// Head names the head branch; {env} and {app} are filled in. Default
-	// ferry/{env}/{app}.
+	// Head names the head branch; {env}, {app} and {action} are filled
+	// in. Default ferry/{env}/{app}, and ferry/{env}/{app}-rollback for a
+	// rollback, so that rolling back never rewrites an open promotion's
+	// request (nor the other way round).
 	Head      string
 	Labels    []string
 	Reviewers []string
@@ -58,14 +60,17 @@ var ErrPullRequestOpen = errors.New("pull request still open")
 var ErrForeignHead = errors.New("the pull request's head branch holds a commit ferry did not make")
 
 // headName fills in a head template.
-func headName(tmpl, env, app string) string {
+func headName(tmpl, env, app, action string) string {
 	if tmpl == "" {
 		tmpl = "ferry/{env}/{app}"
+		if action == audit.ActionRollback {
+			tmpl += "-rollback"
+		}
 	}
 	if app == "" {
 		app = "all"
 	}
-	return strings.NewReplacer("{env}", env, "{app}", app).Replace(tmpl)
+	return strings.NewReplacer("{env}", env, "{app}", app, "{action}", action).Replace(tmpl)
 }
 
 // skipHead is a head check's verdict that the write must not replace what
@@ -79,7 +84,7 @@ func (s *skipHead) Error() string { return s.why }
 func headCheck(p plan, head string) func(ctx context.Context, tip plumbing.Hash, msg string) error {
 	return func(ctx context.Context, tip plumbing.Hash, msg string) error {
 		rec := audit.Parse(msg)
-		if rec.Action == audit.ActionManual || rec.Path != p.rec.Path {
+		if rec.Action == audit.ActionManual || rec.Path != p.rec.Path || rec.Action != p.rec.Action {
 			return fmt.Errorf("%w: %s is at %s (%q); ferry replaces only its own commits there: merge or close that pull request, or delete the branch",
 				ErrForeignHead, head, ref.ShortSHA(tip.String()), firstLine(msg))
 		}

@@ -60,7 +60,7 @@ func write(ctx context.Context, e Env, p plan) (*Report, error) {
 	pr := e.PullRequest
 	var head string
 	if pr != nil && !p.dryRun {
-		head = headName(pr.Head, p.rec.Env, p.rec.App)
+		head = headName(pr.Head, p.rec.Env, p.rec.App, p.rec.Action)
 		w.Head, w.HeadCheck = head, headCheck(p, head)
 	}
 	var final audit.Record
