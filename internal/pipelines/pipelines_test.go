@@ -640,7 +640,7 @@ func TestEveryPipelineFileRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := []string{cbApp, cbCandidate, cbProduction, cbRollback, ghApp, ghEnv, ghRollback, glApp, glEnv}
+	run := []string{cbApp, cbCandidate, cbCandidatePR, cbProduction, cbRollback, ghApp, ghEnv, ghEnvPR, ghRollback, glApp, glEnv}
 	sort.Strings(all)
 	sort.Strings(run)
 	if !slices.Equal(all, run) {
