@@ -20,6 +20,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -31,6 +33,7 @@ import (
 	"github.com/ferrycd/ferry/internal/testforge"
 	"github.com/ferrycd/ferry/internal/testgithub"
 	"github.com/ferrycd/ferry/pkg/ghapp"
+	"sigs.k8s.io/yaml"
 )
 
 // The pull-request variants, also run by the rollouts.
@@ -296,4 +299,103 @@ func appSecrets(app *testgithub.Server, keyPEM string, more ...string) []string 
 		}
 	}
 	return out
+}
+
+// The README's recipes for pull requests are what the files under
+// pipelines/ hold, and so what the rollouts run: each names its file in
+// its first line, and each of its list items (a step) is, key for key, an
+// item of a list in that file, and each of its keys (a job) the file's.
+func TestReadmeRecipes(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n## Pull requests, Apps and signing\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Pull requests, Apps and signing"`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1)
+	named := regexp.MustCompile(`pipelines/[\w./-]+\.ya?ml`)
+	var files []string
+	for _, b := range blocks {
+		first, _, _ := strings.Cut(b[1], "\n")
+		file := named.FindString(first)
+		if file == "" {
+			t.Errorf("recipe %q names no file under pipelines/", first)
+			continue
+		}
+		files = append(files, file)
+		var recipe, whole any
+		if err := yaml.Unmarshal([]byte(b[1]), &recipe); err != nil {
+			t.Fatalf("recipe for %s: %v", file, err)
+		}
+		readYAML(t, file, &whole)
+		switch recipe := recipe.(type) {
+		case []any:
+			for _, item := range recipe {
+				if !anyItem(whole, func(x any) bool { return subset(item, x) }) {
+					t.Errorf("README.md: the recipe's step is not in %s:\n%s", file, b[1])
+				}
+			}
+		case map[string]any:
+			if !subset(recipe, whole) {
+				t.Errorf("README.md: the recipe is not what %s holds:\n%s", file, b[1])
+			}
+		default:
+			t.Errorf("recipe for %s: neither a list of steps nor jobs", file)
+		}
+	}
+	if want := []string{ghEnvPR, cbCandidatePR, glEnv}; !slices.Equal(files, want) {
+		t.Errorf("README.md's recipes are of %q, want %q", files, want)
+	}
+}
+
+// subset says whether every key of a (recursively) is in b with the same
+// value; lists are equal item for item, other values equal.
+func subset(a, b any) bool {
+	switch a := a.(type) {
+	case map[string]any:
+		bm, ok := b.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range a {
+			if w, ok := bm[k]; !ok || !subset(v, w) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		bl, ok := b.([]any)
+		if !ok || len(a) != len(bl) {
+			return false
+		}
+		for i := range a {
+			if !subset(a[i], bl[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// anyItem says whether some item of a list anywhere in v satisfies f.
+func anyItem(v any, f func(any) bool) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, x := range v {
+			if anyItem(x, f) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if f(x) || anyItem(x, f) {
+				return true
+			}
+		}
+	}
+	return false
 }
