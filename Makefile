@@ -60,4 +60,4 @@ image-check: ## build ferry the Dockerfile's way, check it is static, run it in 
 	$(GO) test -count=1 -v -run '^(TestDockerfile|TestDockerignore|TestImage.*)$$' ./internal/pipelines
 
 pipelines: ## run cloudbuild.yaml, pipelines/ (Cloud Build, GitHub Actions, GitLab CI) and action.yml against a local git host and registry; actionlint
-	$(GO) test -count=1 -v -run '^(TestRollout.*|TestCloudBuild.*|TestGitLab.*|TestAction.*|TestShellcheckAction|TestEveryPipelineFileRuns|TestNoExpressionInScripts)$$' ./internal/pipelines
+	$(GO) test -count=1 -v -run '^(TestRollout.*|TestCloudBuild.*|TestGitLab.*|TestAction.*|TestShellcheckAction|TestEveryPipelineFileRuns|TestReadmeRecipes|TestNoExpressionInScripts)$$' ./internal/pipelines

@@ -143,8 +143,10 @@ func TestActionInputsReachFerry(t *testing.T) {
 	r := newRig(t)
 	fake := fakeFerry(t, a)
 	// What ferry sees when no input is given but command: the defaults.
+	// git-token's, the workflow's token, is only the job's ambient
+	// GITHUB_TOKEN, which a GitHub App takes the place of.
 	defaults := map[string]string{
-		"FERRY_GIT_TOKEN":         "ghs_the-workflow-token", // ${{ github.token }}
+		"GITHUB_TOKEN":            "ghs_the-workflow-token", // ${{ github.token }}
 		"FERRY_DRY_RUN":           "false",
 		"FERRY_ALLOW_DOWNGRADE":   "false",
 		"FERRY_OVERRIDE_ROLLBACK": "false",
@@ -184,12 +186,12 @@ func TestActionInputsReachFerry(t *testing.T) {
 			}
 			gotEnv := map[string]string{}
 			for k, v := range call.env {
-				if strings.HasPrefix(k, "FERRY_") {
+				if strings.HasPrefix(k, "FERRY_") || k == "GITHUB_TOKEN" {
 					gotEnv[k] = v
 				}
 			}
 			if diff := cmp.Diff(wantEnv, gotEnv); diff != "" {
-				t.Errorf("ferry's FERRY_* environment (-want +got):\n%s", diff)
+				t.Errorf("ferry's FERRY_* and GITHUB_TOKEN environment (-want +got):\n%s", diff)
 			}
 			for name := range a.Outputs {
 				if outputs[name] != "fake-"+name {
@@ -357,7 +359,8 @@ func TestActionShape(t *testing.T) {
 			t.Errorf("step %q pastes an expression into its script; pass it through env:", st.label())
 		}
 		for name := range st.Env {
-			if !strings.HasPrefix(name, "FERRY_") && !strings.HasPrefix(name, "INPUT_") && name != "ACTION_REF" {
+			// GITHUB_TOKEN: ferry reads it too, as the job's own token.
+			if !strings.HasPrefix(name, "FERRY_") && !strings.HasPrefix(name, "INPUT_") && name != "ACTION_REF" && name != "GITHUB_TOKEN" {
 				t.Errorf("step %q: env %s: name it FERRY_* (ferry reads it) or INPUT_*", st.label(), name)
 			}
 		}

@@ -456,6 +456,7 @@ func (r *rig) runCloudBuild(t *testing.T, file string, trig cbTrigger) cbBuild {
 		cmd.Env = envList(run.Env)
 		run.Res = runCmd(t, cmd)
 		run.Ran = true
+		r.log(file, id, run.Res)
 		t.Logf("%s: step %s: ferry %s\n%s%s", file, id, strings.Join(args, " "), run.Res.Stdout, run.Res.Stderr)
 		build.Steps = append(build.Steps, run)
 		if run.Res.Code != 0 {

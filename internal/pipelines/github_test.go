@@ -148,6 +148,7 @@ type ghEvent struct {
 	SHA     string
 	Repo    string // owner/name
 	Server  string // github.server_url
+	API     string // github.api_url (default https://api.github.com)
 	RunID   string
 	Actor   string
 	ActorID string
@@ -275,6 +276,7 @@ func (j *ghJobRun) baseEnv(tmp string) map[string]string {
 		"GITHUB_REF_NAME":     j.ev.Ref,
 		"GITHUB_RUN_ID":       j.ev.RunID,
 		"GITHUB_SERVER_URL":   j.ev.Server,
+		"GITHUB_API_URL":      j.ev.apiURL(),
 		"GITHUB_ACTOR":        j.ev.Actor,
 		"GITHUB_EVENT_NAME":   j.ev.Name,
 		"GITHUB_WORKSPACE":    filepath.Join(tmp, "workspace"),
@@ -417,13 +419,26 @@ func (r *rig) runWorkflow(t *testing.T, file string, ev ghEvent, pathDir string)
 			}
 		}
 	}
+	for _, s := range run.Steps {
+		if s.Ran {
+			r.log(file, s.Job+": "+s.Step, s.Res)
+		}
+	}
 	return *run
+}
+
+// apiURL is the REST API of the GitHub the run is on.
+func (ev ghEvent) apiURL() string {
+	if ev.API == "" {
+		return "https://api.github.com"
+	}
+	return ev.API
 }
 
 // githubContext is the github context of a run started by ev.
 func githubContext(ev ghEvent) map[string]any {
 	return map[string]any{
-		"sha": ev.SHA, "repository": ev.Repo, "server_url": ev.Server, "ref_name": ev.Ref,
+		"sha": ev.SHA, "repository": ev.Repo, "server_url": ev.Server, "api_url": ev.apiURL(), "ref_name": ev.Ref,
 		"ref": "refs/heads/" + ev.Ref, "event_name": ev.Name, "run_id": ev.RunID,
 		"actor": ev.Actor, "actor_id": ev.ActorID, "token": ev.Token,
 		"repository_owner": strings.Split(ev.Repo, "/")[0],

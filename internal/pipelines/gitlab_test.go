@@ -996,6 +996,7 @@ func (h *glHost) runJob(t *testing.T, p *glPipeline, j *glJobRun, user glUser, e
 	j.Res = runScript(t, script, vars["CI_PROJECT_DIR"], env, "-euo", "pipefail")
 	done()
 	j.Env, j.Calls = vars, readCalls(t, record)
+	h.r.log(p.file, "pipeline "+p.ID+": job "+j.Name, j.Res)
 	t.Logf("%s: pipeline %s: job %s:\n%s%s", p.file, p.ID, j.Name, j.Res.Stdout, j.Res.Stderr)
 	for _, call := range j.Calls {
 		c, ok := glCommands[strings.Join(call[:min(2, len(call))], " ")]

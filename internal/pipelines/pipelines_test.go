@@ -42,15 +42,18 @@ type rollout struct {
 	// production runs the env repo's production pipeline for a pushed
 	// production commit.
 	production func(t *testing.T, r *rig, commit string)
-	// rollback runs the rollback pipeline for production's apps/hello.
+	// rollback runs the rollback pipeline for production's apps/hello;
+	// nil for a variant that has none of its own (the rollout ends after
+	// the second promote).
 	rollback func(t *testing.T, r *rig, steps string)
 }
 
 // testRollout runs a platform's pipelines in the order of a real rollout
 // and checks the env repo after each: two app builds deploy to candidate;
 // the candidate pipeline of the first promotes exactly that commit although
-// candidate has moved on, then the second's; the rollback pipeline rolls
-// production back; the rollback holds against the next promote.
+// candidate has moved on, then the second's; the rollback pipeline (if
+// any) rolls production back; the rollback holds against the next
+// promote.
 func testRollout(t *testing.T, p rollout) *rig {
 	r := newRig(t)
 	if p.setup != nil {
@@ -79,6 +82,11 @@ func testRollout(t *testing.T, p rollout) *rig {
 	p2 := r.repo.Tip("production")
 	checkPromote(t, r, p2, p1, c2, shaB)
 	p.production(t, r, p2)
+	if p.rollback == nil {
+		checkUntouched(t, r, seed)
+		r.repo.Fsck()
+		return r
+	}
 
 	p.rollback(t, r, "1")
 	rb := r.repo.Tip("production")
@@ -103,13 +111,19 @@ func testRollout(t *testing.T, p rollout) *rig {
 	if tip := r.repo.Tip("production"); tip != rb {
 		t.Errorf("production moved to %s despite the rollback's hold", tip)
 	}
+	checkUntouched(t, r, seed)
+	r.repo.Fsck()
+	return r
+}
+
+// checkUntouched checks that no pipeline touched apps/other.
+func checkUntouched(t *testing.T, r *rig, seed string) {
+	t.Helper()
 	for _, b := range []string{"candidate", "production"} {
 		if got, want := r.tree(b, "apps/other"), r.tree(seed, "apps/other"); got != want {
 			t.Errorf("%s's apps/other changed; no pipeline may touch it", b)
 		}
 	}
-	r.repo.Fsck()
-	return r
 }
 
 func checkDeploy(t *testing.T, r *rig, commit, parent, digest string, want map[string]string) {
@@ -165,13 +179,21 @@ func cbBuiltinsFor(repo, branch, sha, buildID string) map[string]string {
 }
 
 func TestRolloutCloudBuild(t *testing.T) {
+	p, _ := cloudBuildRollout()
+	testRollout(t, p)
+}
+
+// cloudBuildRollout is the Cloud Build pipelines: the app build deploys,
+// the env repo's candidate and production triggers, the manual rollback;
+// and the build IDs they count up.
+func cloudBuildRollout() (rollout, func() string) {
 	builds := 0
 	buildID := func() string {
 		builds++
 		return "0000000" + string(rune('0'+builds)) + "-b11d-4c3a-9e1f-feedfacecafe"
 	}
 	envRepo := func(r *rig) map[string]string { return map[string]string{"_ENV_REPO": r.url} }
-	testRollout(t, rollout{
+	return rollout{
 		deploy: func(t *testing.T, r *rig, sha string) (string, map[string]string) {
 			id := buildID()
 			b := r.runCloudBuild(t, cbApp, cbTrigger{
@@ -217,10 +239,24 @@ func TestRolloutCloudBuild(t *testing.T) {
 				t.Fatalf("%s: step %s failed:\n%s", cbRollback, b.Failed, b.step(b.Failed).Res)
 			}
 		},
-	})
+	}, buildID
 }
 
 func TestRolloutGitHubActions(t *testing.T) {
+	p, _ := githubRollout(func(r *rig) string { return r.token })
+	r := testRollout(t, p)
+	for _, f := range []string{ghApp, ghEnv, ghRollback} {
+		if missed := r.unevaluated(f); len(missed) > 0 {
+			t.Errorf("%s: expressions the rollout never evaluated: %q", f, missed)
+		}
+	}
+}
+
+// githubRollout is the GitHub Actions workflows: the app repo's deploys
+// with envRepoToken as its ENV_REPO_TOKEN secret, the env repo's on
+// pushes to candidate and production, the rollback by hand; and the event
+// of an env repo workflow run, with the env repo's settings.
+func githubRollout(envRepoToken func(r *rig) string) (rollout, func(r *rig, branch, sha string) ghEvent) {
 	runs := 0
 	runID := func() string {
 		runs++
@@ -238,14 +274,14 @@ func TestRolloutGitHubActions(t *testing.T) {
 			Secrets: map[string]string{"ENV_REPO_TOKEN": r.token, "GITHUB_TOKEN": "ghs_env-repo-own-token"},
 		}
 	}
-	r := testRollout(t, rollout{
+	return rollout{
 		deploy: func(t *testing.T, r *rig, sha string) (string, map[string]string) {
 			id := runID()
 			run := r.runWorkflow(t, ghApp, ghEvent{
 				Name: "push", Ref: "main", SHA: sha, Repo: "acme/hello", Server: "https://github.com", RunID: id,
 				Actor: "octocat", ActorID: "1", Token: "ghs_app-repo-own-token",
 				Vars:    map[string]string{"IMAGE": r.reg.Host + "/team/hello", "ENV_REPO": r.url},
-				Secrets: map[string]string{"ENV_REPO_TOKEN": r.token, "GITHUB_TOKEN": "ghs_app-repo-own-token"},
+				Secrets: map[string]string{"ENV_REPO_TOKEN": envRepoToken(r), "GITHUB_TOKEN": "ghs_app-repo-own-token"},
 			}, ferryDir)
 			if run.Jobs["build"] != "success" {
 				t.Fatalf("%s: %v\n%s", ghApp, run.Jobs, run.step("Deploy to candidate").Res)
@@ -295,12 +331,7 @@ func TestRolloutGitHubActions(t *testing.T) {
 				t.Errorf("rollback author %q, want %q", got, want)
 			}
 		},
-	})
-	for _, f := range []string{ghApp, ghEnv, ghRollback} {
-		if missed := r.unevaluated(f); len(missed) > 0 {
-			t.Errorf("%s: expressions the rollout never evaluated: %q", f, missed)
-		}
-	}
+	}, envEvent
 }
 
 // GitLab CI: the app pipeline deploys to candidate; the env pipeline on
@@ -325,22 +356,9 @@ func testRolloutGitLab(t *testing.T, method string) {
 	envEvent := func(r *rig, branch, sha string) glEvent {
 		return glEvent{Project: "acme/env", Branch: branch, SHA: sha, User: bot, Vars: glEnvSettings(r)}
 	}
-	// lastMR is the newest merge request, which must be ferry's into
-	// production from head, merged.
 	lastMR := func(t *testing.T, r *rig, n int, head string) testforge.PR {
 		t.Helper()
-		prs := h.api.PRs()
-		if len(prs) != n {
-			t.Fatalf("%d merge requests, want %d: %+v", len(prs), n, prs)
-		}
-		mr := prs[n-1]
-		if mr.State != "merged" || mr.Base != "production" || mr.Head != head {
-			t.Fatalf("merge request !%d: %s, %s into %s; want %s merged into production", mr.Number, mr.State, mr.Head, mr.Base, head)
-		}
-		if tip := r.repo.Tip("production"); tip != mr.MergeCommit {
-			t.Errorf("production at %s, want the merge's %s", tip, mr.MergeCommit)
-		}
-		return mr
+		return lastPR(t, r, h.api.Host, n, head)
 	}
 	// ferrys is the commit ferry made (or GitLab squashed) that a merge
 	// brought to production: the tip itself after a fast-forward, else
@@ -451,13 +469,7 @@ func testRolloutGitLab(t *testing.T, method string) {
 
 	// ferry's history of production reads the merges as ferry's own
 	// writes: newest first, the rollback and the two promotes.
-	cmd := exec.Command(ferryBin, "history", "--repo", r.url, "--env", "production", "--path", "apps/hello", "--output", "json")
-	cmd.Env = envList(map[string]string{"HOME": t.TempDir(), "FERRY_GIT_TOKEN": r.token})
-	res := runCmd(t, cmd)
-	var hist []struct{ Commit, Action, PromotedFrom, RollbackTo string }
-	if res.Code != 0 || json.Unmarshal([]byte(res.Stdout), &hist) != nil || len(hist) < 3 {
-		t.Fatalf("ferry history: %s", res)
-	}
+	hist := history(t, r, map[string]string{"FERRY_GIT_TOKEN": r.token}, 3)
 	prs := h.api.PRs()
 	for i, want := range []string{"rollback", "promote", "promote"} {
 		mr := prs[len(prs)-1-i]
@@ -468,6 +480,42 @@ func testRolloutGitLab(t *testing.T, method string) {
 	if hist[1].PromotedFrom == "" || hist[0].RollbackTo == "" {
 		t.Errorf("history lost the trailers: %+v", hist[:3])
 	}
+}
+
+// lastPR is the newest of n pull (merge) requests on host, which must be
+// ferry's from head into production, merged, production at its merge.
+func lastPR(t *testing.T, r *rig, host *testforge.Host, n int, head string) testforge.PR {
+	t.Helper()
+	prs := host.PRs()
+	if len(prs) != n {
+		t.Fatalf("%d pull requests, want %d: %+v", len(prs), n, prs)
+	}
+	pr := prs[n-1]
+	if pr.State != "merged" || pr.Base != "production" || pr.Head != head {
+		t.Fatalf("pull request #%d: %s, %s into %s; want %s merged into production", pr.Number, pr.State, pr.Head, pr.Base, head)
+	}
+	if tip := r.repo.Tip("production"); tip != pr.MergeCommit {
+		t.Errorf("production at %s, want the merge's %s", tip, pr.MergeCommit)
+	}
+	return pr
+}
+
+// historyEntry is an entry of `ferry history --output json`.
+type historyEntry struct{ Commit, Action, PromotedFrom, RollbackTo string }
+
+// history is ferry's history of production's apps/hello, newest first,
+// read with the credentials in env; it must have at least n entries.
+func history(t *testing.T, r *rig, env map[string]string, n int) []historyEntry {
+	t.Helper()
+	cmd := exec.Command(ferryBin, "history", "--repo", r.url, "--env", "production", "--path", "apps/hello", "--output", "json")
+	env["HOME"] = t.TempDir()
+	cmd.Env = envList(env)
+	res := runCmd(t, cmd)
+	var hist []historyEntry
+	if res.Code != 0 || json.Unmarshal([]byte(res.Stdout), &hist) != nil || len(hist) < n {
+		t.Fatalf("ferry history: %s", res)
+	}
+	return hist
 }
 
 // glAppSettings are the app repo's CI/CD variables, as its file's header
@@ -592,7 +640,7 @@ func TestEveryPipelineFileRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := []string{cbApp, cbCandidate, cbProduction, cbRollback, ghApp, ghEnv, ghRollback, glApp, glEnv}
+	run := []string{cbApp, cbCandidate, cbCandidatePR, cbProduction, cbRollback, ghApp, ghEnv, ghEnvPR, ghRollback, glApp, glEnv}
 	sort.Strings(all)
 	sort.Strings(run)
 	if !slices.Equal(all, run) {

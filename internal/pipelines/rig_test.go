@@ -31,10 +31,14 @@ type rig struct {
 	built   map[string]bool            // image refs a build step tagged
 	pushed  map[string]string          // image ref -> digest the stand-in pushed
 	skipped []string                   // "file: step (kind): why", for the log
+	logs    []string                   // every step's output, as a job log shows it
 	seen    map[string]map[string]bool // file -> every ${{ }} expression evaluated
 	// regCreds, while set, are the only credentials the registry takes
 	// (user, password), as a private registry demands of a CI job.
 	regCreds *[2]string
+	// gitAuth, when set, is the git host's check in place of the token
+	// (guardGit).
+	gitAuth func(http.Handler) http.Handler
 }
 
 const gitToken = "env-repo-token-5eb1"
@@ -50,7 +54,7 @@ func newRig(t *testing.T) *rig {
 	// API stand-in (internal/testforge) serves the same root.
 	r.root = t.TempDir()
 	r.repo = testgit.NewRepo(t, writeSeed(t, r.reg.Host), "candidate", "production").CopyTo(t, r.root, filepath.Join("acme", "env.git"))
-	srv := testgit.ServeRoot(t, r.root, testgit.WithBasicAuth("x-access-token", r.token))
+	srv := testgit.ServeRoot(t, r.root, testgit.WithMiddleware(r.gitGate))
 	r.server = srv.URL
 	r.url = srv.URL + "/acme/env.git"
 	r.secrets = map[string]string{"projects/test-project/secrets/ferry-git-token/versions/latest": r.token}
@@ -71,6 +75,37 @@ func newRig(t *testing.T) *rig {
 		}
 	})
 	return r
+}
+
+// gitGate makes the git host demand the token (user x-access-token), or
+// pass whatever gitAuth passes once a rollout set it.
+func (r *rig) gitGate(next http.Handler) http.Handler {
+	byToken := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if u, p, ok := req.BasicAuth(); !ok || u != "x-access-token" || p != r.token {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		auth := r.gitAuth
+		r.mu.Unlock()
+		if auth != nil {
+			auth(next).ServeHTTP(w, req)
+			return
+		}
+		byToken.ServeHTTP(w, req)
+	})
+}
+
+// guardGit makes the git host take only what auth passes (e.g. a GitHub
+// App stand-in's GitAuth: tokens it minted) instead of the token.
+func (r *rig) guardGit(auth func(http.Handler) http.Handler) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gitAuth = auth
 }
 
 // registryGate makes the registry demand regCreds, while they are set,
@@ -103,6 +138,30 @@ func (r *rig) requireRegistryCreds(user, password string) (done func()) {
 		defer r.mu.Unlock()
 		r.regCreds = nil
 	}
+}
+
+// log records what a step printed, as the job's log shows it.
+func (r *rig) log(file, step string, res execResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logs = append(r.logs, fmt.Sprintf("%s: %s:\n%s%s", file, step, res.Stdout, res.Stderr))
+}
+
+// leaks lists the secrets that some job log shows (by their first
+// characters only).
+func (r *rig) leaks(secrets []string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, s := range secrets {
+		for _, l := range r.logs {
+			if s != "" && strings.Contains(l, s) {
+				out = append(out, fmt.Sprintf("%.6s... in %s", s, strings.SplitN(l, "\n", 2)[0]))
+				break
+			}
+		}
+	}
+	return out
 }
 
 // skip records a step that does not run here, and why.

@@ -90,6 +90,11 @@ type Host struct {
 	// Token is the token every request must carry; New* sets a random
 	// one. Change it only before the first request.
 	Token string
+	// Accept, when set, decides which tokens are good instead of Token:
+	// for tokens that exist only once minted, such as a GitHub App's
+	// installation tokens (internal/testgithub's Tokens). Set it before
+	// the first request.
+	Accept func(token string) bool
 	// RequireChecks makes a request mergeable only once the test calls
 	// PassChecks for its current head, as a required status check (GitHub)
 	// or "pipelines must succeed" (GitLab) does. Set it before the first
@@ -178,7 +183,7 @@ func (h *Host) start(mux http.Handler) {
 			badGateway(w, f.Status)
 			return
 		}
-		if token != h.Token || token == "" {
+		if !h.accepts(token) {
 			rec.status = http.StatusUnauthorized
 			h.refuse(w, token != "")
 			return
@@ -193,6 +198,17 @@ func (h *Host) start(mux http.Handler) {
 		badGateway(w, f.Status)
 	}))
 	h.t.Cleanup(h.server.Close)
+}
+
+// accepts says whether a request's token is good.
+func (h *Host) accepts(token string) bool {
+	if token == "" {
+		return false
+	}
+	if h.Accept != nil {
+		return h.Accept(token)
+	}
+	return token == h.Token
 }
 
 // badGateway answers as a proxy in front of the host does: HTML.

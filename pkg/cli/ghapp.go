@@ -24,7 +24,7 @@ type GitHubAppFlags struct {
 	GitHubAppID             string `name:"github-app-id" help:"GitHub App ID (or client ID): git authenticates with an installation token the App mints for --repo's repositories, instead of --git-token." env:"FERRY_GITHUB_APP_ID" placeholder:"ID"`
 	GitHubAppPrivateKey     string `name:"github-app-private-key" help:"The App's private key: the .pem file GitHub generates, or, in the environment variable, the PEM itself; never printed." env:"FERRY_GITHUB_APP_PRIVATE_KEY" placeholder:"FILE"`
 	GitHubAppInstallationID int64  `name:"github-app-installation-id" help:"The App's installation on --repo's owner (default: looked up from --repo)." env:"FERRY_GITHUB_APP_INSTALLATION_ID" placeholder:"ID"`
-	GitHubAPIURL            string `name:"github-api-url" help:"GitHub's REST API, where the App's token is minted: https://HOST/api/v3 for GitHub Enterprise Server." default:"https://api.github.com" env:"FERRY_GITHUB_API_URL"`
+	GitHubAPIURL            string `name:"github-api-url" help:"GitHub's REST API, where the App's token is minted and its pull requests opened (https://HOST/api/v3 for GitHub Enterprise Server); in GitHub Actions, the one the runner names." default:"https://api.github.com" env:"FERRY_GITHUB_API_URL,GITHUB_API_URL"`
 
 	// appFresh retries the minted token's first uses, which GitHub may
 	// refuse for a moment; nil without an App.

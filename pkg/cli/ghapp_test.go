@@ -6,6 +6,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferrycd/ferry/internal/testforge"
 	"github.com/ferrycd/ferry/internal/testgit"
 	"github.com/ferrycd/ferry/internal/testgithub"
 	"github.com/ferrycd/ferry/internal/testreg"
@@ -304,6 +309,59 @@ func TestGitHubAppFromRepo(t *testing.T) {
 	for _, s := range r.secrets() {
 		if strings.Contains(out+errOut, s) {
 			t.Fatalf("a secret was printed")
+		}
+	}
+}
+
+// In GitHub Actions, as the App: the API is GITHUB_API_URL (the App's
+// endpoints and the pull requests, one host as on GitHub), the forge is
+// GitHub whatever --repo's host is called, and the job's own GITHUB_TOKEN
+// gives way to the App's token: a promote by pull request with
+// auto-merge, the App and the key from the environment alone, lands.
+func TestGitHubAppPullRequestInActions(t *testing.T) {
+	r := newAppRig(t)
+	fg := testforge.NewGitHub(t, filepath.Dir(filepath.Dir(r.repo.Dir)))
+	fg.Accept = func(tok string) bool { return slices.Contains(r.gh.Tokens(), tok) }
+	proxy := func(to string) *httputil.ReverseProxy {
+		u, err := url.Parse(to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return httputil.NewSingleHostReverseProxy(u)
+	}
+	toApp, toForge := proxy(r.gh.URL), proxy(fg.URL)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.URL.Path, "/app/") || strings.HasSuffix(req.URL.Path, "/installation") {
+			toApp.ServeHTTP(w, req)
+			return
+		}
+		toForge.ServeHTTP(w, req)
+	}))
+	t.Cleanup(api.Close)
+	env := map[string]string{
+		"GITHUB_ACTIONS": "true", "GITHUB_API_URL": api.URL, "GITHUB_TOKEN": "ghs_theJobsOwnToken0123456789",
+		"FERRY_GITHUB_APP_ID": testAppID, "FERRY_GITHUB_APP_PRIVATE_KEY": pemOf(appKeys()[0]),
+	}
+	if code, out, errOut := run(t, env, "deploy", "--repo", r.url, "--env", "candidate", "--path", "apps/hello", "--image", r.image); code != 0 {
+		t.Fatalf("deploy: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, out, errOut := run(t, env, "promote", "--repo", r.url, "--from", "candidate", "--to", "production", "--path", "apps/hello",
+		"--pull-request", "--auto-merge=squash", "--wait=20s", "--output", "json")
+	var rep struct {
+		PullRequest *struct{ State, MergeCommit string }
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.PullRequest == nil || rep.PullRequest.State != "merged" {
+		t.Fatalf("promote by pull request: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if tip := r.repo.Tip("production"); tip != rep.PullRequest.MergeCommit {
+		t.Errorf("production at %s, want the merge %s", tip, rep.PullRequest.MergeCommit)
+	}
+	if prs := fg.PRs(); len(prs) != 1 || prs[0].Head != "ferry/production/hello" || prs[0].State != "merged" {
+		t.Errorf("pull requests %+v, want ferry/production/hello merged", prs)
+	}
+	for _, s := range append(r.secrets(), env["GITHUB_TOKEN"]) {
+		if strings.Contains(out+errOut, s) {
+			t.Fatalf("a secret was printed (%.8s...):\n%s", s, errOut)
 		}
 	}
 }

@@ -80,6 +80,8 @@ func (f *PullRequestFlags) forge(g *Globals, repoURL, what string) (forge.Forge,
 	kind := f.Forge
 	if kind == "" {
 		switch {
+		case g.GitHubAppFlags.configured(): // a GitHub App's repository is on GitHub
+			kind = "github"
 		case strings.Contains(host, "gitlab"):
 			kind = "gitlab"
 		case strings.Contains(host, "github"):
