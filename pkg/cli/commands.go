@@ -57,17 +57,19 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 		if err := needApp(c.App); err != nil {
 			return err
 		}
-		cfg, err := g.loadConfig(ctx, e, c.App)
+		cfg, err := g.findConfig(ctx, e, c.App)
 		if err != nil {
 			return err
 		}
-		p, err := at(cfg, c.Env, c.App)
-		if err != nil {
-			return err
-		}
-		req.Env, req.EnvName, req.Path, repos, policy = p.branch, p.name, p.path, p.repos, p.pullRequest
-		if c.Path.set {
-			req.Path = c.Path.dir
+		if cfg != nil {
+			p, err := at(cfg, c.Env, c.App)
+			if err != nil {
+				return err
+			}
+			req.Env, req.EnvName, req.Path, repos, policy = p.branch, p.name, p.path, p.repos, p.pullRequest
+			if c.Path.set {
+				req.Path = c.Path.dir
+			}
 		}
 	}
 	ev := baseEvent(g, "deploy", or(req.EnvName, req.Env), c.App, cleanPath(req.Path))

@@ -68,12 +68,14 @@ func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
 	var repos []string
 	policy := false
 	if g.wantsConfig(c.App, c.Path.set) {
-		pr, to, err := g.promotion(ctx, e, c.App, c.From, c.To, c.Path, c.FromPath, c.FromRepo, c.Carry)
+		pr, to, ok, err := g.promotion(ctx, e, c.App, c.From, c.To, c.Path, c.FromPath, c.FromRepo, c.Carry)
 		if err != nil {
 			return err
 		}
-		pr.Commit, pr.App, pr.OverrideRollback, pr.DryRun = req.Commit, req.App, req.OverrideRollback, req.DryRun
-		req, repos, policy = pr, to.repos, to.pullRequest
+		if ok {
+			pr.Commit, pr.App, pr.OverrideRollback, pr.DryRun = req.Commit, req.App, req.OverrideRollback, req.DryRun
+			req, repos, policy = pr, to.repos, to.pullRequest
+		}
 	}
 	req.RequireSigned = c.RequireSigned
 	ev := baseEvent(g, "promote", or(req.ToEnv, req.To), c.App, cleanPath(req.Path))
@@ -114,11 +116,13 @@ func (c *RollbackCmd) Run(ctx context.Context, g *Globals) error {
 	var repos []string
 	policy := false
 	if g.wantsConfig(c.App, c.Path.set) {
-		p, err := g.placeOf(ctx, e, c.Env, c.App, c.Path)
+		p, ok, err := g.placeOf(ctx, e, c.Env, c.App, c.Path)
 		if err != nil {
 			return err
 		}
-		req.Env, req.EnvName, req.Path, repos, policy = p.branch, p.name, p.path, p.repos, p.pullRequest
+		if ok {
+			req.Env, req.EnvName, req.Path, repos, policy = p.branch, p.name, p.path, p.repos, p.pullRequest
+		}
 	}
 	ev := baseEvent(g, "rollback", or(req.EnvName, req.Env), c.App, cleanPath(req.Path))
 	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, &c.PullRequestFlags, policy, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
@@ -153,15 +157,17 @@ func (c *HistoryCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	req := ferry.HistoryRequest{Env: c.Env, Path: c.Path.value(), Limit: c.Limit, Verify: c.Verify}
 	if g.wantsConfig(c.App, c.Path.set) {
-		p, err := g.placeOf(ctx, e, c.Env, c.App, c.Path)
+		p, ok, err := g.placeOf(ctx, e, c.Env, c.App, c.Path)
 		if err != nil {
 			return err
 		}
-		repo, err := p.single("environment")
-		if err != nil {
-			return err
+		if ok {
+			repo, err := p.single("environment")
+			if err != nil {
+				return err
+			}
+			req.Env, req.Path, e = p.branch, p.path, withRepo(e, repo)
 		}
-		req.Env, req.Path, e = p.branch, p.path, withRepo(e, repo)
 	}
 	entries, err := ferry.History(ctx, e, req)
 	if err != nil {
@@ -195,16 +201,18 @@ func (c *DiffCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	req := ferry.DiffRequest{From: c.From, To: c.To, Path: c.Path.value(), FromPath: c.FromPath, FromRepo: c.FromRepo, Carry: c.Carry}
 	if g.wantsConfig(c.App, c.Path.set) {
-		pr, dst, err := g.promotion(ctx, e, c.App, c.From, c.To, c.Path, c.FromPath, c.FromRepo, c.Carry)
+		pr, dst, ok, err := g.promotion(ctx, e, c.App, c.From, c.To, c.Path, c.FromPath, c.FromRepo, c.Carry)
 		if err != nil {
 			return err
 		}
-		to, err := dst.single("the target environment")
-		if err != nil {
-			return err
+		if ok {
+			to, err := dst.single("the target environment")
+			if err != nil {
+				return err
+			}
+			e = withRepo(e, to)
+			req = ferry.DiffRequest{From: pr.From, To: pr.To, Path: pr.Path, FromPath: pr.FromPath, FromRepo: pr.FromRepo, FromEnv: pr.FromEnv, ToEnv: pr.ToEnv, Carry: pr.Carry}
 		}
-		e = withRepo(e, to)
-		req = ferry.DiffRequest{From: pr.From, To: pr.To, Path: pr.Path, FromPath: pr.FromPath, FromRepo: pr.FromRepo, FromEnv: pr.FromEnv, ToEnv: pr.ToEnv, Carry: pr.Carry}
 	}
 	res, err := ferry.Diff(ctx, e, req)
 	if err != nil {

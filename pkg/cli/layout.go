@@ -62,6 +62,22 @@ func (p pathArg) value() string {
 	return p.dir
 }
 
+// findConfig is loadConfig for a write or a read that works from flags
+// when there is no ferry.yaml: without --config, an env repo that has none
+// gives (nil, nil), and the command goes on as it always did (--app beside
+// a whole-branch --path, as before ferry.yaml existed).
+func (g *Globals) findConfig(ctx context.Context, e ferry.Env, app string) (*config.Config, error) {
+	c, err := g.loadConfig(ctx, e, app)
+	if g.Config == "" && errors.Is(err, errNoConfig) {
+		g.logger().Debug("no ferry.yaml in the env repo; working from flags", "repo", e.Remote.String())
+		return nil, nil
+	}
+	return c, err
+}
+
+// errNoConfig: the env repo's default branch has no ferry.yaml.
+var errNoConfig = errors.New("no " + config.FileName)
+
 // loadConfig reads --config, or ferry.yaml at the root of the env repo's
 // default branch.
 func (g *Globals) loadConfig(ctx context.Context, e ferry.Env, app string) (*config.Config, error) {
@@ -79,7 +95,7 @@ func (g *Globals) loadConfig(ctx context.Context, e ferry.Env, app string) (*con
 	}
 	data, err := envrepo.ReadFile(ctx, e.Remote, "", config.FileName)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: --app %s without --path: %s declares no environments (no %s at the root of its default branch); give --path, or --config FILE", errUsage, app, e.Remote, config.FileName)
+		return nil, fmt.Errorf("%w: %w: %s declares no environments (no %s at the root of its default branch); give --env and --path, or --config FILE", errUsage, errNoConfig, e.Remote, config.FileName)
 	}
 	if err != nil {
 		return nil, err
@@ -171,22 +187,22 @@ func withRepo(e ferry.Env, url string) ferry.Env {
 // placeOf is where a command on one environment (rollback, history) works,
 // from a ferry.yaml: environment name of it, --app's directory there, or
 // --path when given.
-func (g *Globals) placeOf(ctx context.Context, e ferry.Env, name, app string, path pathArg) (place, error) {
+func (g *Globals) placeOf(ctx context.Context, e ferry.Env, name, app string, path pathArg) (place, bool, error) {
 	if err := needApp(app); err != nil {
-		return place{}, err
+		return place{}, false, err
 	}
-	cfg, err := g.loadConfig(ctx, e, app)
-	if err != nil {
-		return place{}, err
+	cfg, err := g.findConfig(ctx, e, app)
+	if err != nil || cfg == nil {
+		return place{}, false, err
 	}
 	p, err := at(cfg, name, app)
 	if err != nil {
-		return place{}, err
+		return place{}, false, err
 	}
 	if path.set {
 		p.path = path.dir
 	}
-	return p, nil
+	return p, true, nil
 }
 
 // writeTo runs a write on the env repo at each of repos (none: --repo):
@@ -296,32 +312,32 @@ func appendFile(name, s string) error {
 // a ferry.yaml: to, and from (default: the environment before to), with
 // the flags given beside the file overriding it. It returns the request's
 // places and the repos the target lives in.
-func (g *Globals) promotion(ctx context.Context, e ferry.Env, app, fromName, toName string, path pathArg, fromPath, fromRepo, carry string) (ferry.PromoteRequest, place, error) {
+func (g *Globals) promotion(ctx context.Context, e ferry.Env, app, fromName, toName string, path pathArg, fromPath, fromRepo, carry string) (ferry.PromoteRequest, place, bool, error) {
 	var req ferry.PromoteRequest
 	if err := needApp(app); err != nil {
-		return req, place{}, err
+		return req, place{}, false, err
+	}
+	cfg, err := g.findConfig(ctx, e, app)
+	if err != nil || cfg == nil {
+		return req, place{}, false, err
 	}
 	if toName == "" {
-		return req, place{}, fmt.Errorf("%w: --to is required: the environment to update", errUsage)
-	}
-	cfg, err := g.loadConfig(ctx, e, app)
-	if err != nil {
-		return req, place{}, err
+		return req, place{}, false, fmt.Errorf("%w: --to is required: the environment to update", errUsage)
 	}
 	to, err := at(cfg, toName, app)
 	if err != nil {
-		return req, place{}, err
+		return req, place{}, false, err
 	}
 	from, err := before(cfg, toName, app)
 	if fromName != "" {
 		from, err = at(cfg, fromName, app)
 	}
 	if err != nil {
-		return req, place{}, err
+		return req, place{}, false, err
 	}
 	src, err := from.single("the source environment")
 	if err != nil {
-		return req, place{}, err
+		return req, place{}, false, err
 	}
 	req = ferry.PromoteRequest{
 		From: from.branch, To: to.branch, FromEnv: from.name, ToEnv: to.name,
@@ -342,5 +358,5 @@ func (g *Globals) promotion(ctx context.Context, e ferry.Env, app, fromName, toN
 	if carry != "" {
 		req.Carry = carry
 	}
-	return req, to, nil
+	return req, to, true, nil
 }

@@ -472,3 +472,39 @@ func TestStatusInJobSummary(t *testing.T) {
 		t.Errorf("job summary's status does not show hello at v1:\n%s", s)
 	}
 }
+
+// Without a ferry.yaml, flags work as they always did: --app beside no
+// --path names the app of a whole-branch deploy, and --env a branch.
+func TestNoConfigFlagsAsBefore(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	repo := testgit.NewRepoFromTemplate(t, "../../testdata/envrepo", []string{"REGISTRY", reg.Host}, "candidate")
+	repo.Commit("candidate", "only hello", map[string]string{
+		"apps/badyaml/notes.yaml": "", "apps/badyaml/deployment.yaml": "", "apps/broken/deployment.yaml": "", "apps/broken/kustomization.yaml": "",
+	})
+	srv := testgit.Serve(t, repo)
+	digest := reg.Push(t, "team/hello:v1")
+	code, out, errOut := run(t, map[string]string{"FERRY_REPO": srv.RepoURL(repo)},
+		"deploy", "--env", "candidate", "--app", "hello", "--image", reg.Host+"/team/hello:v1", "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	var rep struct {
+		Changed           bool
+		Path, App, Branch string
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Changed || rep.Path != "." || rep.App != "hello" || rep.Branch != "candidate" {
+		t.Errorf("report %+v; want a whole-branch deploy of hello to candidate", rep)
+	}
+	if !strings.Contains(repo.Show("candidate", "apps/hello/kustomization.yaml"), digest) {
+		t.Error("hello is not pinned")
+	}
+	// With --config, a missing file is an error, not a fallback.
+	code, _, errOut = run(t, map[string]string{"FERRY_REPO": srv.RepoURL(repo)},
+		"deploy", "--env", "candidate", "--app", "hello", "--config", filepath.Join(t.TempDir(), "nope.yaml"), "--image", reg.Host+"/team/hello:v1")
+	if code != 2 || !strings.Contains(errOut, "no such file") {
+		t.Errorf("--config missing: exit %d, %s; want 2", code, errOut)
+	}
+}

@@ -26,7 +26,10 @@ func ReadFile(ctx context.Context, r Remote, branch, name string) ([]byte, error
 		return nil, err
 	}
 	if branch == "" {
-		if branch, err = w.defaultBranch(ctx); err != nil {
+		if branch, err = w.defaultBranch(ctx); errors.Is(err, errNoHead) {
+			// No default branch, no file on it.
+			return nil, fmt.Errorf("reading %s of %s: %w (%v)", name, r, fs.ErrNotExist, err)
+		} else if err != nil {
 			return nil, r.fetchError("HEAD", err)
 		}
 	}
@@ -53,6 +56,9 @@ func ReadFile(ctx context.Context, r Remote, branch, name string) ([]byte, error
 	return data, nil
 }
 
+// errNoHead: the remote names no default branch.
+var errNoHead = errors.New("the remote names no default branch")
+
 // defaultBranch is the branch the remote's HEAD names.
 func (w *wire) defaultBranch(ctx context.Context) (string, error) {
 	var name string
@@ -75,7 +81,7 @@ func (w *wire) defaultBranch(ctx context.Context) (string, error) {
 		}
 		// No symref capability: the branch whose tip is HEAD's.
 		if ar.Head == nil {
-			return errors.New("the remote names no default branch (no HEAD)")
+			return fmt.Errorf("%w (no HEAD)", errNoHead)
 		}
 		refs, err := ar.AllReferences()
 		if err != nil {
@@ -87,7 +93,7 @@ func (w *wire) defaultBranch(ctx context.Context) (string, error) {
 				return nil
 			}
 		}
-		return errors.New("the remote's HEAD is on no branch")
+		return fmt.Errorf("%w (HEAD is on no branch)", errNoHead)
 	}, w.abort)
 	if err != nil {
 		return "", err
