@@ -640,7 +640,7 @@ func TestEveryPipelineFileRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := []string{cbApp, cbCandidate, cbCandidatePR, cbProduction, cbRollback, ghApp, ghEnv, ghEnvPR, ghRollback, glApp, glEnv}
+	run := []string{cbApp, cbCandidate, cbCandidatePR, cbProduction, cbRollback, cbRollbackPR, ghApp, ghEnv, ghEnvPR, ghRollback, ghRollbackPR, glApp, glEnv}
 	sort.Strings(all)
 	sort.Strings(run)
 	if !slices.Equal(all, run) {

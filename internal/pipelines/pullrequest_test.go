@@ -39,11 +39,17 @@ import (
 // The pull-request variants, also run by the rollouts.
 const (
 	cbCandidatePR = "pipelines/cloudbuild/env-candidate-pull-request.cloudbuild.yaml"
+	cbRollbackPR  = "pipelines/cloudbuild/rollback-pull-request.cloudbuild.yaml"
 	ghEnvPR       = "pipelines/github/env-pull-request.yml"
+	ghRollbackPR  = "pipelines/github/rollback-pull-request.yml"
 )
 
-// ferrysHead is the head branch of ferry's promotions of apps/hello.
-const ferrysHead = "ferry/production/hello"
+// ferrysHead is the head branch of ferry's promotions of apps/hello;
+// rollbackHead its rollbacks', which never rewrite an open promotion.
+const (
+	ferrysHead   = "ferry/production/hello"
+	rollbackHead = "ferry/production/hello-rollback"
+)
 
 // Cloud Build, production by pull request: the app build deploys to
 // candidate; the candidate trigger runs env-candidate-pull-request, whose
@@ -52,7 +58,9 @@ const ferrysHead = "ferry/production/hello"
 // required checks), so GitHub refuses auto-merge ("clean status") and
 // ferry merges it at once with the same method and message; production
 // moves to the squash commit, whose push runs env-production, whose
-// history step lists it.
+// history step lists it. The manual rollback-pull-request rolls back the
+// same way, from ferry/production/hello-rollback with --auto-merge merge:
+// its merge commit carries ferry's trailers, so the rollback holds.
 func TestRolloutCloudBuildPullRequest(t *testing.T) {
 	p, buildID := cloudBuildRollout()
 	var api *testforge.GitHub
@@ -73,11 +81,25 @@ func TestRolloutCloudBuildPullRequest(t *testing.T) {
 		checkSquash(t, r, lastPR(t, r, api.Host, merged, ferrysHead))
 		return true, b.step("promote").Res.String()
 	}
-	p.rollback = nil // the rollback pushes to production directly
+	p.rollback = func(t *testing.T, r *rig, steps string) {
+		// A manual trigger: no commit.
+		b := r.runCloudBuild(t, cbRollbackPR, cbTrigger{
+			Builtins: cbBuiltinsFor("acme/env", "production", "", buildID()),
+			Subs:     map[string]string{"_ENV_REPO": r.url, "_STEPS": steps, "_GITHUB_API_URL": api.URL},
+		})
+		if b.Failed != "" {
+			t.Fatalf("%s: step %s failed:\n%s", cbRollbackPR, b.Failed, b.step(b.Failed).Res)
+		}
+		merged++
+		checkRollbackMerge(t, r, lastPR(t, r, api.Host, merged, rollbackHead))
+	}
 	r := testRollout(t, p)
-	checkPRHistory(t, history(t, r, map[string]string{"FERRY_GIT_TOKEN": r.token}, 2), api.PRs())
+	if n := len(api.PRs()); n != merged {
+		t.Errorf("%d pull requests, want %d: the held promote opened one", n, merged)
+	}
+	checkPRHistory(t, history(t, r, map[string]string{"FERRY_GIT_TOKEN": r.token}, 3), api.PRs(), "rollback", "promote", "promote")
 	// Auto-merge asked for, refused on a clean request, so ferry merged.
-	if got := merges(api); !slices.Equal(got, []string{"auto-merge", "merge", "auto-merge", "merge"}) {
+	if got := merges(api); !slices.Equal(got, []string{"auto-merge", "merge", "auto-merge", "merge", "auto-merge", "merge"}) {
 		t.Errorf("the merges went %q; want ferry to ask for auto-merge, then merge (GitHub refuses auto-merge on a clean request)", got)
 	}
 	if leaked := r.leaks([]string{r.token}); len(leaked) > 0 {
@@ -94,6 +116,9 @@ func TestRolloutCloudBuildPullRequest(t *testing.T) {
 // GITHUB_API_URL, and waits. Production requires a status check, which
 // passes on ferry's head once auto-merge is on; GitHub then merges, and
 // the merge's push runs the workflow on production, which applies it.
+// rollback-pull-request.yml, run by hand, rolls back the same way, from
+// ferry/production/hello-rollback with auto-merge (merge): its merge
+// commit carries ferry's trailers, so the rollback holds.
 // The git host takes only tokens the App minted, and GitHub's API (the
 // App's endpoints and the pull requests) is one host.
 func TestRolloutGitHubActionsPullRequest(t *testing.T) {
@@ -165,29 +190,61 @@ func TestRolloutGitHubActionsPullRequest(t *testing.T) {
 			t.Fatalf("%s on production: jobs %v, want apply success and promote skipped", ghEnvPR, run.Jobs)
 		}
 	}
-	p.rollback = nil // rollback.yml pushes to production directly
+	p.rollback = func(t *testing.T, r *rig, steps string) {
+		ev := envEvent(r, "main", strings.Repeat("c3", 20))
+		ev.Name, ev.Actor, ev.ActorID = "workflow_dispatch", "octocat", "583231"
+		ev.Inputs = map[string]string{"env": "production", "steps": steps}
+		run := r.runWorkflow(t, ghRollbackPR, ev, ferryDir)
+		step := run.step("Roll back")
+		if run.Jobs["rollback"] != "success" {
+			t.Fatalf("%s: %v\n%s", ghRollbackPR, run.Jobs, step.Res)
+		}
+		merged++
+		pr := lastPR(t, r, api.Host, merged, rollbackHead)
+		if pr.ChecksPassed != pr.HeadSHA {
+			t.Errorf("pull request #%d merged without its required check passing on its head %s", pr.Number, pr.HeadSHA)
+		}
+		checkRollbackMerge(t, r, pr)
+		// Whoever pressed the button is the author of ferry's rollback
+		// commit, which the merge brought.
+		if got, want := r.repo.Git("log", "-1", "--format=%an <%ae>", pr.HeadSHA), "octocat <583231+octocat@users.noreply.github.com>"; got != want {
+			t.Errorf("rollback author %q, want %q", got, want)
+		}
+		checkActionOutputs(t, step, map[string]string{
+			"changed": "true", "result": "success", "commit": pr.HeadSHA,
+			"pull-request-url":    fmt.Sprintf("%s/acme/env/pull/%d", api.URL, pr.Number),
+			"pull-request-number": strconv.Itoa(pr.Number),
+			"pull-request-state":  "merged",
+			"merge-commit":        pr.MergeCommit,
+		}, "")
+	}
 	r := testRollout(t, p)
-	if got := merges(api); !slices.Equal(got, []string{"auto-merge", "auto-merge"}) {
+	if n := len(api.PRs()); n != merged {
+		t.Errorf("%d pull requests, want %d: the held promote opened one", n, merged)
+	}
+	if got := merges(api); !slices.Equal(got, []string{"auto-merge", "auto-merge", "auto-merge"}) {
 		t.Errorf("the merges went %q; want auto-merge turned on, and GitHub, not ferry, to merge", got)
 	}
 
-	// ferry's history, as the App, reads the squash commits as ferry's
-	// own promotes.
+	// ferry's history, as the App, reads the squash and merge commits as
+	// ferry's own promotes and rollback.
 	checkPRHistory(t, history(t, r, map[string]string{
 		"FERRY_GITHUB_APP_ID": appID, "FERRY_GITHUB_APP_PRIVATE_KEY": keyPEM, "FERRY_GITHUB_API_URL": apiURL,
-	}, 2), api.PRs())
-	if missed := r.unevaluated(ghEnvPR); len(missed) > 0 {
-		t.Errorf("%s: expressions the rollout never evaluated: %q", ghEnvPR, missed)
+	}, 3), api.PRs(), "rollback", "promote", "promote")
+	for _, f := range []string{ghEnvPR, ghRollbackPR} {
+		if missed := r.unevaluated(f); len(missed) > 0 {
+			t.Errorf("%s: expressions the rollout never evaluated: %q", f, missed)
+		}
 	}
-	// Every token the App minted (four runs of ferry and the two the app
+	// Every token the App minted (five runs of ferry and the two the app
 	// workflow got) was for the env repo alone.
 	for _, req := range app.Requests() {
 		if req.Method == http.MethodPost && req.Body != `{"repositories":["env"]}` {
 			t.Errorf("token request %s, want it scoped to env", req.Body)
 		}
 	}
-	if n := len(app.Tokens()); n != 5 {
-		t.Errorf("%d tokens minted, want 5: two deploys' (the app workflow's), two promotes', history's", n)
+	if n := len(app.Tokens()); n != 7 {
+		t.Errorf("%d tokens minted, want 7: two deploys' (the app workflow's), two promotes', the rollback's, the held promote's, history's", n)
 	}
 	if leaked := r.leaks(appSecrets(app, keyPEM, "ghs_env-repo-own-token")); len(leaked) > 0 {
 		t.Errorf("a token, JWT or key line is in a job log: %q", leaked)
@@ -208,14 +265,34 @@ func checkSquash(t *testing.T, r *rig, pr testforge.PR) {
 	}
 }
 
-// checkPRHistory checks that ferry's history of production lists the
-// merges of the pull requests, newest first, as promotes.
-func checkPRHistory(t *testing.T, hist []historyEntry, prs []testforge.PR) {
+// checkRollbackMerge checks that ferry's merged rollback request landed as
+// a merge commit that brought ferry's commit (its second parent) and
+// carries exactly that commit's trailers, Ferry-Action: rollback among
+// them: what history and the hold read.
+func checkRollbackMerge(t *testing.T, r *rig, pr testforge.PR) {
 	t.Helper()
-	for i := range prs {
+	if parents := strings.Fields(r.repo.Git("log", "-1", "--format=%P", pr.MergeCommit)); len(parents) != 2 || parents[1] != pr.HeadSHA {
+		t.Errorf("pull request #%d's merge %s has parents %v; want a merge commit of ferry's %s", pr.Number, pr.MergeCommit, parents, pr.HeadSHA)
+	}
+	got, want := r.trailers(pr.MergeCommit), r.trailers(pr.HeadSHA)
+	if !slices.Equal(got["Ferry-Action"], []string{"rollback"}) || !reflect.DeepEqual(got, want) {
+		t.Errorf("merge commit %s's trailers %v; want ferry's commit %s's %v, Ferry-Action: rollback", pr.MergeCommit, got, pr.HeadSHA, want)
+	}
+}
+
+// checkPRHistory checks that ferry's history of production lists the
+// merges of the pull requests, newest first, as the actions want says:
+// a promote (from somewhere) or a rollback (to somewhere).
+func checkPRHistory(t *testing.T, hist []historyEntry, prs []testforge.PR, want ...string) {
+	t.Helper()
+	if len(prs) != len(want) {
+		t.Fatalf("%d pull requests, want %d: %q", len(prs), len(want), want)
+	}
+	for i, action := range want {
 		pr := prs[len(prs)-1-i]
-		if e := hist[i]; e.Action != "promote" || e.Commit != pr.MergeCommit || e.PromotedFrom == "" {
-			t.Errorf("history entry %d: %+v, want the promote %s of pull request #%d", i, e, pr.MergeCommit, pr.Number)
+		e := hist[i]
+		if e.Action != action || e.Commit != pr.MergeCommit || (action == "promote") != (e.PromotedFrom != "") || (action == "rollback") != (e.RollbackTo != "") {
+			t.Errorf("history entry %d: %+v, want the %s %s of pull request #%d", i, e, action, pr.MergeCommit, pr.Number)
 		}
 	}
 }
