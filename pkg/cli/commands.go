@@ -132,6 +132,9 @@ func (g *Globals) printReport(rep *ferry.Report) error {
 	if rep.RollbackTo != "" {
 		fmt.Fprintf(w, "  to    %s\n", rep.RollbackTo)
 	}
+	for _, pr := range rep.ClosedPullRequests {
+		fmt.Fprintf(w, "  closed #%d %s (head %s): merged after the rollback, it would undo it\n", pr.Number, pr.URL, pr.Head)
+	}
 	if pr := rep.PullRequest; pr != nil {
 		verb := "updated"
 		if pr.Opened {

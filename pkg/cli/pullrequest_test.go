@@ -153,16 +153,36 @@ func TestPullRequestEndToEnd(t *testing.T) {
 // A rollback by pull request is a forward commit: once merged it holds,
 // and a deploy by pull request is refused while it does.
 func TestPullRequestHold(t *testing.T) {
-	f, _ := newPRFixture(t, "github")
+	f, h := newPRFixture(t, "github")
 	for _, tag := range []string{"v1", "v2"} {
 		f.reg.Push(t, "team/hello:"+tag)
 		if _, code, errOut := f.run(t, "deploy", "--env", "candidate", "--image", f.reg.Host+"/team/hello:"+tag); code != 0 {
 			t.Fatalf("deploy %s: %s", tag, errOut)
 		}
 	}
-	rep, code, errOut := f.run(t, "rollback", "--env", "candidate", "--pull-request", "--auto-merge", "merge", "--wait", "20s")
-	if code != 0 || rep.PullRequest == nil || rep.PullRequest.State != "merged" {
-		t.Fatalf("rollback by PR: exit %d, %+v\n%s", code, rep, errOut)
+	// A deploy by PR waiting for its checks, set to merge by itself.
+	h.RequireChecks = true
+	f.reg.Push(t, "team/hello:v2b")
+	pending, code, errOut := f.run(t, "deploy", "--env", "candidate", "--image", f.reg.Host+"/team/hello:v2b", "--pull-request", "--auto-merge", "squash")
+	if code != 0 || pending.PullRequest == nil || pending.PullRequest.State != "open" {
+		t.Fatalf("pending deploy by PR: exit %d, %+v\n%s", code, pending, errOut)
+	}
+	h.RequireChecks = false
+	var rep struct {
+		prReport
+		ClosedPullRequests []struct{ Number int }
+	}
+	code, out, errOut := run(t, f.env, "rollback", "--env", "candidate", "--pull-request", "--auto-merge", "merge", "--wait", "20s", "--output", "json")
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.PullRequest == nil || rep.PullRequest.State != "merged" {
+		t.Fatalf("rollback by PR: exit %d, %s\n%s", code, out, errOut)
+	}
+	// The pending deploy's request is closed: merged later, it would undo
+	// the rollback, and the hold stops ferry, not the host.
+	if len(rep.ClosedPullRequests) != 1 || rep.ClosedPullRequests[0].Number != pending.PullRequest.Number {
+		t.Errorf("closed %+v, want #%d", rep.ClosedPullRequests, pending.PullRequest.Number)
+	}
+	if st := h.PR(pending.PullRequest.Number).State; st != "closed" {
+		t.Errorf("the pending deploy's request is %s, want closed", st)
 	}
 	held := f.repo.Tip("candidate")
 	f.reg.Push(t, "team/hello:v3")

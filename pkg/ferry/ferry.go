@@ -145,6 +145,10 @@ type Report struct {
 	// PullRequest is the pull request the write went through, when it
 	// went through one; Commit is then on its head branch.
 	PullRequest *PullRequest `json:"pullRequest,omitempty"`
+	// ClosedPullRequests are the open requests to deploy or promote into
+	// the scope that a rollback by pull request closed: merged after it,
+	// they would undo it.
+	ClosedPullRequests []PullRequest `json:"closedPullRequests,omitempty"`
 }
 
 // deriveApp names the app after its directory, or after the image when the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ferrycd/ferry/pkg/audit"
 	"github.com/ferrycd/ferry/pkg/envrepo"
+	"github.com/ferrycd/ferry/pkg/forge"
 	"github.com/ferrycd/ferry/pkg/ref"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -71,6 +72,16 @@ func Rollback(ctx context.Context, e Env, req RollbackRequest) (*Report, error) 
 	rec := audit.Record{Action: audit.ActionRollback, Env: or(req.EnvName, req.Env), App: app, Path: req.Path, RollbackTo: target.Hash.String()}
 	// A rollback is never held: it is what an incident needs first.
 	rep, err := write(ctx, e, plan{rec: rec, branch: req.Env, dryRun: req.DryRun, edit: graft(from, tree, sources, e.readOptions())})
+	if rep != nil && e.PullRequest != nil && !req.DryRun {
+		// The hold stops ferry, not the host: an open request to deploy or
+		// promote into the scope, set to merge by itself, would land after
+		// the rollback and undo it. Close them.
+		closed, cerr := closeForward(ctx, e, req.Env, rec)
+		rep.ClosedPullRequests = closed
+		if err == nil {
+			err = cerr
+		}
+	}
 	if err != nil {
 		return rep, err // a report with its pull request, when one was made
 	}
@@ -122,4 +133,33 @@ func rollbackTarget(ctx context.Context, e Env, req RollbackRequest) (*envrepo.H
 			req.Path, req.Env, req.Steps, max(changes-1, 0))
 	}
 	return h, target, nil
+}
+
+// closeForward closes the open pull requests of deploys and promotes into
+// the rolled-back scope (ferry's heads for them, into branch), and returns
+// them.
+func closeForward(ctx context.Context, e Env, branch string, rec audit.Record) ([]PullRequest, error) {
+	o := e.PullRequest
+	var closed []PullRequest
+	seen := map[string]bool{}
+	for _, action := range []string{audit.ActionDeploy, audit.ActionPromote} {
+		head := headName(o.Head, rec.Env, rec.App, action)
+		if seen[head] {
+			continue
+		}
+		seen[head] = true
+		pr, err := o.Forge.Find(ctx, head, branch)
+		if err != nil {
+			return closed, fmt.Errorf("looking for open requests into %s to close after the rollback: %w", branch, err)
+		}
+		if pr == nil {
+			continue
+		}
+		if err := o.Forge.Close(ctx, pr.Number); err != nil {
+			return closed, fmt.Errorf("closing %s after the rollback: %w", pr.URL, err)
+		}
+		logger(e).Warn("closed an open request the rollback would undo", "url", pr.URL, "head", head)
+		closed = append(closed, PullRequest{URL: pr.URL, Number: pr.Number, State: forge.StateClosed, Head: head})
+	}
+	return closed, nil
 }

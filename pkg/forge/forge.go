@@ -72,6 +72,8 @@ type Forge interface {
 	Update(ctx context.Context, number int, r Request) (*PR, error)
 	// Get reads a request's current state.
 	Get(ctx context.Context, number int) (*PR, error)
+	// Close closes an open request without merging it.
+	Close(ctx context.Context, number int) error
 	// AutoMerge asks the host to merge the request by itself once it may
 	// (its checks pass, its reviews are in; a merge queue if the branch
 	// has one), with method; title and body are the merge commit's

@@ -677,3 +677,27 @@ func TestHeaders(t *testing.T) {
 		})
 	}
 }
+
+// Close closes an open request on the host, which then neither finds it
+// nor merges it.
+func TestClose(t *testing.T) {
+	t.Parallel()
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, kind)
+			ctx := t.Context()
+			w.deploy("ferry/production")
+			pr := w.open("ferry/production")
+			if err := w.f.Close(ctx, pr.Number); err != nil {
+				t.Fatal(err)
+			}
+			if got := w.host.PR(pr.Number).State; got != "closed" {
+				t.Errorf("the host holds #%d %s, want closed", pr.Number, got)
+			}
+			if got, err := w.f.Find(ctx, "ferry/production", "main"); err != nil || got != nil {
+				t.Errorf("Find after Close: %+v, %v; want nil, nil", got, err)
+			}
+		})
+	}
+}

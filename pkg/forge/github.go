@@ -198,6 +198,18 @@ func (g *github) Update(ctx context.Context, number int, r Request) (*PR, error)
 	return pr, g.decorate(ctx, number, r)
 }
 
+// Close closes the pull request: PATCH state=closed.
+func (g *github) Close(ctx context.Context, number int) error {
+	if g.err != nil {
+		return g.err
+	}
+	in := map[string]string{"state": "closed"}
+	if _, err := g.c.do(ctx, http.MethodPatch, g.url("pulls", strconv.Itoa(number)), in, nil); err != nil {
+		return fmt.Errorf("closing pull request #%d: %w", number, err)
+	}
+	return nil
+}
+
 // decorate adds r's labels and reviewers; both calls add, so repeating
 // them is harmless. A reviewer "org/team" is a team.
 func (g *github) decorate(ctx context.Context, number int, r Request) error {

@@ -156,6 +156,18 @@ func (g *gitlab) Open(ctx context.Context, r Request) (*PR, error) {
 // Update rewrites the title (a draft if r.Draft) and description and
 // adds labels and reviewers: GitLab's reviewer_ids replaces the list, so
 // the current reviewers are read first and kept.
+// Close closes the merge request: state_event=close.
+func (g *gitlab) Close(ctx context.Context, number int) error {
+	if g.err != nil {
+		return g.err
+	}
+	in := map[string]string{"state_event": "close"}
+	if _, err := g.c.do(ctx, http.MethodPut, g.url("merge_requests", strconv.Itoa(number)), in, nil); err != nil {
+		return fmt.Errorf("closing merge request !%d: %w", number, err)
+	}
+	return nil
+}
+
 func (g *gitlab) Update(ctx context.Context, number int, r Request) (*PR, error) {
 	if g.err != nil {
 		return nil, g.err
