@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ferrycd/ferry/pkg/config"
 	"net/url"
 	"os"
 	"slices"
@@ -26,6 +27,11 @@ type GitHubAppFlags struct {
 	GitHubAppInstallationID int64  `name:"github-app-installation-id" help:"The App's installation on --repo's owner (default: looked up from --repo)." env:"FERRY_GITHUB_APP_INSTALLATION_ID" placeholder:"ID"`
 	GitHubAPIURL            string `name:"github-api-url" help:"GitHub's REST API, where the App's token is minted and its pull requests opened (https://HOST/api/v3 for GitHub Enterprise Server); in GitHub Actions, the one the runner names." default:"https://api.github.com" env:"FERRY_GITHUB_API_URL,GITHUB_API_URL"`
 
+	// app, appOwner and appRepos are the App and what its token covers,
+	// to mint it again for the repos a ferry.yaml names.
+	app      *ghapp.App
+	appOwner string
+	appRepos []string
 	// appFresh retries the minted token's first uses, which GitHub may
 	// refuse for a moment; nil without an App.
 	appFresh *ghapp.Fresh
@@ -44,6 +50,13 @@ func (c *CLI) run(ctx context.Context, kctx *kong.Context) error {
 	for _, from := range []string{c.Promote.FromRepo, c.Diff.FromRepo} {
 		if from != "" && !slices.Contains(repos, from) {
 			repos = append(slices.Clip(repos), from)
+		}
+	}
+	if g.Config != "" && g.GitHubAppFlags.configured() {
+		// A local --config is read now, so the token covers the repos it
+		// names too (one owner's; others it cannot cover).
+		if cfg, err := config.Load(g.Config); err == nil {
+			repos = g.GitHubAppFlags.withSameOwner(repos, cfg)
 		}
 	}
 	if err := g.useGitHubApp(ctx, kctx.Command(), repos); err != nil {
@@ -136,6 +149,54 @@ func (g *Globals) useGitHubApp(ctx context.Context, command string, repos []stri
 		log.Warn("the GitHub App's token expires before --timeout: a run that long fails once it has", "expires_in", left.Round(time.Second), "timeout", g.Timeout)
 	}
 	g.GitToken, g.GitUser = tok.Value, "x-access-token"
+	g.appFresh = &ghapp.Fresh{}
+	g.app, g.appOwner, g.appRepos = app, owner, names
+	return nil
+}
+
+// withSameOwner adds to repos the repos cfg names that are the same
+// owner's as the first of repos (an App's token covers one installation).
+func (f *GitHubAppFlags) withSameOwner(repos []string, cfg *config.Config) []string {
+	owner, _, err := appRepos(repos[:min(len(repos), 1)], f.GitHubAPIURL)
+	if err != nil {
+		return repos
+	}
+	for _, env := range cfg.Environments {
+		for _, u := range env.Repos {
+			if o, _, err := appRepos([]string{u}, f.GitHubAPIURL); err == nil && strings.EqualFold(o, owner) && !slices.Contains(repos, u) {
+				repos = append(slices.Clip(repos), u)
+			}
+		}
+	}
+	return repos
+}
+
+// coverConfig mints the App's token again when the ferry.yaml read from the
+// env repo names repos of the owner the token does not cover yet: the
+// file could not be read before a token was minted.
+func (g *Globals) coverConfig(ctx context.Context, cfg *config.Config) error {
+	if g.app == nil {
+		return nil
+	}
+	var more []string
+	for _, env := range cfg.Environments {
+		for _, u := range env.Repos {
+			o, names, err := appRepos([]string{u}, g.GitHubAPIURL)
+			if err == nil && strings.EqualFold(o, g.appOwner) && !slices.Contains(g.appRepos, names[0]) && !slices.Contains(more, names[0]) {
+				more = append(more, names[0])
+			}
+		}
+	}
+	if len(more) == 0 {
+		return nil
+	}
+	names := append(slices.Clone(g.appRepos), more...)
+	tok, err := g.app.Token(ctx, g.appOwner, names[0], names[1:]...)
+	if err != nil {
+		return appHint(err)
+	}
+	g.logger().Info("GitHub App installation token minted again, for the repos the ferry.yaml names", "owner", g.appOwner, "repos", names)
+	g.GitToken, g.appRepos = tok.Value, names
 	g.appFresh = &ghapp.Fresh{}
 	return nil
 }

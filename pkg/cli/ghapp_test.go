@@ -365,3 +365,42 @@ func TestGitHubAppPullRequestInActions(t *testing.T) {
 		}
 	}
 }
+
+// The repos a ferry.yaml names are covered too: the file, read from the
+// env repo with a token for --repo, names production in another repo of
+// the owner, and the token is minted again for both.
+func TestGitHubAppConfigRepos(t *testing.T) {
+	r := newAppRig(t)
+	eu := r.repo.CopyTo(t, filepath.Dir(r.repo.Dir), "env-eu.git")
+	euURL := strings.TrimSuffix(r.url, "env.git") + "env-eu.git"
+	r.repo.Commit("candidate", "environments", map[string]string{"ferry.yaml": "version: 1\nenvironments:\n  - name: candidate\n  - name: production\n    repo: " + euURL + "\n"})
+	r.repo.Git("symbolic-ref", "HEAD", "refs/heads/candidate")
+	app := []string{"--repo", r.url, "--github-app-id", testAppID, "--github-api-url", r.gh.APIURL, "--github-app-private-key", r.keyFile}
+	if code, out, errOut := run(t, nil, append([]string{"deploy", "--app", "hello", "--image", r.image}, app...)...); code != 0 {
+		t.Fatalf("deploy: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, out, errOut := run(t, nil, append([]string{"promote", "--app", "hello", "--to", "production"}, app...)...)
+	if code != 0 {
+		t.Fatalf("promote: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if got, want := eu.Show("production", "apps/hello/kustomization.yaml"), r.repo.Show("candidate", "apps/hello/kustomization.yaml"); got != want {
+		t.Errorf("env-eu's production has\n%s\nwant env's candidate\n%s", got, want)
+	}
+	var bodies []string
+	for _, req := range r.gh.Requests() {
+		if req.Method == "POST" {
+			bodies = append(bodies, req.Body)
+		}
+	}
+	// Each run: env, then env and env-eu once the file is read (the file
+	// names env-eu; the token covers what the file names, whatever the
+	// command then touches).
+	if want := []string{`{"repositories":["env"]}`, `{"repositories":["env","env-eu"]}`, `{"repositories":["env"]}`, `{"repositories":["env","env-eu"]}`}; !slices.Equal(bodies, want) {
+		t.Errorf("token requests %q, want %q", bodies, want)
+	}
+	for _, s := range r.secrets() {
+		if strings.Contains(out+errOut, s) {
+			t.Fatalf("a secret was printed")
+		}
+	}
+}

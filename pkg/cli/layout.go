@@ -105,6 +105,9 @@ func (g *Globals) loadConfig(ctx context.Context, e ferry.Env, app string) (*con
 		return nil, fmt.Errorf("%w: in %s: %v", errUsage, e.Remote, err)
 	}
 	g.redactRepos(c)
+	if err := g.coverConfig(ctx, c); err != nil {
+		return nil, err
+	}
 	g.cfg = c
 	return c, nil
 }
