@@ -122,8 +122,9 @@ func pullRequest(ctx context.Context, e Env, o *PullRequestOptions, rec audit.Re
 		}
 	}
 	if !opened {
-		if pr, err = f.Update(ctx, pr.Number, req); err != nil {
-			return nil, fmt.Errorf("updating pull request #%d: %w", pr.Number, err)
+		n := pr.Number
+		if pr, err = f.Update(ctx, n, req); err != nil {
+			return nil, fmt.Errorf("updating pull request #%d: %w", n, err)
 		}
 	}
 	logger(e).Info("pull request", "url", pr.URL, "number", pr.Number, "opened", opened)
@@ -153,8 +154,9 @@ func pullRequest(ctx context.Context, e Env, o *PullRequestOptions, rec audit.Re
 	if got != nil {
 		out.State, out.MergeCommit = got.State, got.MergeCommit
 	}
-	if werr != nil && !errors.Is(werr, context.DeadlineExceeded) {
-		return out, werr
+	if werr != nil && (!errors.Is(werr, context.DeadlineExceeded) || ctx.Err() != nil) {
+		// Not --wait's own deadline: --timeout, a signal, the host.
+		return out, fmt.Errorf("waiting for %s: %w", out.URL, werr)
 	}
 	if o.Wait > 0 && out.State == forge.StateOpen {
 		return out, fmt.Errorf("%w after %s: %s", ErrPullRequestOpen, o.Wait, out.URL)
