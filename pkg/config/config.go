@@ -27,6 +27,10 @@ const (
 type Config struct {
 	// File is the name Parse was given, for messages.
 	File string
+	// App is the one app of an env repo whose paths lack {app}, as in
+	// envs/{env} (the top-level app: key); "" when each app has its own
+	// directory. With it, every environment holds this app and no other.
+	App string
 	// Environments in promotion order: deploy writes to the first; a
 	// promotion into one reads from the one before it.
 	Environments []Environment
@@ -53,7 +57,8 @@ type Environment struct {
 	Line int
 }
 
-// Dir is app's directory in the environment.
+// Dir is app's directory in the environment; a path without {app} is the
+// directory of the repo's one app (Config.App), whatever app says.
 func (e *Environment) Dir(app string) string { return e.Path.Expand(e.Name, app) }
 
 // Sentinel errors of the lookups; each error wraps one.

@@ -32,6 +32,15 @@ environments:
   - name: candidate       # branch defaults to the name, path defaults to apps/{app}
   - name: production
 `
+	layoutOneApp = `# one app per env repo, its environments as directories (kostis-codefresh/gitops-environment-promotion)
+version: 1
+app: simple-app           # the repo's one app: the paths have no {app}
+defaults: {branch: main, path: "envs/{env}"}
+environments:
+  - name: qa
+  - name: staging-us
+  - name: prod-eu
+`
 	layoutFanOut = `# directories plus a separate production repo, fanned out to two regions
 version: 1
 defaults: {path: "apps/{app}/overlays/{env}", branch: main}
@@ -47,6 +56,7 @@ environments:
 var parseCases = []struct {
 	name string
 	in   string
+	app  string // Config.App
 	want []config.Environment
 }{
 	{name: "directories", in: layoutDirectories, want: []config.Environment{
@@ -144,6 +154,34 @@ environments: [{name: a, path: "a/{app}"}, {name: b, branch: *b, path: "b/{app}"
 		{Name: "b", Repos: []string{"one", "two"}, Branch: "main", Path: "b/{app}", Carry: config.CarryImages, Line: 4},
 		{Name: "c", Repos: []string{"one", "two"}, Branch: "main", Path: config.DefaultPath, Carry: config.CarryImages, Line: 4},
 	}},
+	{name: "one app, environments as directories", app: "simple-app", in: layoutOneApp, want: []config.Environment{
+		{Name: "qa", Branch: "main", Path: "envs/{env}", Line: 6},
+		{Name: "staging-us", Branch: "main", Path: "envs/{env}", Carry: config.CarryImages, Line: 7},
+		{Name: "prod-eu", Branch: "main", Path: "envs/{env}", Carry: config.CarryImages, Line: 8},
+	}},
+	{name: "one app, environments as branches", app: "web", in: `
+version: 1
+app: web
+defaults: {path: deploy}
+environments:
+  - name: candidate
+  - name: production
+`, want: []config.Environment{
+		{Name: "candidate", Branch: "candidate", Path: "deploy", Line: 6},
+		{Name: "production", Branch: "production", Path: "deploy", Carry: config.CarryTree, Line: 7},
+	}},
+	{name: "one app, one path with {app}", app: "web", in: `
+version: 1
+app: web
+environments:
+  - name: staging
+    path: apps/{app}
+  - name: production
+    path: apps/web
+`, want: []config.Environment{
+		{Name: "staging", Branch: "staging", Path: "apps/{app}", Line: 5},
+		{Name: "production", Branch: "production", Path: "apps/web", Carry: config.CarryTree, Line: 7},
+	}},
 }
 
 func TestParse(t *testing.T) {
@@ -155,7 +193,7 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			want := &config.Config{File: "ferry.yaml", Environments: tc.want}
+			want := &config.Config{File: "ferry.yaml", App: tc.app, Environments: tc.want}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("Parse (-want +got):\n%s", diff)
 			}
@@ -204,7 +242,7 @@ version: 1
 	{name: "unknown top-level key", in: `version: 1
 envs: [{name: a}]
 environments: [{name: a}]
-`, want: `ferry.yaml:2: unknown key "envs" (known: version, defaults, environments)`},
+`, want: `ferry.yaml:2: unknown key "envs" (known: version, app, defaults, environments)`},
 	{name: "repeated top-level key", schema: noValue, in: `version: 1
 environments: [{name: a}]
 version: 1
@@ -297,7 +335,11 @@ environments:
 	{name: "path absolute", in: "version: 1\nenvironments:\n  - name: a\n    path: /apps/{app}\n",
 		want: `ferry.yaml:4: environments[0].path: "/apps/{app}" starts with '/'; paths are relative to the repository's root`},
 	{name: "path without {app}", in: "version: 1\ndefaults: {path: apps}\nenvironments: [{name: a}]\n",
-		want: `ferry.yaml:2: defaults.path: "apps" has no {app} segment; each app needs a directory of its own`},
+		want: `ferry.yaml:2: defaults.path: "apps" has no {app}: name the repo's one app with a top-level app: key`},
+	{name: "an environment's path without {app}", in: "version: 1\nenvironments:\n  - name: qa\n    path: apps/{app}\n  - name: prod\n    path: envs/{env}\n",
+		want: `ferry.yaml:6: environments[1].path: "envs/{env}" has no {app}: name the repo's one app with a top-level app: key`},
+	{name: "path with {app} twice", in: "version: 1\napp: web\nenvironments:\n  - name: a\n    path: envs/{app}/{app}\n",
+		want: `ferry.yaml:5: environments[0].path: "envs/{app}/{app}" has {app} more than once`},
 	{name: "path with ..", in: "version: 1\nenvironments:\n  - name: a\n    path: ../{app}\n",
 		want: `ferry.yaml:4: environments[0].path: "../{app}" has a ".." segment; write the path clean, inside the repository`},
 	{name: "path with a placeholder in a segment", in: "version: 1\nenvironments:\n  - name: a\n    path: apps/{app}-{env}\n",
@@ -322,6 +364,20 @@ environments:
 		want: `ferry.yaml:4: environments[0].repo[1]: "https://h/x.git" is listed twice`},
 	{name: "repo with a trailing space", in: "version: 1\nenvironments:\n  - name: a\n    repo: 'x '\n",
 		want: `ferry.yaml:4: environments[0].repo: "x " has leading or trailing white space`},
+
+	// app.
+	{name: "app with every path having {app}", schema: schemaAccepts, in: "version: 1\napp: web\ndefaults: {path: \"envs/{env}/{app}\"}\nenvironments: [{name: a}, {name: b}]\n",
+		want: `ferry.yaml:2: app: every path has {app}, so app: web would mean nothing; drop it, or write the paths without {app}, as in envs/{env}`},
+	{name: "app with the default path", schema: schemaAccepts, in: "version: 1\nenvironments: [{name: a}]\napp: web\n",
+		want: `ferry.yaml:3: app: every path has {app}, so app: web would mean nothing; drop it, or write the paths without {app}, as in envs/{env}`},
+	{name: "app with '/'", in: "version: 1\napp: team/web\ndefaults: {path: \"envs/{env}\"}\nenvironments: [{name: a}]\n",
+		want: `ferry.yaml:2: app: app name "team/web" contains '/'; an app is one directory`},
+	{name: "app ..", in: "version: 1\napp: ..\ndefaults: {path: \"envs/{env}\"}\nenvironments: [{name: a}]\n",
+		want: `ferry.yaml:2: app: app name ".." is not a directory of its own`},
+	{name: "app empty", in: "version: 1\napp: ''\ndefaults: {path: \"envs/{env}\"}\nenvironments: [{name: a}]\n",
+		want: `ferry.yaml:2: app: app name is empty`},
+	{name: "app a number", in: "version: 1\napp: 7\ndefaults: {path: \"envs/{env}\"}\nenvironments: [{name: a}]\n",
+		want: `ferry.yaml:2: app: want a string, got the number 7; quote it if it is one: "7"`},
 
 	// policy and defaults.
 	{name: "policy a list", in: "version: 1\nenvironments:\n  - name: a\n    policy: [pullRequest]\n",
@@ -368,6 +424,23 @@ environments:
     repo: https://h/us
 `, want: "ferry.yaml:5: environments[1] (production): the same directory as environments[0] (staging, line 4), apps/{app} on branch main of https://h/us, so a promotion would write where it reads; give each its own branch or put {env} in the path"},
 
+	{name: "one app, one directory", schema: schemaAccepts, in: `version: 1
+app: web
+defaults: {branch: main, path: deploy}
+environments:
+  - name: staging
+  - name: production
+`, want: "ferry.yaml:6: environments[1] (production): the same directory as environments[0] (staging, line 5), deploy on branch main of the same repository, so a promotion would write where it reads; give each its own branch or put {env} in the path"},
+	{name: "one app, one directory with and without {app}", schema: schemaAccepts, in: `version: 1
+app: web
+defaults: {branch: main}
+environments:
+  - name: staging
+    path: apps/{app}
+  - name: production
+    path: apps/web
+`, want: "ferry.yaml:7: environments[1] (production): the same directory as environments[0] (staging, line 5), apps/web on branch main of the same repository, so a promotion would write where it reads; give each its own branch or put {env} in the path"},
+
 	// Several problems, in line order.
 	{name: "several", in: `version: 1
 environments:
@@ -394,7 +467,7 @@ func manyKeys(n int) string {
 func manyErrors(n int) string {
 	var lines []string
 	for i := range n {
-		lines = append(lines, fmt.Sprintf(`ferry.yaml:%d: unknown key "k%d" (known: version, defaults, environments)`, i+3, i))
+		lines = append(lines, fmt.Sprintf(`ferry.yaml:%d: unknown key "k%d" (known: version, app, defaults, environments)`, i+3, i))
 	}
 	return strings.Join(lines, "\n")
 }

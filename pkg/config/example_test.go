@@ -60,7 +60,11 @@ func ExampleTemplate_Match() {
 }
 
 func ExampleTemplate_Parent() {
-	for _, t := range []config.Template{"envs/{env}/{app}", "apps/{app}/overlays/{env}", "{app}"} {
+	for _, t := range []config.Template{"envs/{env}/{app}", "apps/{app}/overlays/{env}", "{app}", "envs/{env}"} {
+		if !t.HasApp() {
+			fmt.Printf("%s: the one app's directory, %s\n", t, t.Expand("staging", ""))
+			continue
+		}
 		dir, rest := t.Parent("staging")
 		fmt.Printf("%s: list %s, keep entries holding %q\n", t, dir, rest)
 	}
@@ -68,4 +72,5 @@ func ExampleTemplate_Parent() {
 	// envs/{env}/{app}: list envs/staging, keep entries holding ""
 	// apps/{app}/overlays/{env}: list apps, keep entries holding "overlays/staging"
 	// {app}: list ., keep entries holding ""
+	// envs/{env}: the one app's directory, envs/staging
 }

@@ -30,6 +30,7 @@ func FuzzParse(f *testing.F) {
 		"version: 1\nenvironments:\n- name: a\n  repo: &r [x, *r]\n",
 		"\xef\xbb\xbfversion: 1\nenvironments: [{name: a}]\n",
 		"version: 1\r\nenvironments:\r\n  - name: a\r\n",
+		"version: 1\napp: web\nenvironments: [{name: a, path: \"{env}\"}, {name: b, path: \"apps/{app}\"}]\n",
 	} {
 		f.Add(s)
 	}
@@ -57,7 +58,14 @@ func FuzzParse(f *testing.F) {
 			if _, err := config.ParseTemplate(string(e.Path)); err != nil {
 				t.Fatalf("environment %s has path %q: %v", e.Name, e.Path, err)
 			}
-			if app, ok := e.Path.Match(e.Name, e.Dir("hello")); !ok || app != "hello" {
+			want := "hello"
+			if !e.Path.HasApp() {
+				want = "" // the repo's one app, which the path does not name
+				if cfg.App == "" {
+					t.Fatalf("environment %s has path %q without {app}, and the file no app", e.Name, e.Path)
+				}
+			}
+			if app, ok := e.Path.Match(e.Name, e.Dir("hello")); !ok || app != want {
 				t.Fatalf("%q.Match(%q, %q) = %q, %t", e.Path, e.Name, e.Dir("hello"), app, ok)
 			}
 			if e.Branch == "" || e.Line <= 0 {
@@ -89,6 +97,8 @@ func FuzzTemplate(f *testing.F) {
 	}
 	f.Add("envs/{env}/{app}", "a/b")
 	f.Add("{app}", "..")
+	f.Add("envs/{env}", "hello")
+	f.Add("{env}", "")
 	var schema struct {
 		Defs struct {
 			Path struct{ Pattern string } `json:"path"`
@@ -108,6 +118,16 @@ func FuzzTemplate(f *testing.F) {
 		}
 		dir := tmpl.Expand("staging", app)
 		got, ok := tmpl.Match("staging", dir)
+		if !tmpl.HasApp() {
+			// The repo's one app: its directory, whatever app is.
+			if got != "" || !ok || dir != tmpl.Expand("staging", "other") {
+				t.Fatalf("%q.Match(%q) = %q, %t; a template without {app} names no app and matches its one directory", s, dir, got, ok)
+			}
+			if parent, rest := tmpl.Parent("staging"); parent != dir || rest != "" {
+				t.Fatalf("%q.Parent = %q, %q; want its directory %q", s, parent, rest, dir)
+			}
+			return
+		}
 		if valid := config.ValidApp(app) == nil; ok != valid || (ok && got != app) {
 			t.Fatalf("%q.Match(%q) = %q, %t for app %q (valid: %t)", s, dir, got, ok, app, valid)
 		}

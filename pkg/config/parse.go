@@ -38,7 +38,7 @@ const maxErrors = 10
 
 // Keys each mapping knows, in the order messages list them.
 var (
-	topKeys      = []string{"version", "defaults", "environments"}
+	topKeys      = []string{"version", "app", "defaults", "environments"}
 	defaultsKeys = []string{"repo", "branch", "path", "carry", "policy"}
 	envKeys      = []string{"name", "repo", "branch", "path", "carry", "policy"}
 	policyKeys   = []string{"pullRequest"}
@@ -64,6 +64,9 @@ func Parse(name string, data []byte) (*Config, error) {
 type parser struct {
 	file string
 	errs []*Error
+	// appKey: the file has a top-level app key, good or not; a path
+	// without {app} needs one.
+	appKey bool
 }
 
 // errorf records a problem at n's line; where is the key path, "" at the
@@ -228,6 +231,8 @@ func (p *parser) str(n *yaml.Node, where string) (string, bool) {
 
 // rawConfig is the file as written, each value checked on its own.
 type rawConfig struct {
+	app      string
+	appNode  *yaml.Node
 	defaults settings
 	envs     []rawEnv
 }
@@ -256,6 +261,16 @@ func (p *parser) config(n *yaml.Node) *rawConfig {
 		p.version(v.value)
 	} else {
 		p.errorf(n, "", `no version; start the file with "version: 1"`)
+	}
+	if v, ok := f["app"]; ok {
+		p.appKey = true
+		if a, ok := p.str(v.value, "app"); ok {
+			if err := ValidApp(a); err != nil {
+				p.errorf(v.value, "app", "%v", err)
+			} else {
+				raw.app, raw.appNode = a, v.value
+			}
+		}
 	}
 	if v, ok := f["defaults"]; ok {
 		if d := deref(v.value); d.Kind == yaml.MappingNode {
@@ -359,9 +374,12 @@ func (p *parser) settings(where string, f map[string]field) settings {
 	}
 	if v, ok := f["path"]; ok {
 		if t, ok := p.str(v.value, where+".path"); ok {
-			if why := checkTemplate(t); why != "" {
+			switch why := checkTemplate(t); {
+			case why != "":
 				p.errorf(v.value, where+".path", "%q %s", t, why)
-			} else {
+			case !Template(t).HasApp() && !p.appKey:
+				p.errorf(v.value, where+".path", "%q has no {app}: name the repo's one app with a top-level app: key", t)
+			default:
 				s.path = (*Template)(&t)
 			}
 		}
@@ -496,7 +514,18 @@ func checkBranch(s string) string {
 // resolve applies the defaults and checks what involves more than one
 // environment.
 func (p *parser) resolve(raw *rawConfig) *Config {
-	cfg := &Config{File: p.file, Environments: make([]Environment, len(raw.envs))}
+	cfg := &Config{File: p.file, App: raw.app, Environments: make([]Environment, len(raw.envs))}
+	// The directory of each environment as far as the file tells: with
+	// one app, all of it.
+	dirOf := func(e *Environment) []string {
+		segs := e.Path.resolve(e.Name)
+		if cfg.App != "" {
+			if i := slices.Index(segs, appVar); i >= 0 {
+				segs[i] = cfg.App
+			}
+		}
+		return segs
+	}
 	byName := map[string]int{}
 	for i, r := range raw.envs {
 		if j, ok := byName[r.name]; ok {
@@ -525,7 +554,7 @@ func (p *parser) resolve(raw *rawConfig) *Config {
 		// target's own files must stay, so only images move.
 		prev := &cfg.Environments[i-1]
 		carry := CarryImages
-		if slices.Equal(prev.Path.resolve(prev.Name), e.Path.resolve(e.Name)) {
+		if slices.Equal(dirOf(prev), dirOf(e)) {
 			carry = CarryTree
 		}
 		e.Carry = *cmp.Or(r.carry, d.carry, &carry)
@@ -533,12 +562,16 @@ func (p *parser) resolve(raw *rawConfig) *Config {
 	if len(p.errs) > 0 {
 		return nil
 	}
+	if cfg.App != "" && !slices.ContainsFunc(cfg.Environments, func(e Environment) bool { return !e.Path.HasApp() }) {
+		p.errorf(raw.appNode, "app", "every path has {app}, so app: %s would mean nothing; drop it, or write the paths without {app}, as in envs/{env}", cfg.App)
+		return nil
+	}
 	// Only environments on one branch can collide; resolving each path
 	// once keeps a long list cheap.
 	byBranch := map[string][]int{}
 	dirs := make([][]string, len(cfg.Environments))
 	for j, e := range cfg.Environments {
-		dirs[j] = e.Path.resolve(e.Name)
+		dirs[j] = dirOf(&e)
 		for _, i := range byBranch[e.Branch] {
 			p.collision(cfg, dirs, i, j)
 		}

@@ -101,7 +101,8 @@ func TestSchemaPathPattern(t *testing.T) {
 	t.Parallel()
 	sch := compileSchema(t)
 	for _, tc := range templateCases {
-		file := fmt.Sprintf("version: 1\nenvironments: [{name: a, path: %q}]\n", tc.in)
+		// app: lets a template without {app} be: the pattern alone decides.
+		file := fmt.Sprintf("version: 1\napp: web\nenvironments: [{name: a, path: %q}]\n", tc.in)
 		err := validate(t, sch, []byte(file))
 		if (err == nil) != (tc.wantErr == "") {
 			t.Errorf("path %q: the schema says %v, ParseTemplate says %q", tc.in, err, tc.wantErr)

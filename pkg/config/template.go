@@ -2,14 +2,17 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 )
 
 // Template is a directory template such as "envs/{env}/{app}": a clean,
-// relative, slash-separated path in which {app} is one whole segment and
-// {env} at most one other. Parse and ParseTemplate accept only such
-// templates; the methods assume one.
+// relative, slash-separated path in which {app} is at most one whole
+// segment and {env} at most one other. A template without {app}, such as
+// "envs/{env}", is the directory of an env repo's one app (Config.App).
+// Parse and ParseTemplate accept only such templates; the methods assume
+// one.
 type Template string
 
 // DefaultPath is an environment's path when neither it nor defaults set
@@ -64,14 +67,18 @@ func checkTemplate(s string) string {
 		}
 	}
 	switch {
-	case apps == 0:
-		return "has no {app} segment; each app needs a directory of its own"
 	case apps > 1:
 		return "has {app} more than once"
 	case envs > 1:
 		return "has {env} more than once"
 	}
 	return ""
+}
+
+// HasApp reports whether t holds {app}: whether each app has a directory
+// of its own, rather than t being the directory of a repo's one app.
+func (t Template) HasApp() bool {
+	return slices.Contains(strings.Split(string(t), "/"), appVar)
 }
 
 // resolve returns t's segments with {env} replaced by env; {app} stays.
@@ -85,7 +92,8 @@ func (t Template) resolve(env string) []string {
 	return segs
 }
 
-// Expand returns the directory of app in environment env.
+// Expand returns the directory of app in environment env; a template
+// without {app} ignores app.
 func (t Template) Expand(env, app string) string {
 	segs := t.resolve(env)
 	for i, s := range segs {
@@ -98,9 +106,13 @@ func (t Template) Expand(env, app string) string {
 
 // Match is Expand's inverse: it reports which app dir is the directory of
 // in environment env, if any. dir is compared as written, so it must be
-// clean and relative, as Expand returns it.
+// clean and relative, as Expand returns it. A template without {app}
+// names no app: Match reports "" and whether dir is its directory.
 func (t Template) Match(env, dir string) (app string, ok bool) {
 	segs := t.resolve(env)
+	if !t.HasApp() {
+		return "", dir == strings.Join(segs, "/")
+	}
 	got := strings.Split(dir, "/")
 	if len(got) != len(segs) {
 		return "", false
@@ -124,7 +136,9 @@ func (t Template) Match(env, dir string) (app string, ok bool) {
 // a tree) and keeping the entries that hold rest lists the apps. dir is "."
 // when {app} is the first segment, rest is "" when it is the last:
 // "envs/{env}/{app}" gives "envs/staging" and "", and
-// "apps/{app}/overlays/{env}" gives "apps" and "overlays/staging".
+// "apps/{app}/overlays/{env}" gives "apps" and "overlays/staging". A
+// template without {app} (HasApp false) has no such directory: Parent
+// returns its whole directory and "".
 func (t Template) Parent(env string) (dir, rest string) {
 	segs := t.resolve(env)
 	for i, s := range segs {
@@ -136,7 +150,7 @@ func (t Template) Parent(env string) (dir, rest string) {
 			return dir, strings.Join(segs[i+1:], "/")
 		}
 	}
-	return ".", "" // not a template ParseTemplate accepts
+	return strings.Join(segs, "/"), ""
 }
 
 // ValidApp checks that name can be an app: one path segment, so that

@@ -24,8 +24,14 @@ var templateCases = []struct {
 	{in: "a b/ünïcode/{app}"},
 
 	{in: "", wantErr: `path template "": empty; want a directory such as apps/{app}`},
-	{in: "apps", wantErr: `path template "apps": has no {app} segment; each app needs a directory of its own`},
-	{in: "envs/{env}", wantErr: `path template "envs/{env}": has no {app} segment; each app needs a directory of its own`},
+	{in: "apps"},
+	{in: "envs/{env}"},
+	{in: "{env}"},
+	{in: "{env}/overlay"},
+	{in: "deploy/{env}/.k8s"},
+	{in: "envs/{env}/{env}", wantErr: `path template "envs/{env}/{env}": has {env} more than once`},
+	{in: "envs/{env}/", wantErr: `path template "envs/{env}/": ends with '/'`},
+	{in: "envs/{app}/{env}/{app}", wantErr: `path template "envs/{app}/{env}/{app}": has {app} more than once`},
 	{in: "/apps/{app}", wantErr: `path template "/apps/{app}": starts with '/'; paths are relative to the repository's root`},
 	{in: "apps/{app}/", wantErr: `path template "apps/{app}/": ends with '/'`},
 	{in: "apps//{app}", wantErr: `path template "apps//{app}": has an empty segment ("//")`},
@@ -83,7 +89,14 @@ func TestTemplate(t *testing.T) {
 		{tmpl: "{env}/{app}", env: "qa", app: "web-1", dir: "qa/web-1", parent: "qa"},
 		{tmpl: "{app}/{env}", env: "qa", app: "web.v2", dir: "web.v2/qa", parent: ".", rest: "qa"},
 		{tmpl: "envs/{env}/{app}", env: "staging", app: "{env}", dir: "envs/staging/{env}", parent: "envs/staging"},
+		// Without {app}: the one app's directory, whatever the app.
+		{tmpl: "envs/{env}", env: "qa", app: "", dir: "envs/qa", parent: "envs/qa",
+			notAppDir: []string{"envs/staging", "envs/qa/hello", "envs", ""}},
+		{tmpl: "deploy", env: "qa", app: "", dir: "deploy", parent: "deploy", notAppDir: []string{"deploy/qa"}},
 	} {
+		if got := tc.tmpl.Expand(tc.env, "ignored"); !tc.tmpl.HasApp() && got != tc.dir {
+			t.Errorf("%q.Expand(%q, ignored) = %q, want %q", tc.tmpl, tc.env, got, tc.dir)
+		}
 		if got := tc.tmpl.Expand(tc.env, tc.app); got != tc.dir {
 			t.Errorf("%q.Expand(%q, %q) = %q, want %q", tc.tmpl, tc.env, tc.app, got, tc.dir)
 		}
