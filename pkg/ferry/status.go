@@ -32,7 +32,8 @@ type StatusRequest struct {
 	// Config declares the environments, in promotion order.
 	Config *config.Config
 	// Apps are the apps to report on; empty means every app found in any
-	// environment.
+	// environment. When Config names the repo's one app (Config.App), it
+	// is the only app there is.
 	Apps []string
 	// Depth is how many commits of each branch are read; 0 means 512.
 	// What lies further back is not looked at: a hold, a last change or
@@ -54,6 +55,9 @@ func (r *StatusRequest) Validate() error {
 	for _, a := range r.Apps {
 		if err := config.ValidApp(a); err != nil {
 			return fieldErrorf("Apps", "{Apps}: %v", err)
+		}
+		if one := r.Config.App; one != "" && a != one {
+			return fieldErrorf("Apps", "{Apps}: %s holds one app, %s, not %s", r.Config.File, one, a)
 		}
 	}
 	return nil
@@ -193,7 +197,7 @@ func Status(ctx context.Context, e Env, req StatusRequest) (*StatusReport, error
 	}
 	apps := slices.Clone(req.Apps)
 	if len(apps) == 0 {
-		if apps, err = foundApps(cols); err != nil {
+		if apps, err = foundApps(cols, req.Config.App); err != nil {
 			return nil, err
 		}
 	}
@@ -230,6 +234,9 @@ func (c *column) appChanged(i int, app string) bool {
 	h := c.br.h
 	if c.changed == nil {
 		c.changed, c.known = make([]map[string]bool, len(c.br.commits)), make([]bool, len(c.br.commits))
+	}
+	if !c.known[i] && !c.env.Path.HasApp() {
+		c.known[i] = true // the one app's directory: no parent to list
 	}
 	if !c.known[i] {
 		c.known[i] = true
@@ -382,8 +389,9 @@ func repoBase(url string) string {
 }
 
 // foundApps lists the apps whose directory exists in any column's tip,
-// reading trees only.
-func foundApps(cols []*column) ([]string, error) {
+// reading trees only. one is the repo's one app (config.Config.App), the
+// only app to look for, when it is not "".
+func foundApps(cols []*column, one string) ([]string, error) {
 	seen := map[string]bool{}
 	for _, c := range cols {
 		h := c.br.h
@@ -393,6 +401,12 @@ func foundApps(cols []*column) ([]string, error) {
 		tip, err := h.Commit(h.Tip)
 		if err != nil {
 			return nil, err
+		}
+		if one != "" {
+			if _, ok := h.TreeAt(tip.TreeHash, c.env.Dir(one)); ok {
+				seen[one] = true
+			}
+			continue
 		}
 		dir, _ := c.env.Path.Parent(c.env.Name)
 		snap, err := h.At(h.Tip)

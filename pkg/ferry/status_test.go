@@ -387,3 +387,69 @@ environments:
 		t.Errorf("environments (-want +got):\n%s", diff)
 	}
 }
+
+// An env repo of one app, its environments as directories (envs/{env},
+// app: hello): the one app is the only row, present where its directory
+// is, and no other directory (base, a stray one) is taken for an app.
+func TestStatusOneApp(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	host := f.reg.Host
+	dir := t.TempDir()
+	for _, d := range []string{"envs/qa", "envs/staging", "base", "envs/qa/extra"} {
+		if err := os.CopyFS(filepath.Join(dir, d), os.DirFS("../../testdata/envrepo/apps/hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo := testgit.NewRepoFromTemplate(t, dir, []string{"REGISTRY", host}, "main")
+	srv := testgit.Serve(t, repo)
+	e := f.env
+	e.Remote = envrepo.Remote{URL: srv.RepoURL(repo)}
+
+	d1, d2 := f.reg.Push(t, "team/hello:v1"), f.reg.Push(t, "team/hello:v2")
+	cfg := parseConfig(t, `version: 1
+app: hello
+defaults: {branch: main, path: "envs/{env}"}
+environments:
+  - name: qa
+  - name: staging
+  - name: prod
+`)
+	for _, d := range []struct{ env, tag string }{{"qa", "v1"}, {"staging", "v1"}, {"qa", "v2"}} {
+		env, err := cfg.Env(d.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ferry.Deploy(ctx, e, ferry.DeployRequest{Env: env.Branch, EnvName: env.Name, Path: env.Dir("ignored"), App: cfg.App,
+			Images: []string{host + "/team/hello:" + d.tag}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := ferry.Status(ctx, e, ferry.StatusRequest{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := func(tag, d string) string { return short(host, "team/hello", tag, d) }
+	want := map[string]map[string]cellSummary{
+		"hello": {
+			"qa":      {State: "current", Images: hello("v2", d2), Action: "deploy", Last: "deploy"},
+			"staging": {State: "behind", Images: hello("v1", d1), Action: "deploy", Last: "deploy", Behind: "1"},
+			"prod":    {State: "absent"},
+		},
+	}
+	if diff := cmp.Diff(want, summarize(rep)); diff != "" {
+		t.Errorf("cells (-want +got):\n%s", diff)
+	}
+	if got := rep.Apps[0].Cells[0].Path; got != "envs/qa" {
+		t.Errorf("qa's cell is at %q, want envs/qa", got)
+	}
+
+	// Asked for by name, the one app is as found; another is no app here.
+	if _, err := ferry.Status(ctx, e, ferry.StatusRequest{Config: cfg, Apps: []string{"hello"}}); err != nil {
+		t.Errorf("Status of hello: %v", err)
+	}
+	_, err = ferry.Status(ctx, e, ferry.StatusRequest{Config: cfg, Apps: []string{"base"}})
+	if want := "ferry.yaml holds one app, hello, not base"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Status of base: %v, want an error saying %q", err, want)
+	}
+}
