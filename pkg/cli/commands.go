@@ -54,9 +54,6 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 	var repos []string
 	policy := false
 	if g.wantsConfig(c.App, c.Path.set) {
-		if err := needApp(c.App); err != nil {
-			return err
-		}
 		cfg, err := g.findConfig(ctx, e, c.App)
 		if err != nil {
 			return err
@@ -66,13 +63,13 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 			if err != nil {
 				return err
 			}
-			req.Env, req.EnvName, req.Path, repos, policy = p.branch, p.name, p.path, p.repos, p.pullRequest
+			req.Env, req.EnvName, req.Path, req.App, repos, policy = p.branch, p.name, p.path, p.app, p.repos, p.pullRequest
 			if c.Path.set {
 				req.Path = c.Path.dir
 			}
 		}
 	}
-	ev := baseEvent(g, "deploy", or(req.EnvName, req.Env), c.App, cleanPath(req.Path))
+	ev := baseEvent(g, "deploy", or(req.EnvName, req.Env), req.App, cleanPath(req.Path))
 	ev.SourceRepo, ev.SourceCommit, ev.BuildID, ev.BuildURL = prov.SourceRepo, prov.SourceCommit, prov.BuildID, prov.BuildURL
 	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, &c.PullRequestFlags, policy, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
 		return ferry.Deploy(ctx, e, req)

@@ -73,12 +73,12 @@ func (c *PromoteCmd) Run(ctx context.Context, g *Globals) error {
 			return err
 		}
 		if ok {
-			pr.Commit, pr.App, pr.OverrideRollback, pr.DryRun = req.Commit, req.App, req.OverrideRollback, req.DryRun
+			pr.Commit, pr.OverrideRollback, pr.DryRun = req.Commit, req.OverrideRollback, req.DryRun
 			req, repos, policy = pr, to.repos, to.pullRequest
 		}
 	}
 	req.RequireSigned = c.RequireSigned
-	ev := baseEvent(g, "promote", or(req.ToEnv, req.To), c.App, cleanPath(req.Path))
+	ev := baseEvent(g, "promote", or(req.ToEnv, req.To), req.App, cleanPath(req.Path))
 	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, &c.PullRequestFlags, policy, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
 		return ferry.Promote(ctx, e, req)
 	})
@@ -121,10 +121,10 @@ func (c *RollbackCmd) Run(ctx context.Context, g *Globals) error {
 			return err
 		}
 		if ok {
-			req.Env, req.EnvName, req.Path, repos, policy = p.branch, p.name, p.path, p.repos, p.pullRequest
+			req.Env, req.EnvName, req.Path, req.App, repos, policy = p.branch, p.name, p.path, p.app, p.repos, p.pullRequest
 		}
 	}
-	ev := baseEvent(g, "rollback", or(req.EnvName, req.Env), c.App, cleanPath(req.Path))
+	ev := baseEvent(g, "rollback", or(req.EnvName, req.Env), req.App, cleanPath(req.Path))
 	return g.writeTo(ctx, &c.HookFlags, &c.FanOutFlags, &c.PullRequestFlags, policy, ev, c.DryRun, e, repos, func(ctx context.Context, e ferry.Env) (*ferry.Report, error) {
 		return ferry.Rollback(ctx, e, req)
 	})

@@ -27,6 +27,7 @@ import (
 // place is where a command reads or writes one environment.
 type place struct {
 	name   string   // the environment's name ("" from flags alone)
+	app    string   // --app, or the config's one app when it names one
 	repos  []string // env repo URLs; empty means --repo
 	branch string
 	path   string
@@ -127,19 +128,39 @@ func (g *Globals) redactRepos(c *config.Config) {
 	}
 }
 
-// at is where app lives in environment name of c ("" for the first).
+// at is where app lives in environment name of c ("" for the first). When
+// c names the repo's one app (app:), app may be "" and is that one.
 func at(c *config.Config, name, app string) (place, error) {
+	app, err := appIn(c, app)
+	if err != nil {
+		return place{}, err
+	}
 	env := c.First()
 	if name != "" {
-		var err error
 		if env, err = c.Env(name); err != nil {
 			return place{}, fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
-	if err := config.ValidApp(app); err != nil {
-		return place{}, fmt.Errorf("%w: --app %q: %v", errUsage, app, err)
+	return place{name: env.Name, app: app, repos: env.Repos, branch: env.Branch, path: env.Dir(app), carry: string(env.Carry), pullRequest: env.PullRequest}, nil
+}
+
+// appIn is the app a config-mode command works on: --app, which must be
+// the repo's one app when c names one (app:), and which that one stands
+// in for when not given.
+func appIn(c *config.Config, app string) (string, error) {
+	if c.App != "" {
+		if app != "" && app != c.App {
+			return "", fmt.Errorf("%w: --app %s: %s holds one app, %s (its app: key); leave --app out or give --app %s", errUsage, app, c.File, c.App, c.App)
+		}
+		return c.App, nil
 	}
-	return place{name: env.Name, repos: env.Repos, branch: env.Branch, path: env.Dir(app), carry: string(env.Carry), pullRequest: env.PullRequest}, nil
+	if err := needApp(app); err != nil {
+		return "", err
+	}
+	if err := config.ValidApp(app); err != nil {
+		return "", fmt.Errorf("%w: --app %q: %v", errUsage, app, err)
+	}
+	return app, nil
 }
 
 // before is the environment before name in c's promotion order.
@@ -151,10 +172,11 @@ func before(c *config.Config, name, app string) (place, error) {
 	return at(c, prev.Name, app)
 }
 
-// needApp refuses a config-mode command without --app.
+// needApp refuses a config-mode command without --app, unless the config
+// names the repo's one app.
 func needApp(app string) error {
 	if app == "" {
-		return fmt.Errorf("%w: --app is required with --config: it picks the app's directory in each environment", errUsage)
+		return fmt.Errorf("%w: --app is required with --config: it picks the app's directory in each environment (a ferry.yaml whose paths lack {app} names its one app with app:)", errUsage)
 	}
 	return nil
 }
@@ -191,9 +213,6 @@ func withRepo(e ferry.Env, url string) ferry.Env {
 // from a ferry.yaml: environment name of it, --app's directory there, or
 // --path when given.
 func (g *Globals) placeOf(ctx context.Context, e ferry.Env, name, app string, path pathArg) (place, bool, error) {
-	if err := needApp(app); err != nil {
-		return place{}, false, err
-	}
 	cfg, err := g.findConfig(ctx, e, app)
 	if err != nil || cfg == nil {
 		return place{}, false, err
@@ -317,9 +336,6 @@ func appendFile(name, s string) error {
 // places and the repos the target lives in.
 func (g *Globals) promotion(ctx context.Context, e ferry.Env, app, fromName, toName string, path pathArg, fromPath, fromRepo, carry string) (ferry.PromoteRequest, place, bool, error) {
 	var req ferry.PromoteRequest
-	if err := needApp(app); err != nil {
-		return req, place{}, false, err
-	}
 	cfg, err := g.findConfig(ctx, e, app)
 	if err != nil || cfg == nil {
 		return req, place{}, false, err
@@ -343,6 +359,7 @@ func (g *Globals) promotion(ctx context.Context, e ferry.Env, app, fromName, toN
 		return req, place{}, false, err
 	}
 	req = ferry.PromoteRequest{
+		App:  to.app,
 		From: from.branch, To: to.branch, FromEnv: from.name, ToEnv: to.name,
 		FromPath: from.path, Path: to.path, Carry: to.carry,
 		// The source is --repo unless the config puts it elsewhere; said

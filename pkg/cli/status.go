@@ -12,7 +12,7 @@ import (
 type StatusCmd struct {
 	App    []string `help:"Only this app (repeatable; default: every app found in any environment)." env:"FERRY_APP" placeholder:"NAME"`
 	Env    []string `help:"Without a ferry.yaml: the environment branches, in promotion order (repeatable), each with its apps at --path." placeholder:"BRANCH" sep:","`
-	Path   string   `help:"Without a ferry.yaml: where each app lives on every --env branch, a template with {app} (and {env})." default:"apps/{app}" placeholder:"TEMPLATE"`
+	Path   string   `help:"Without a ferry.yaml: where each app lives on every --env branch, a template with {app} (and {env}); without {app}, the directory of the one --app." default:"apps/{app}" placeholder:"TEMPLATE"`
 	Depth  int      `help:"Commits of each environment to read; what lies further back is not seen." default:"512" env:"FERRY_STATUS_DEPTH" placeholder:"N"`
 	Verify bool     `help:"Check the signature of each cell's last change against --allowed-signers (SSH) and --keyring (OpenPGP): signed, unsigned or BAD-signature." env:"FERRY_VERIFY"`
 }
@@ -30,6 +30,13 @@ func (c *StatusCmd) Run(ctx context.Context, g *Globals) error {
 	cfg, err := c.config(ctx, g, e)
 	if err != nil {
 		return err
+	}
+	if cfg.App != "" {
+		for _, a := range c.App {
+			if _, err := appIn(cfg, a); err != nil {
+				return err
+			}
+		}
 	}
 	if c.Verify {
 		if e.Verifier, err = g.verifier("--verify"); err != nil {
@@ -67,6 +74,16 @@ func (c *StatusCmd) config(ctx context.Context, g *Globals, e ferry.Env) (*confi
 		return nil, fmt.Errorf("%w: --path: %v", errUsage, err)
 	}
 	cfg := &config.Config{File: "--env"}
+	if !tmpl.HasApp() {
+		// The branches hold one app, at --path itself: --app names it.
+		if len(c.App) != 1 {
+			return nil, fmt.Errorf("%w: --path %s has no {app}: name the one app it holds with --app", errUsage, c.Path)
+		}
+		if err := config.ValidApp(c.App[0]); err != nil {
+			return nil, fmt.Errorf("%w: --app %q: %v", errUsage, c.App[0], err)
+		}
+		cfg.App = c.App[0]
+	}
 	seen := map[string]bool{}
 	for _, b := range c.Env {
 		if seen[b] {
