@@ -40,7 +40,7 @@ func TestLayoutOneAppEndToEnd(t *testing.T) {
 	dir := func(name string) string {
 		var b strings.Builder
 		for _, f := range strings.Fields(r.Git("ls-tree", "-r", "--name-only", "main", "envs/"+name)) {
-			b.WriteString("--- " + f + "\n" + r.Show("main", f))
+			b.WriteString("--- " + f + "\n" + r.Show("main", f) + "\n")
 		}
 		return b.String()
 	}

@@ -27,7 +27,10 @@
 //     keeps each app in the same directory, images otherwise.
 //   - policy: pullRequest (true or false) for now.
 //
-// defaults takes the same keys but name. Every problem Parse finds is an
+// defaults takes the same keys but name. A top-level app names an env
+// repo's one app ([Config.App]) when its paths have no {app}, as in
+// envs/{env}: a path without {app} needs it, and it is an error beside
+// paths that all have {app}. Every problem Parse finds is an
 // [*Error] naming the file and the line; unknown keys are errors, so that a
 // misspelt key is not silently ignored. [Schema] is the same format as a
 // JSON Schema, for editors.
