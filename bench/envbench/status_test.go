@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/ferrycd/ferry/internal/testenv"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -84,9 +85,7 @@ func TestRenderDigest(t *testing.T) {
 // generateStatus writes the three branches from one root, HEAD on dev
 // with ferry.yaml, and each promote names its source's sha.
 func TestGenerateStatus(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("no git")
-	}
+	testenv.LookPath(t, "git", "Debian: apt-get install git; .ci/run installs it")
 	ctx := context.Background()
 	bare := filepath.Join(t.TempDir(), "env.git")
 	if out, err := exec.Command("git", "init", "-q", "--bare", "-b", "dev", bare).CombinedOutput(); err != nil {
