@@ -54,19 +54,12 @@ func (c *DeployCmd) Run(ctx context.Context, g *Globals) error {
 	var repos []string
 	policy := false
 	if g.wantsConfig(c.App, c.Path.set) {
-		cfg, err := g.findConfig(ctx, e, c.App)
+		p, ok, err := g.placeOf(ctx, e, c.Env, c.App, c.Path)
 		if err != nil {
 			return err
 		}
-		if cfg != nil {
-			p, err := at(cfg, c.Env, c.App)
-			if err != nil {
-				return err
-			}
+		if ok {
 			req.Env, req.EnvName, req.Path, req.App, repos, policy = p.branch, p.name, p.path, p.app, p.repos, p.pullRequest
-			if c.Path.set {
-				req.Path = c.Path.dir
-			}
 		}
 	}
 	ev := baseEvent(g, "deploy", or(req.EnvName, req.Env), req.App, cleanPath(req.Path))

@@ -209,7 +209,7 @@ func withRepo(e ferry.Env, url string) ferry.Env {
 	return e
 }
 
-// placeOf is where a command on one environment (rollback, history) works,
+// placeOf is where a command on one environment (deploy, rollback, history) works,
 // from a ferry.yaml: environment name of it, --app's directory there, or
 // --path when given.
 func (g *Globals) placeOf(ctx context.Context, e ferry.Env, name, app string, path pathArg) (place, bool, error) {
