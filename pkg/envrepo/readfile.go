@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
@@ -104,14 +105,9 @@ func (w *wire) defaultBranch(ctx context.Context) (string, error) {
 // cutSymref splits a symref capability value, HEAD:refs/heads/main, into
 // HEAD and main.
 func cutSymref(v string) (from, branch string, ok bool) {
-	for i := 0; i < len(v); i++ {
-		if v[i] == ':' {
-			to := plumbing.ReferenceName(v[i+1:])
-			if !to.IsBranch() {
-				return "", "", false
-			}
-			return v[:i], to.Short(), true
-		}
+	from, to, ok := strings.Cut(v, ":")
+	if !ok || !plumbing.ReferenceName(to).IsBranch() {
+		return "", "", false
 	}
-	return "", "", false
+	return from, plumbing.ReferenceName(to).Short(), true
 }
